@@ -1,0 +1,194 @@
+"""What every connector shares besides HTTP: resource declarations, write results, value converters,
+and reading an Airflow Connection-like object without importing Airflow.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, Protocol, TypeVar
+
+from connectors.http import RetryPolicy, normalise_timeout
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A vendor object as the hub reads it, declared once: its name, key, cursor and paging limits.
+
+    ``cursor`` is the field whose value orders and bounds an interval pull; ``page_size`` is the
+    largest page the vendor allows; ``parent_key`` links a detail object (order lines) to its master.
+    """
+
+    name: str
+    primary_key: str
+    cursor: str | None = None
+    page_size: int = 100
+    parent_key: str | None = None
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """The outcome of writing one record. One failed record never fails the others.
+
+    ``retryable`` marks a record that was not (or may not have been) written because the system was
+    unavailable: send it again later. Otherwise a failure is a business refusal for a human.
+    """
+
+    record_id: str
+    ok: bool
+    code: str | None = None
+    message: str | None = None
+    field: str | None = None
+    retryable: bool = False
+
+
+def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Consecutive lists of at most ``size`` items."""
+    if size < 1:
+        raise ValueError("size must be positive")
+    chunk: list[T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+# ---------------------------------------------------------------------------------------------------
+# Value converters (the mapping code uses these on the raw vendor records)
+# ---------------------------------------------------------------------------------------------------
+
+
+def to_decimal(value: str | int | Decimal | None) -> Decimal | None:
+    """A money or quantity value as an exact ``Decimal``; ``None`` for absent or empty values.
+
+    Floats are refused: by the time a value is a float it may already be wrong (DESIGN §3.3); the
+    connectors parse JSON with ``parse_float=Decimal`` so vendor numbers never become floats.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or isinstance(value, float):
+        raise TypeError(f"refusing {type(value).__name__} {value!r} as money: pass str or Decimal")
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, str):
+        text = value.strip().replace(",", "")
+        if not text:
+            return None
+        try:
+            result = Decimal(text)
+        except InvalidOperation:
+            raise ValueError(f"not a number: {value!r}") from None
+    else:
+        raise TypeError(f"cannot read {type(value).__name__} as a number")
+    if not result.is_finite():
+        raise ValueError(f"not a finite number: {value!r}")
+    return result
+
+
+def ms_to_datetime(value: int | str | Decimal) -> datetime:
+    """Epoch milliseconds (Fxiaoke dates and datetimes) as an aware UTC datetime, exactly."""
+    if isinstance(value, bool) or isinstance(value, float):
+        raise TypeError("epoch milliseconds must be an int or a digit string")
+    ms = int(value)
+    seconds, millis = divmod(ms, 1000)
+    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=millis * 1000)
+
+
+def datetime_to_ms(value: datetime) -> int:
+    """An aware datetime as epoch milliseconds (sub-millisecond part dropped, toward the past)."""
+    aware = require_aware(value)
+    delta = aware - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+def parse_iso_datetime(value: str) -> datetime:
+    """An ISO-8601 timestamp with offset (Zoho ``Modified_Time``) as an aware UTC datetime."""
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return require_aware(parsed).astimezone(UTC)
+
+
+def require_aware(value: datetime) -> datetime:
+    """``value`` itself, or ValueError: a naive datetime has no place at a system boundary."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value.isoformat()}: pass a timezone-aware datetime")
+    return value
+
+
+# ---------------------------------------------------------------------------------------------------
+# Airflow Connection-like objects
+# ---------------------------------------------------------------------------------------------------
+
+
+class ConnectionLike(Protocol):
+    """The part of ``airflow.sdk.Connection`` the connectors read."""
+
+    host: str | None
+    login: str | None
+    password: str | None
+
+    @property
+    def extra_dejson(self) -> dict[str, Any]: ...
+
+
+def base_url_of(conn: ConnectionLike, *, default_scheme: str = "https") -> str:
+    """The connection's host as a base URL: a scheme is added when the host has none."""
+    host = (conn.host or "").strip()
+    if not host:
+        raise ValueError("the connection has no host")
+    if "://" not in host:
+        schema = getattr(conn, "schema", None)
+        host = f"{schema if schema in ('http', 'https') else default_scheme}://{host}"
+    port = getattr(conn, "port", None)
+    scheme, _, rest = host.partition("://")
+    authority, slash, path = rest.partition("/")
+    if port and ":" not in authority:
+        authority = f"{authority}:{port}"
+    return f"{scheme}://{authority}{slash}{path}".rstrip("/")
+
+
+def extra_bool(extra: Mapping[str, Any], key: str, default: bool) -> bool:
+    """A boolean extra that may arrive as a string from a connection URI (``verify_tls=false``)."""
+    value = extra.get(key, default)
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"extra {key!r} must be a boolean, got {value!r}")
+    return bool(value)
+
+
+def extra_timeout(extra: Mapping[str, Any], default: tuple[float, float]) -> tuple[float, float]:
+    """``timeout`` extra: seconds, ``[connect, read]``, or ``"connect,read"``."""
+    value = extra.get("timeout")
+    if value is None:
+        return default
+    if isinstance(value, str):
+        parts = [float(p) for p in value.split(",")]
+        value = parts[0] if len(parts) == 1 else parts
+    timeout = normalise_timeout(value)
+    if not all(math.isfinite(t) and t > 0 for t in timeout):
+        raise ValueError(f"timeout must be positive, got {value!r}")
+    return timeout
+
+
+def extra_retry(extra: Mapping[str, Any]) -> RetryPolicy:
+    """Retry policy from extras ``max_attempts``, ``backoff_base``, ``backoff_cap``, ``max_retry_after``."""
+    default = RetryPolicy()
+    return RetryPolicy(
+        max_attempts=int(extra.get("max_attempts", default.max_attempts)),
+        base=float(extra.get("backoff_base", default.base)),
+        cap=float(extra.get("backoff_cap", default.cap)),
+        max_retry_after=float(extra.get("max_retry_after", default.max_retry_after)),
+    )

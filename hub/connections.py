@@ -1,0 +1,34 @@
+"""Credentials and endpoints come only from Airflow Connections (DESIGN §3.6).
+
+``airflow.sdk.Connection.get`` reads the secrets backends (environment variables
+``AIRFLOW_CONN_<ID>`` included) both inside a task and in the ``hub`` CLI, so this is the one
+place the hub asks for a connection. The import is deferred because Airflow is slow to import.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+CONNECTION_IDS = ("crm_zoho", "crm_fxiaoke", "sap_s4", "logistics_3pl", "finance_drop", "smtp_default", "hub_db")
+
+
+class MissingConnection(LookupError):
+    def __init__(self, conn_id: str) -> None:
+        super().__init__(
+            f"Airflow Connection {conn_id!r} is not defined: add it in the UI (Admin → Connections) "
+            f"or as the environment variable AIRFLOW_CONN_{conn_id.upper()}"
+        )
+        self.conn_id = conn_id
+
+
+def get_connection(conn_id: str, *, required: bool = True) -> Any | None:
+    """The Airflow Connection ``conn_id``; ``None`` when absent and not ``required``."""
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        return Connection.get(conn_id)
+    except AirflowNotFoundException:
+        if required:
+            raise MissingConnection(conn_id) from None
+        return None

@@ -1,0 +1,279 @@
+"""The ledger: every write to an outside system goes through here, exactly once (DESIGN §3.2).
+
+A send is recorded *before* the call (status ``in_flight``, attempts + 1) and its result after.
+So a task killed between the call and the record leaves an ``in_flight`` row behind; the retry
+then asks ``lookup`` ("does the target already have it?") before calling again, and records what
+the target says instead of sending twice.
+
+Rules:
+- same key, same payload hash, already sent → the stored result, no call;
+- same key, different payload hash → ``LedgerConflict`` for a human, never a silent resend;
+- a row held by another worker → ``LedgerBusy`` (retry later). Claims use
+  ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serialises writers by itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, and_, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from hub.db import utcnow
+from hub.schema import ledger
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """What the outside system answered: its reference (e.g. the SAP order number) and body."""
+
+    ref: str | None = None
+    response: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class SendResult:
+    target: str
+    key: str
+    ref: str | None
+    response: dict[str, Any] | None
+    called: bool  # False when the stored or looked-up result was returned without a call
+
+
+class LedgerError(Exception):
+    pass
+
+
+class LedgerConflict(LedgerError):
+    """Same idempotency key, different payload: a human must decide."""
+
+    def __init__(self, target: str, key: str, stored_hash: str, new_hash: str) -> None:
+        super().__init__(
+            f"ledger {target}/{key}: payload changed since it was first sent "
+            f"(stored {stored_hash[:12]}…, now {new_hash[:12]}…); not resending"
+        )
+        self.target, self.key = target, key
+
+
+class LedgerBusy(LedgerError):
+    """Another worker holds the claim on this entry; try again after its lease."""
+
+
+def _json_default(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"cannot serialise {type(value).__name__} in a ledger payload")
+
+
+def canonical_json(payload: Any) -> str:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+
+
+def payload_hash(payload: Any) -> str:
+    return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
+
+
+def default_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Ledger:
+    """Exactly-once sends over one hub database.
+
+    ``owner`` identifies the logical worker (e.g. ``dag.task[map_index]``): a retry of the same
+    task may take over its own expired-or-not ``in_flight`` claim, another owner must wait for
+    the lease to run out.
+    """
+
+    def __init__(self, engine: Engine, owner: str | None = None, lease: timedelta = timedelta(minutes=10)):
+        self.engine = engine
+        self.owner = owner or default_owner()
+        self.lease = lease
+
+    # -- the one public write path -------------------------------------------------------------
+    def send(
+        self,
+        target: str,
+        key: str,
+        payload: Any,
+        call: Callable[[Any], Delivered],
+        lookup: Callable[[Any], Delivered | None] | None = None,
+    ) -> SendResult:
+        """Send ``payload`` to ``target`` once under ``key``; see the module docstring."""
+        digest = payload_hash(payload)
+        row = self._claim(target, key, payload, digest)
+        if row.status == "sent":
+            return SendResult(target, key, row.response_ref, row.response, called=False)
+
+        if row.attempts > 0 and lookup is not None:
+            # An earlier attempt may have reached the target before we lost track of it.
+            found = lookup(payload)
+            if found is not None:
+                self._record_sent(row.id, found)
+                return SendResult(target, key, found.ref, found.response, called=False)
+
+        try:
+            outcome = call(payload)
+        except BaseException as exc:
+            self._record_failed(row.id, exc)
+            raise
+        self._record_sent(row.id, outcome)
+        return SendResult(target, key, outcome.ref, outcome.response, called=True)
+
+    # -- claims --------------------------------------------------------------------------------
+    def _claim(self, target: str, key: str, payload: Any, digest: str) -> Row:
+        """Insert the entry if new, lock it, and mark it in flight for this owner.
+
+        Returns the row as it was *before* this claim (status and attempts of earlier tries).
+        """
+        now = utcnow()
+        with self.engine.begin() as conn:
+            insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+            conn.execute(
+                insert(ledger)
+                .values(
+                    target=target, idem_key=key, payload_hash=digest, payload=json.loads(canonical_json(payload)),
+                    status="pending", attempts=0, created_at=now, updated_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["target", "idem_key"])
+            )
+            row = conn.execute(
+                select(ledger)
+                .where(ledger.c.target == target, ledger.c.idem_key == key)
+                .with_for_update(skip_locked=True)
+            ).one_or_none()
+            if row is None:
+                raise LedgerBusy(f"ledger {target}/{key} is being sent by another worker")
+            if row.payload_hash != digest:
+                raise LedgerConflict(target, key, row.payload_hash, digest)
+            if row.status == "sent":
+                return row
+            if row.status == "in_flight" and row.claimed_by != self.owner and _aware(row.claimed_until) > now:
+                raise LedgerBusy(f"ledger {target}/{key} is claimed by {row.claimed_by} until {row.claimed_until}")
+            self._mark_in_flight(conn, [row.id], now)
+            return row
+
+    def _mark_in_flight(self, conn: Connection, ids: list[int], now: datetime) -> None:
+        conn.execute(
+            update(ledger)
+            .where(ledger.c.id.in_(ids))
+            .values(
+                status="in_flight", attempts=ledger.c.attempts + 1, claimed_by=self.owner,
+                claimed_until=now + self.lease, updated_at=now,
+            )
+        )
+
+    def claim_batch(self, target: str, limit: int = 100) -> list[Row]:
+        """Claim up to ``limit`` entries of ``target`` waiting to be (re)sent.
+
+        Parallel workers calling this get disjoint batches: rows another worker has locked are
+        skipped, not waited for.
+        """
+        now = utcnow()
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(ledger)
+                .where(
+                    ledger.c.target == target,
+                    or_(
+                        ledger.c.status == "pending",
+                        and_(ledger.c.status == "in_flight", ledger.c.claimed_until < now),
+                    ),
+                )
+                .order_by(ledger.c.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            ).all()
+            if rows:
+                self._mark_in_flight(conn, [r.id for r in rows], now)
+            return rows
+
+    def resend_claimed(
+        self,
+        rows: list[Row],
+        call: Callable[[Any], Delivered],
+        lookup: Callable[[Any], Delivered | None] | None = None,
+    ) -> Iterator[tuple[Row, SendResult | Exception]]:
+        """Send rows claimed by :meth:`claim_batch`, asking ``lookup`` first; yield each outcome."""
+        for row in rows:
+            try:
+                found = lookup(row.payload) if lookup is not None else None
+                outcome = found or call(row.payload)
+            except Exception as exc:  # noqa: BLE001 - one failed entry must not stop the batch
+                self._record_failed(row.id, exc)
+                yield row, exc
+                continue
+            self._record_sent(row.id, outcome)
+            yield row, SendResult(row.target, row.idem_key, outcome.ref, outcome.response, called=found is None)
+
+    # -- results -------------------------------------------------------------------------------
+    def _record_sent(self, entry_id: int, outcome: Delivered) -> None:
+        now = utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(ledger)
+                .where(ledger.c.id == entry_id)
+                .values(
+                    status="sent", response_ref=outcome.ref, response=outcome.response, last_error=None,
+                    claimed_by=None, claimed_until=None, sent_at=now, updated_at=now,
+                )
+            )
+
+    def _record_failed(self, entry_id: int, exc: BaseException) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(ledger)
+                .where(ledger.c.id == entry_id)
+                .values(
+                    status="failed", last_error=f"{type(exc).__name__}: {exc}"[:4000],
+                    claimed_by=None, claimed_until=None, updated_at=utcnow(),
+                )
+            )
+
+
+# -- operations (hub ledger list | retry) ------------------------------------------------------
+def list_entries(engine: Engine, status: str | None = None, target: str | None = None, limit: int = 200) -> list[Row]:
+    query = select(
+        ledger.c.id, ledger.c.target, ledger.c.idem_key, ledger.c.status, ledger.c.attempts,
+        ledger.c.response_ref, ledger.c.last_error, ledger.c.updated_at,
+    ).order_by(ledger.c.id.desc()).limit(limit)
+    if status:
+        query = query.where(ledger.c.status == status)
+    if target:
+        query = query.where(ledger.c.target == target)
+    with engine.connect() as conn:
+        return conn.execute(query).all()
+
+
+def requeue_failed(engine: Engine, ids: list[int] | None = None, target: str | None = None) -> int:
+    """Mark failed entries pending again; the owning flow re-sends them on its next run.
+
+    Attempts are kept, so the re-send asks the target first whether an earlier try got through.
+    """
+    stmt = update(ledger).where(ledger.c.status == "failed").values(status="pending", updated_at=utcnow())
+    if ids:
+        stmt = stmt.where(ledger.c.id.in_(ids))
+    if target:
+        stmt = stmt.where(ledger.c.target == target)
+    with engine.begin() as conn:
+        return conn.execute(stmt).rowcount
+
+
+def _aware(value: datetime | None) -> datetime:
+    """SQLite returns naive datetimes; the hub stores UTC everywhere."""
+    from datetime import UTC
+
+    if value is None:
+        return datetime.min.replace(tzinfo=UTC)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

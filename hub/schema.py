@@ -1,0 +1,165 @@
+"""The hub database schema (SQLAlchemy Core), the single source the Alembic migrations follow.
+
+Money and quantities are NUMERIC, never FLOAT: DESIGN §3.3. Timestamps are timezone-aware.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+# Named constraints so migrations are reproducible on PostgreSQL and SQLite alike.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+MONEY = Numeric(18, 4)
+QUANTITY = Numeric(18, 3)
+TS = DateTime(timezone=True)
+
+# Lifecycle of a canonical order (DESIGN §3.1). The quarantine holds what never became one.
+ORDER_STATES = ("accepted", "posted", "confirmed", "backordered", "shipped", "invoiced", "settled")
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("source", String(16), primary_key=True, comment="CRM the order came from: zoho_crm | fxiaoke"),
+    Column("crm_order_id", String(64), primary_key=True),
+    Column("order_number", String(64), nullable=False, comment="CRM order number = SAP PurchaseOrderByCustomer"),
+    Column("crm_account_id", String(64)),
+    Column("customer_number", String(32), comment="ERP (SAP) customer number"),
+    Column("customer_name", String(255)),
+    Column("currency", String(3), nullable=False),
+    Column("order_time", TS, nullable=False),
+    Column("requested_date", Date),
+    Column("crm_status", String(64)),
+    Column("crm_modified_at", TS, nullable=False),
+    Column("net_amount", MONEY, nullable=False),
+    Column("tax_amount", MONEY, nullable=False),
+    Column("gross_amount", MONEY, nullable=False),
+    Column("line_count", Integer, nullable=False),
+    Column("status", String(16), nullable=False, server_default="accepted"),
+    Column("content_hash", String(64), nullable=False, comment="SHA-256 of the canonical content"),
+    Column("run_id", String(250), comment="the run that last wrote the row"),
+    Column("updated_at", TS, nullable=False),
+)
+Index("ix_orders_status", orders.c.status)
+Index("ix_orders_order_number", orders.c.order_number)
+
+order_lines = Table(
+    "order_lines",
+    metadata,
+    Column("source", String(16), primary_key=True),
+    Column("crm_order_id", String(64), primary_key=True),
+    Column("line_no", Integer, primary_key=True),
+    Column("crm_line_id", String(64)),
+    Column("crm_product_id", String(64)),
+    Column("material", String(40), nullable=False),
+    Column("description", Text),
+    Column("quantity", QUANTITY, nullable=False),
+    Column("unit", String(8)),
+    Column("unit_price", MONEY, nullable=False),
+    Column("discount", MONEY, nullable=False),
+    Column("net_amount", MONEY, nullable=False),
+    Column("tax_rate", Numeric(7, 4), nullable=False),
+    Column("tax_amount", MONEY, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("plant", String(4)),
+    ForeignKeyConstraint(
+        ["source", "crm_order_id"], ["orders.source", "orders.crm_order_id"], ondelete="CASCADE"
+    ),
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("stage", String(40), nullable=False, comment="gate or step that refused the record"),
+    Column("source", String(16), nullable=False),
+    Column("record_key", String(128), nullable=False),
+    Column("error_class", String(64), nullable=False),
+    Column("field", String(128), comment="the offending field, where one can be named"),
+    Column("detail", Text, nullable=False),
+    Column("expectations", JSON, comment="the data-quality expectations the record broke"),
+    Column("payload", JSON, nullable=False, comment="the record as received, for replay"),
+    Column("status", String(16), nullable=False, server_default="open", comment="open | requeued | resolved"),
+    Column("run_id", String(250)),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    # One row per record and stage: re-pulling the same bad record updates it instead of
+    # piling up copies, so re-running an interval leaves the database as it was.
+    UniqueConstraint("stage", "source", "record_key"),
+)
+Index("ix_quarantine_status", quarantine.c.status)
+
+gate_results = Table(
+    "gate_results",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("gate", String(64), nullable=False),
+    Column("source", String(16)),
+    Column("run_id", String(250), nullable=False),
+    Column("evaluated", Integer, nullable=False),
+    Column("passed", Integer, nullable=False),
+    Column("quarantined", Integer, nullable=False),
+    Column("success", Boolean, nullable=False),
+    Column("blocking_breach", Boolean, nullable=False),
+    Column("summary", JSON, nullable=False, comment="per-expectation results, without row payloads"),
+    Column("created_at", TS, nullable=False),
+)
+Index("ix_gate_results_gate_run", gate_results.c.gate, gate_results.c.run_id)
+
+LEDGER_STATES = ("pending", "in_flight", "sent", "failed")
+
+ledger = Table(
+    "ledger",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("target", String(64), nullable=False, comment="outside system and operation, e.g. sap.sales_order"),
+    Column("idem_key", String(200), nullable=False, comment="deterministic idempotency key"),
+    Column("payload_hash", String(64), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text),
+    Column("response_ref", String(200), comment="the outside system's reference, e.g. SAP order number"),
+    Column("response", JSON),
+    Column("claimed_by", String(200)),
+    Column("claimed_until", TS),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Column("sent_at", TS),
+    UniqueConstraint("target", "idem_key"),
+)
+Index("ix_ledger_status", ledger.c.status)
+
+sync_cursors = Table(
+    "sync_cursors",
+    metadata,
+    Column("source", String(16), primary_key=True),
+    Column("stream", String(64), primary_key=True),
+    Column("cursor_value", String(64), nullable=False, comment="end of the last interval pulled, ISO-8601"),
+    Column("run_id", String(250)),
+    Column("updated_at", TS, nullable=False),
+)

@@ -1,0 +1,160 @@
+"""Hub settings: one TOML file, overridable per key from the environment, validated at start.
+
+The file is ``config/hub.toml`` (or ``$HUB_SETTINGS_FILE``). An environment variable
+``HUB__<SECTION>__<KEY>`` (or ``HUB__<SECTION>__<SUB>__<KEY>``) overrides one key, so a
+deployment changes a tolerance without editing the file. Validation errors name the key and
+where its value came from, because "invalid settings" alone sends operators hunting.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_FILE = PROJECT_ROOT / "config" / "hub.toml"
+ENV_PREFIX = "HUB__"
+
+CrmName = Literal["zoho_crm", "fxiaoke"]
+Percent = Annotated[Decimal, Field(ge=0, le=100)]
+Fraction = Annotated[Decimal, Field(ge=0, le=1)]
+
+
+class SettingsError(ValueError):
+    """Raised when the settings file or an override is invalid; the message names the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HubSection(_Section):
+    language: Literal["zh", "en"] = "zh"
+    output_dir: Path = Path("output")
+    timezone: str = "Asia/Shanghai"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+class CrmSection(_Section):
+    enabled: list[CrmName] = Field(default_factory=lambda: ["zoho_crm", "fxiaoke"])
+    overlap_seconds: int = Field(default=120, ge=0, le=3600)
+
+
+class PlantsSection(_Section):
+    codes: list[Annotated[str, Field(pattern=r"^[0-9A-Z]{4}$")]] = Field(min_length=1)
+    default: str
+
+    @field_validator("default")
+    @classmethod
+    def _default_is_listed(cls, value: str, info) -> str:  # noqa: ANN001 - pydantic's ValidationInfo
+        codes = info.data.get("codes") or []
+        if codes and value not in codes:
+            raise ValueError(f"plant {value!r} is not one of plants.codes {codes}")
+        return value
+
+
+class TolerancesSection(_Section):
+    price_pct: Percent = Decimal("2.0")
+    count_qty: Annotated[Decimal, Field(ge=0)] = Decimal("0")
+    count_value: Annotated[Decimal, Field(ge=0)] = Decimal("500.00")
+
+
+class TaxSection(_Section):
+    rounding_scope: Literal["per_line", "per_document"] = "per_line"
+    rounding_mode: Literal["ROUND_HALF_UP", "ROUND_HALF_EVEN"] = "ROUND_HALF_UP"
+    rates: dict[Annotated[str, Field(pattern=r"^[A-Z]{2}$")], Fraction] = Field(default_factory=dict)
+
+    @property
+    def decimal_rounding(self) -> str:
+        return {"ROUND_HALF_UP": ROUND_HALF_UP, "ROUND_HALF_EVEN": ROUND_HALF_EVEN}[self.rounding_mode]
+
+
+class AlertsSection(_Section):
+    quarantine_rate_pct: Percent = Decimal("5.0")
+    ledger_failed: int = Field(default=1, ge=1)
+    backorder_age_days: int = Field(default=7, ge=1)
+
+
+class GatesSection(_Section):
+    max_quarantine_pct: Percent = Decimal("50.0")
+
+
+class Settings(_Section):
+    hub: HubSection = Field(default_factory=HubSection)
+    crm: CrmSection = Field(default_factory=CrmSection)
+    plants: PlantsSection
+    tolerances: TolerancesSection = Field(default_factory=TolerancesSection)
+    tax: TaxSection = Field(default_factory=TaxSection)
+    service_levels: dict[str, Annotated[Decimal, Field(gt=0, lt=1)]] = Field(default_factory=dict)
+    alerts: AlertsSection = Field(default_factory=AlertsSection)
+    gates: GatesSection = Field(default_factory=GatesSection)
+
+    @property
+    def output_dir(self) -> Path:
+        """The output folder, relative paths taken from the project root."""
+        path = self.hub.output_dir
+        return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def _apply_env_overrides(data: dict, environ: dict[str, str]) -> dict[str, str]:
+    """Write ``HUB__A__B=value`` into ``data['a']['b']``; return key path → env var name."""
+    origins: dict[str, str] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == "HUB_SETTINGS_FILE":
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__") if part]
+        if not path:
+            continue
+        node = data
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise SettingsError(f"{name}: {'.'.join(path)} is not a section")
+        current = node.get(path[-1])
+        node[path[-1]] = [v.strip() for v in raw.split(",") if v.strip()] if isinstance(current, list) else raw
+        origins[".".join(path)] = name
+    return origins
+
+
+def load_settings(path: Path | str | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Read, override and validate the settings; raise SettingsError naming the bad key."""
+    environ = dict(os.environ if environ is None else environ)
+    file = Path(path or environ.get("HUB_SETTINGS_FILE") or DEFAULT_FILE)
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise SettingsError(f"settings file not found: {file}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{file}: not valid TOML: {exc}") from exc
+    origins = _apply_env_overrides(data, environ)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"])
+            source = next((f"env {v}" for k, v in origins.items() if key.startswith(k)), str(file))
+            problems.append(f"{key}: {err['msg']} (got {err.get('input')!r} from {source})")
+        raise SettingsError("invalid hub settings:\n  " + "\n  ".join(problems)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, validated once."""
+    return load_settings()
