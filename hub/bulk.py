@@ -54,9 +54,11 @@ def upsert(
             _pg_copy_upsert(conn, table, chunk, columns, key, to_update)
         else:
             stmt = sqlite_insert(table)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=list(key), set_={c: stmt.excluded[c] for c in to_update}
-            ) if to_update else stmt.on_conflict_do_nothing(index_elements=list(key))
+            stmt = (
+                stmt.on_conflict_do_update(index_elements=list(key), set_={c: stmt.excluded[c] for c in to_update})
+                if to_update
+                else stmt.on_conflict_do_nothing(index_elements=list(key))
+            )
             conn.execute(stmt, chunk)
         total += len(chunk)
     return total

@@ -1,10 +1,10 @@
 """The ``hub`` command: database, ledger, quarantine, settings and sandbox.
 
-    hub db upgrade | current
-    hub ledger list [--status S] [--target T] | retry [--id N ...] [--target T]
-    hub quarantine list [--status S] [--stage S] [--source S] | requeue [--id N ...] [--stage S] [--source S]
-    hub settings check
-    hub sandbox up [--seed N] [--orders N] [--port P]
+hub db upgrade | current
+hub ledger list [--status S] [--target T] | retry [--id N ...] [--target T]
+hub quarantine list [--status S] [--stage S] [--source S] | requeue [--id N ...] [--stage S] [--source S]
+hub settings check
+hub sandbox up [--seed N] [--orders N] [--port P]
 """
 
 from __future__ import annotations

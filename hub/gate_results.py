@@ -35,8 +35,15 @@ class GateResult:
 def record(conn: Connection, result: GateResult) -> None:
     conn.execute(
         insert(gate_results).values(
-            gate=result.gate, source=result.source, run_id=result.run_id, evaluated=result.evaluated,
-            passed=result.passed, quarantined=result.quarantined, success=result.success,
-            blocking_breach=result.blocking_breach, summary=result.summary, created_at=utcnow(),
+            gate=result.gate,
+            source=result.source,
+            run_id=result.run_id,
+            evaluated=result.evaluated,
+            passed=result.passed,
+            quarantined=result.quarantined,
+            success=result.success,
+            blocking_breach=result.blocking_breach,
+            summary=result.summary,
+            created_at=utcnow(),
         )
     )

@@ -143,8 +143,14 @@ class Ledger:
             conn.execute(
                 insert(ledger)
                 .values(
-                    target=target, idem_key=key, payload_hash=digest, payload=json.loads(canonical_json(payload)),
-                    status="pending", attempts=0, created_at=now, updated_at=now,
+                    target=target,
+                    idem_key=key,
+                    payload_hash=digest,
+                    payload=json.loads(canonical_json(payload)),
+                    status="pending",
+                    attempts=0,
+                    created_at=now,
+                    updated_at=now,
                 )
                 .on_conflict_do_nothing(index_elements=["target", "idem_key"])
             )
@@ -169,8 +175,11 @@ class Ledger:
             update(ledger)
             .where(ledger.c.id.in_(ids))
             .values(
-                status="in_flight", attempts=ledger.c.attempts + 1, claimed_by=self.owner,
-                claimed_until=now + self.lease, updated_at=now,
+                status="in_flight",
+                attempts=ledger.c.attempts + 1,
+                claimed_by=self.owner,
+                claimed_until=now + self.lease,
+                updated_at=now,
             )
         )
 
@@ -225,8 +234,14 @@ class Ledger:
                 update(ledger)
                 .where(ledger.c.id == entry_id)
                 .values(
-                    status="sent", response_ref=outcome.ref, response=outcome.response, last_error=None,
-                    claimed_by=None, claimed_until=None, sent_at=now, updated_at=now,
+                    status="sent",
+                    response_ref=outcome.ref,
+                    response=outcome.response,
+                    last_error=None,
+                    claimed_by=None,
+                    claimed_until=None,
+                    sent_at=now,
+                    updated_at=now,
                 )
             )
 
@@ -236,18 +251,31 @@ class Ledger:
                 update(ledger)
                 .where(ledger.c.id == entry_id)
                 .values(
-                    status="failed", last_error=f"{type(exc).__name__}: {exc}"[:4000],
-                    claimed_by=None, claimed_until=None, updated_at=utcnow(),
+                    status="failed",
+                    last_error=f"{type(exc).__name__}: {exc}"[:4000],
+                    claimed_by=None,
+                    claimed_until=None,
+                    updated_at=utcnow(),
                 )
             )
 
 
 # -- operations (hub ledger list | retry) ------------------------------------------------------
 def list_entries(engine: Engine, status: str | None = None, target: str | None = None, limit: int = 200) -> list[Row]:
-    query = select(
-        ledger.c.id, ledger.c.target, ledger.c.idem_key, ledger.c.status, ledger.c.attempts,
-        ledger.c.response_ref, ledger.c.last_error, ledger.c.updated_at,
-    ).order_by(ledger.c.id.desc()).limit(limit)
+    query = (
+        select(
+            ledger.c.id,
+            ledger.c.target,
+            ledger.c.idem_key,
+            ledger.c.status,
+            ledger.c.attempts,
+            ledger.c.response_ref,
+            ledger.c.last_error,
+            ledger.c.updated_at,
+        )
+        .order_by(ledger.c.id.desc())
+        .limit(limit)
+    )
     if status:
         query = query.where(ledger.c.status == status)
     if target:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, select, update
@@ -28,7 +29,7 @@ class QuarantineRecord:
     detail: str
     payload: dict[str, Any]
     field: str | None = None
-    expectations: list[str] = field(default_factory=list)
+    expectations: list[str] = dataclasses.field(default_factory=list)
 
 
 def _json_safe(payload: Any) -> Any:
@@ -41,17 +42,28 @@ def add(conn: Connection, records: Iterable[QuarantineRecord], run_id: str | Non
     now = utcnow()
     rows = [
         {
-            "stage": r.stage, "source": r.source, "record_key": r.record_key, "error_class": r.error_class,
-            "field": r.field, "detail": r.detail[:4000], "expectations": list(r.expectations),
-            "payload": _json_safe(r.payload), "status": "open", "run_id": run_id,
-            "created_at": now, "updated_at": now,
+            "stage": r.stage,
+            "source": r.source,
+            "record_key": r.record_key,
+            "error_class": r.error_class,
+            "field": r.field,
+            "detail": r.detail[:4000],
+            "expectations": list(r.expectations),
+            "payload": _json_safe(r.payload),
+            "status": "open",
+            "run_id": run_id,
+            "created_at": now,
+            "updated_at": now,
         }
         for r in records
     ]
     if not rows:
         return 0
     return upsert(
-        conn, quarantine, rows, key=("stage", "source", "record_key"),
+        conn,
+        quarantine,
+        rows,
+        key=("stage", "source", "record_key"),
         update=("error_class", "field", "detail", "expectations", "payload", "status", "run_id", "updated_at"),
     )
 
@@ -81,7 +93,10 @@ def requeued(conn: Connection, source: str, stages: Sequence[str]) -> list[Row]:
 
 
 def list_records(
-    engine: Engine, status: str | None = "open", stage: str | None = None, source: str | None = None,
+    engine: Engine,
+    status: str | None = "open",
+    stage: str | None = None,
+    source: str | None = None,
     limit: int = 200,
 ) -> list[Row]:
     query = select(quarantine).order_by(quarantine.c.id.desc()).limit(limit)
@@ -93,7 +108,10 @@ def list_records(
 
 
 def requeue(
-    engine: Engine, ids: Sequence[int] | None = None, stage: str | None = None, source: str | None = None,
+    engine: Engine,
+    ids: Sequence[int] | None = None,
+    stage: str | None = None,
+    source: str | None = None,
 ) -> int:
     """Mark open rows for replay (``hub quarantine requeue`` and the DAG param)."""
     stmt = update(quarantine).where(quarantine.c.status == "open").values(status="requeued", updated_at=utcnow())

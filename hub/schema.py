@@ -86,9 +86,7 @@ order_lines = Table(
     Column("tax_amount", MONEY, nullable=False),
     Column("currency", String(3), nullable=False),
     Column("plant", String(4)),
-    ForeignKeyConstraint(
-        ["source", "crm_order_id"], ["orders.source", "orders.crm_order_id"], ondelete="CASCADE"
-    ),
+    ForeignKeyConstraint(["source", "crm_order_id"], ["orders.source", "orders.crm_order_id"], ondelete="CASCADE"),
 )
 
 quarantine = Table(

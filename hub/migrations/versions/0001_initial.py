@@ -17,9 +17,7 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "gate_results",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("gate", sa.String(length=64), nullable=False),
         sa.Column("source", sa.String(length=16), nullable=True),
         sa.Column("run_id", sa.String(length=250), nullable=False),
@@ -28,9 +26,7 @@ def upgrade() -> None:
         sa.Column("quarantined", sa.Integer(), nullable=False),
         sa.Column("success", sa.Boolean(), nullable=False),
         sa.Column("blocking_breach", sa.Boolean(), nullable=False),
-        sa.Column(
-            "summary", sa.JSON(), nullable=False, comment="per-expectation results, without row payloads"
-        ),
+        sa.Column("summary", sa.JSON(), nullable=False, comment="per-expectation results, without row payloads"),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_gate_results")),
     )
@@ -39,9 +35,7 @@ def upgrade() -> None:
 
     op.create_table(
         "ledger",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column(
             "target",
             sa.String(length=64),
@@ -88,9 +82,7 @@ def upgrade() -> None:
             comment="CRM order number = SAP PurchaseOrderByCustomer",
         ),
         sa.Column("crm_account_id", sa.String(length=64), nullable=True),
-        sa.Column(
-            "customer_number", sa.String(length=32), nullable=True, comment="ERP (SAP) customer number"
-        ),
+        sa.Column("customer_number", sa.String(length=32), nullable=True, comment="ERP (SAP) customer number"),
         sa.Column("customer_name", sa.String(length=255), nullable=True),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("order_time", sa.DateTime(timezone=True), nullable=False),
@@ -102,9 +94,7 @@ def upgrade() -> None:
         sa.Column("gross_amount", sa.Numeric(precision=18, scale=4), nullable=False),
         sa.Column("line_count", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=16), server_default="accepted", nullable=False),
-        sa.Column(
-            "content_hash", sa.String(length=64), nullable=False, comment="SHA-256 of the canonical content"
-        ),
+        sa.Column("content_hash", sa.String(length=64), nullable=False, comment="SHA-256 of the canonical content"),
         sa.Column("run_id", sa.String(length=250), nullable=True, comment="the run that last wrote the row"),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("source", "crm_order_id", name=op.f("pk_orders")),
@@ -115,12 +105,8 @@ def upgrade() -> None:
 
     op.create_table(
         "quarantine",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
-        sa.Column(
-            "stage", sa.String(length=40), nullable=False, comment="gate or step that refused the record"
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("stage", sa.String(length=40), nullable=False, comment="gate or step that refused the record"),
         sa.Column("source", sa.String(length=16), nullable=False),
         sa.Column("record_key", sa.String(length=128), nullable=False),
         sa.Column("error_class", sa.String(length=64), nullable=False),
@@ -131,9 +117,7 @@ def upgrade() -> None:
             comment="the offending field, where one can be named",
         ),
         sa.Column("detail", sa.Text(), nullable=False),
-        sa.Column(
-            "expectations", sa.JSON(), nullable=True, comment="the data-quality expectations the record broke"
-        ),
+        sa.Column("expectations", sa.JSON(), nullable=True, comment="the data-quality expectations the record broke"),
         sa.Column("payload", sa.JSON(), nullable=False, comment="the record as received, for replay"),
         sa.Column(
             "status",
@@ -146,9 +130,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_quarantine")),
-        sa.UniqueConstraint(
-            "stage", "source", "record_key", name=op.f("uq_quarantine_stage_source_record_key")
-        ),
+        sa.UniqueConstraint("stage", "source", "record_key", name=op.f("uq_quarantine_stage_source_record_key")),
     )
     with op.batch_alter_table("quarantine", schema=None) as batch_op:
         batch_op.create_index("ix_quarantine_status", ["status"], unique=False)
