@@ -7,9 +7,9 @@ payload through again on its next run.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Sequence
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
