@@ -42,9 +42,7 @@ USER_AGENT = "spare-parts-order-hub/0.1 (+connectors)"
 class ConnectorError(Exception):
     """Base of every error a connector raises. Messages are redacted before they are stored."""
 
-    def __init__(
-        self, system: str, message: str, *, code: str | None = None, status: int | None = None
-    ) -> None:
+    def __init__(self, system: str, message: str, *, code: str | None = None, status: int | None = None) -> None:
         self.system = system
         self.code = code
         self.status = status
@@ -173,8 +171,7 @@ def redact(value: Any) -> Any:
         return redact(bytes(value).decode("utf-8", errors="replace"))
     if isinstance(value, Mapping):
         return {
-            k: (MASK if isinstance(k, str) and k.lower() in SENSITIVE_KEYS else redact(v))
-            for k, v in value.items()
+            k: (MASK if isinstance(k, str) and k.lower() in SENSITIVE_KEYS else redact(v)) for k, v in value.items()
         }
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
@@ -446,9 +443,7 @@ class HttpClient:
             code = "TIMEOUT" if isinstance(exc, requests.Timeout) else "CONNECTION"
             raise RetryableError(f"{type(exc).__name__}: {exc}", code=code) from exc
         status = response.status_code
-        log.debug(
-            "%s %s %s -> %s in %.3fs", self.system, method, shown_url, status, time.monotonic() - started
-        )
+        log.debug("%s %s %s -> %s in %.3fs", self.system, method, shown_url, status, time.monotonic() - started)
         if status == 429 or status >= 500:
             if not idempotent and status not in (429, 503):
                 raise TransientError(

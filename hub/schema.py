@@ -161,3 +161,55 @@ sync_cursors = Table(
     Column("run_id", String(250)),
     Column("updated_at", TS, nullable=False),
 )
+
+# Landing table of the CRM pull (write-audit-publish): the latest raw version of every CRM order,
+# tagged with the run that pulled it. Tasks hand over through it; XCom carries only counts.
+crm_inbox = Table(
+    "crm_inbox",
+    metadata,
+    Column("source", String(16), primary_key=True),
+    Column("crm_order_id", String(64), primary_key=True),
+    Column("modified_at", TS),
+    Column("payload", JSON, nullable=False),
+    Column("payload_hash", String(64), nullable=False),
+    Column("run_id", String(250), nullable=False),
+    Column("stage", String(16), nullable=False, comment="pulled | raw_passed | accepted | quarantined"),
+    Column("updated_at", TS, nullable=False),
+)
+Index("ix_crm_inbox_run", crm_inbox.c.run_id, crm_inbox.c.source)
+
+# CRM master-data mappings, refreshed incrementally with each pull.
+customer_map = Table(
+    "customer_map",
+    metadata,
+    Column("source", String(16), primary_key=True),
+    Column("crm_account_id", String(64), primary_key=True),
+    Column("customer_number", String(32), comment="ERP customer number held in the CRM account"),
+    Column("name", String(255)),
+    Column("crm_modified_at", TS),
+    Column("updated_at", TS, nullable=False),
+)
+
+material_map = Table(
+    "material_map",
+    metadata,
+    Column("source", String(16), primary_key=True),
+    Column("crm_product_id", String(64), primary_key=True),
+    Column("material", String(40), comment="material number held in the CRM product"),
+    Column("name", String(255)),
+    Column("crm_modified_at", TS),
+    Column("updated_at", TS, nullable=False),
+)
+
+# Alert history: what the failure notifier and the threshold checks raised, for the ops report.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False, comment="task_failed | deadline_missed | threshold"),
+    Column("dag_id", String(250)),
+    Column("run_id", String(250)),
+    Column("task_id", String(250)),
+    Column("message", Text, nullable=False),
+    Column("created_at", TS, nullable=False),
+)

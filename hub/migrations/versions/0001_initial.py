@@ -1,8 +1,8 @@
-"""initial schema: orders, quarantine, gate results, ledger, cursors
+"""initial schema
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 05:15:25.117023
+Create Date: 2026-11-29 05:18:37.793222
 """
 
 import sqlalchemy as sa
@@ -15,6 +15,49 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "alerts",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False, comment="task_failed | deadline_missed | threshold"),
+        sa.Column("dag_id", sa.String(length=250), nullable=True),
+        sa.Column("run_id", sa.String(length=250), nullable=True),
+        sa.Column("task_id", sa.String(length=250), nullable=True),
+        sa.Column("message", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_alerts")),
+    )
+    op.create_table(
+        "crm_inbox",
+        sa.Column("source", sa.String(length=16), nullable=False),
+        sa.Column("crm_order_id", sa.String(length=64), nullable=False),
+        sa.Column("modified_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("payload_hash", sa.String(length=64), nullable=False),
+        sa.Column("run_id", sa.String(length=250), nullable=False),
+        sa.Column(
+            "stage", sa.String(length=16), nullable=False, comment="pulled | raw_passed | accepted | quarantined"
+        ),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("source", "crm_order_id", name=op.f("pk_crm_inbox")),
+    )
+    with op.batch_alter_table("crm_inbox", schema=None) as batch_op:
+        batch_op.create_index("ix_crm_inbox_run", ["run_id", "source"], unique=False)
+
+    op.create_table(
+        "customer_map",
+        sa.Column("source", sa.String(length=16), nullable=False),
+        sa.Column("crm_account_id", sa.String(length=64), nullable=False),
+        sa.Column(
+            "customer_number",
+            sa.String(length=32),
+            nullable=True,
+            comment="ERP customer number held in the CRM account",
+        ),
+        sa.Column("name", sa.String(length=255), nullable=True),
+        sa.Column("crm_modified_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("source", "crm_account_id", name=op.f("pk_customer_map")),
+    )
     op.create_table(
         "gate_results",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
@@ -37,10 +80,7 @@ def upgrade() -> None:
         "ledger",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column(
-            "target",
-            sa.String(length=64),
-            nullable=False,
-            comment="outside system and operation, e.g. sap.sales_order",
+            "target", sa.String(length=64), nullable=False, comment="outside system and operation, e.g. sap.sales_order"
         ),
         sa.Column("idem_key", sa.String(length=200), nullable=False, comment="deterministic idempotency key"),
         sa.Column("payload_hash", sa.String(length=64), nullable=False),
@@ -67,12 +107,19 @@ def upgrade() -> None:
         batch_op.create_index("ix_ledger_status", ["status"], unique=False)
 
     op.create_table(
+        "material_map",
+        sa.Column("source", sa.String(length=16), nullable=False),
+        sa.Column("crm_product_id", sa.String(length=64), nullable=False),
+        sa.Column("material", sa.String(length=40), nullable=True, comment="material number held in the CRM product"),
+        sa.Column("name", sa.String(length=255), nullable=True),
+        sa.Column("crm_modified_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("source", "crm_product_id", name=op.f("pk_material_map")),
+    )
+    op.create_table(
         "orders",
         sa.Column(
-            "source",
-            sa.String(length=16),
-            nullable=False,
-            comment="CRM the order came from: zoho_crm | fxiaoke",
+            "source", sa.String(length=16), nullable=False, comment="CRM the order came from: zoho_crm | fxiaoke"
         ),
         sa.Column("crm_order_id", sa.String(length=64), nullable=False),
         sa.Column(
@@ -110,21 +157,12 @@ def upgrade() -> None:
         sa.Column("source", sa.String(length=16), nullable=False),
         sa.Column("record_key", sa.String(length=128), nullable=False),
         sa.Column("error_class", sa.String(length=64), nullable=False),
-        sa.Column(
-            "field",
-            sa.String(length=128),
-            nullable=True,
-            comment="the offending field, where one can be named",
-        ),
+        sa.Column("field", sa.String(length=128), nullable=True, comment="the offending field, where one can be named"),
         sa.Column("detail", sa.Text(), nullable=False),
         sa.Column("expectations", sa.JSON(), nullable=True, comment="the data-quality expectations the record broke"),
         sa.Column("payload", sa.JSON(), nullable=False, comment="the record as received, for replay"),
         sa.Column(
-            "status",
-            sa.String(length=16),
-            server_default="open",
-            nullable=False,
-            comment="open | requeued | resolved",
+            "status", sa.String(length=16), server_default="open", nullable=False, comment="open | requeued | resolved"
         ),
         sa.Column("run_id", sa.String(length=250), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -140,10 +178,7 @@ def upgrade() -> None:
         sa.Column("source", sa.String(length=16), nullable=False),
         sa.Column("stream", sa.String(length=64), nullable=False),
         sa.Column(
-            "cursor_value",
-            sa.String(length=64),
-            nullable=False,
-            comment="end of the last interval pulled, ISO-8601",
+            "cursor_value", sa.String(length=64), nullable=False, comment="end of the last interval pulled, ISO-8601"
         ),
         sa.Column("run_id", sa.String(length=250), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
@@ -189,6 +224,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_orders_order_number")
 
     op.drop_table("orders")
+    op.drop_table("material_map")
     with op.batch_alter_table("ledger", schema=None) as batch_op:
         batch_op.drop_index("ix_ledger_status")
 
@@ -197,3 +233,9 @@ def downgrade() -> None:
         batch_op.drop_index("ix_gate_results_gate_run")
 
     op.drop_table("gate_results")
+    op.drop_table("customer_map")
+    with op.batch_alter_table("crm_inbox", schema=None) as batch_op:
+        batch_op.drop_index("ix_crm_inbox_run")
+
+    op.drop_table("crm_inbox")
+    op.drop_table("alerts")

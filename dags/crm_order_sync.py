@@ -1,0 +1,133 @@
+"""crm_order_sync: pull changed sales orders from each enabled CRM into the hub.
+
+Wiring only; the steps live in ``hub.crm_sync`` and import nothing heavy until a task runs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, get_current_context, task
+
+from hub.dag_defaults import default_args
+
+ACCEPTED_ORDERS = Asset("hub://orders/accepted", extra={"table": "orders", "status": "accepted"})
+
+DOC = """
+### CRM order sync
+
+Every 15 minutes, for each CRM enabled in the settings (`crm.enabled`: Zoho CRM, Fxiaoke), pulls the
+sales orders changed in the run's data interval (reaching back `crm.overlap_seconds`), then:
+
+1. **pull** → the `crm_inbox` landing table, with the CRM's account and product mappings refreshed;
+2. **raw gate** (`raw_crm_orders` suite): required fields, quantities > 0, numeric prices, known
+   currencies, unique line numbers; an order with any bad line is quarantined whole;
+3. **accept**: map to the canonical order (customer number, material), the `accepted_orders` gate
+   (control totals), upsert into `orders` / `order_lines`; publishes the accepted-orders Asset.
+
+Counts balance for every CRM: pulled = accepted + quarantined. Re-running an interval changes nothing.
+
+**Params**: `window_start` / `window_end` re-run any window instead of the data interval;
+`requeue_quarantined` replays this flow's open quarantine records (also: `hub quarantine requeue`).
+"""
+
+
+@dag(
+    dag_id="crm_order_sync",
+    schedule=CronDataIntervalTimetable("*/15 * * * *", timezone="UTC"),
+    start_date=datetime(2026, 11, 1),
+    catchup=False,
+    max_active_runs=1,  # runs hand over through the inbox; one at a time keeps them apart
+    default_args=default_args(),
+    tags=["crm", "orders", "ingest"],
+    doc_md=DOC,
+    params={
+        "window_start": Param(
+            None,
+            type=["null", "string"],
+            format="date-time",
+            description="Re-run from this instant instead of the data interval start",
+        ),
+        "window_end": Param(
+            None, type=["null", "string"], format="date-time", description="... up to this instant (exclusive)"
+        ),
+        "requeue_quarantined": Param(False, type="boolean", description="Replay this flow's open quarantine records"),
+    },
+)
+def crm_order_sync():
+    @task
+    def enabled_crms() -> list[str]:
+        from hub.settings import get_settings
+
+        return list(get_settings().crm.enabled)
+
+    @task(pool="crm_api", map_index_template="{{ crm }}")
+    def pull(source: str) -> dict:
+        from hub.crm_sync import pull as pull_step
+        from hub.db import make_engine
+        from hub.settings import get_settings
+
+        ctx = get_current_context()
+        ctx["crm"] = source
+        window = _window(ctx)
+        return pull_step(
+            make_engine(),
+            source,
+            window,
+            ctx["run_id"],
+            overlap_seconds=get_settings().crm.overlap_seconds,
+            requeue=bool(ctx["params"].get("requeue_quarantined")),
+        )
+
+    @task(map_index_template="{{ crm }}")
+    def raw_gate(pulled: dict) -> dict:
+        from hub.crm_sync import raw_gate as gate_step
+        from hub.db import make_engine
+
+        get_current_context()["crm"] = pulled["source"]
+        return {**pulled, **gate_step(make_engine(), pulled["source"], get_current_context()["run_id"])}
+
+    @task(map_index_template="{{ crm }}")
+    def accept(gated: dict) -> dict:
+        from hub.crm_sync import accept as accept_step
+        from hub.db import make_engine
+
+        get_current_context()["crm"] = gated["source"]
+        result = accept_step(make_engine(), gated["source"], get_current_context()["run_id"])
+        return {
+            "source": gated["source"],
+            "pulled": gated["pulled"],
+            "raw_quarantined": gated["quarantined"],
+            "accepted": result["accepted"],
+            "quarantined": gated["quarantined"] + result["quarantined"],
+        }
+
+    @task(outlets=[ACCEPTED_ORDERS])
+    def publish(results: list[dict]) -> dict:
+        ctx = get_current_context()
+        totals = {k: sum(r[k] for r in results) for k in ("pulled", "accepted", "quarantined")}
+        for r in results:
+            if r["pulled"] != r["accepted"] + r["quarantined"]:
+                raise RuntimeError(f"{r['source']}: counts do not balance: {r}")
+        ctx["outlet_events"][ACCEPTED_ORDERS].extra = {"run_id": ctx["run_id"], **totals}
+        return {"per_crm": results, **totals}
+
+    pulled = pull.expand(source=enabled_crms())
+    gated = raw_gate.expand(pulled=pulled)
+    publish(accept.expand(gated=gated))
+
+
+def _window(ctx):  # noqa: ANN001, ANN202 - Airflow Context in, hub.crm_sync.Window out
+    from hub.crm_sync import Window
+    from transforms.crm_orders import parse_time
+
+    bounds = []
+    for name, default in (("window_start", ctx["data_interval_start"]), ("window_end", ctx["data_interval_end"])):
+        raw = ctx["params"].get(name)
+        if raw and parse_time(raw) is None:
+            raise ValueError(f"param {name}={raw!r} is not an ISO-8601 time with an offset, e.g. 2026-11-20T00:00:00Z")
+        bounds.append(parse_time(raw) if raw else default)
+    return Window(*bounds)
+
+
+crm_order_sync()

@@ -1,0 +1,77 @@
+"""The CRMs the hub pulls from, each declared once: its Connection, client, and record shapes.
+
+Adding a CRM means one ``CrmSource`` entry: how to build its client from the Airflow Connection,
+how to read an order's id and modified time, how to flatten an order into raw lines, and how to
+read the customer number and material code its accounts and products carry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from transforms import crm_orders
+
+
+class CrmClient(Protocol):
+    def iter_sales_orders(self, modified_from: datetime, modified_to: datetime) -> Iterator[dict[str, Any]]: ...
+    def list_accounts(self) -> Iterator[dict[str, Any]]: ...
+    def list_products(self) -> Iterator[dict[str, Any]]: ...
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class CrmSource:
+    name: str
+    conn_id: str
+    make_client: Callable[[Any], CrmClient]  # Airflow Connection → client
+    order_id: Callable[[Mapping[str, Any]], str]
+    modified_at: Callable[[Mapping[str, Any]], datetime | None]
+    raw_lines: Callable[[Mapping[str, Any]], list[dict[str, Any]]]
+    account: Callable[[Mapping[str, Any]], dict[str, Any]]  # → crm_account_id, customer_number, name
+    product: Callable[[Mapping[str, Any]], dict[str, Any]]  # → crm_product_id, material, name
+
+
+def _zoho_client(conn: Any) -> CrmClient:
+    from connectors.zoho_crm import ZohoConfig, ZohoCrmClient
+
+    return ZohoCrmClient(ZohoConfig.from_connection(conn))
+
+
+def _fxiaoke_client(conn: Any) -> CrmClient:
+    from connectors.fxiaoke import FxiaokeClient, FxiaokeConfig
+
+    return FxiaokeClient(FxiaokeConfig.from_connection(conn))
+
+
+SOURCES: dict[str, CrmSource] = {
+    "zoho_crm": CrmSource(
+        name="zoho_crm",
+        conn_id="crm_zoho",
+        make_client=_zoho_client,
+        order_id=lambda o: str(o["id"]),
+        modified_at=lambda o: crm_orders.parse_time(o.get("Modified_Time")),
+        raw_lines=crm_orders.zoho_raw_lines,
+        account=lambda a: {
+            "crm_account_id": str(a["id"]),
+            "customer_number": a.get("Account_Number") or None,
+            "name": a.get("Account_Name"),
+            "crm_modified_at": crm_orders.parse_time(a.get("Modified_Time")),
+        },
+        product=lambda p: {
+            "crm_product_id": str(p["id"]),
+            "material": p.get("Product_Code") or None,
+            "name": p.get("Product_Name"),
+            "crm_modified_at": crm_orders.parse_time(p.get("Modified_Time")),
+        },
+    ),
+}
+
+
+def get_source(name: str) -> CrmSource:
+    try:
+        return SOURCES[name]
+    except KeyError:
+        raise ValueError(f"unknown CRM {name!r}; known: {sorted(SOURCES)}") from None

@@ -1,0 +1,334 @@
+"""The steps of ``crm_order_sync``: pull → raw gate → map and accept, one CRM at a time.
+
+Each step reads what the previous one left in ``crm_inbox`` for the same run and returns counts
+only, so the DAG's tasks stay thin adapters and XCom never carries order payloads. Every order
+pulled ends either accepted (in ``orders``) or in the quarantine with the reason; the counts
+returned balance: pulled = accepted + quarantined.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, delete, select, tuple_, update
+
+from hub import quarantine
+from hub.bulk import upsert
+from hub.crm_sources import CrmSource, get_source
+from hub.db import utcnow
+from hub.schema import crm_inbox, customer_map, material_map, order_lines, orders, sync_cursors
+from transforms import crm_orders
+
+RAW_GATE = "raw_crm_orders"
+MAPPING_STAGE = "crm_mapping"
+ACCEPT_STAGE = "accepted_orders"
+CRM_STAGES = (RAW_GATE, MAPPING_STAGE, ACCEPT_STAGE)
+
+
+@dataclass(frozen=True)
+class Window:
+    """The data interval a run covers: [start, end)."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("window bounds must be timezone-aware")
+        if self.end <= self.start:
+            raise ValueError(f"empty window: {self.start} .. {self.end}")
+
+
+def _payload_hash(payload: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+# -- step 1: pull --------------------------------------------------------------------------------
+def pull(
+    engine: Engine,
+    source_name: str,
+    window: Window,
+    run_id: str,
+    *,
+    overlap_seconds: int = 0,
+    requeue: bool = False,
+    client: Any = None,
+) -> dict[str, Any]:
+    """Pull orders changed in the window (reaching back ``overlap_seconds``) into the inbox.
+
+    Requeued quarantine records of this CRM are fed in too, unless the CRM sent a version of the
+    same order in this pull (the CRM's current version wins).
+    """
+    from hub.connections import get_connection
+
+    source = get_source(source_name)
+    client = client or source.make_client(get_connection(source.conn_id))
+    try:
+        _refresh_masters(engine, source, client, run_id)
+        start = window.start - timedelta(seconds=overlap_seconds)
+        # The overlap re-reads records near the boundary; keyed by id, each order appears once.
+        pulled = {source.order_id(o): o for o in client.iter_sales_orders(start, window.end)}
+    finally:
+        client.close()
+
+    if requeue:
+        quarantine.requeue(engine, source=source_name)
+    with engine.begin() as conn:
+        replays = {}
+        for row in quarantine.requeued(conn, source_name, CRM_STAGES):
+            order_id = str(row.record_key).split(":", 1)[1]
+            if order_id not in pulled:
+                replays[order_id] = row.payload
+        now = utcnow()
+        rows = [
+            {
+                "source": source_name,
+                "crm_order_id": order_id,
+                "modified_at": source.modified_at(payload),
+                "payload": payload,
+                "payload_hash": _payload_hash(payload),
+                "run_id": run_id,
+                "stage": "pulled",
+                "updated_at": now,
+            }
+            for order_id, payload in (pulled | replays).items()
+        ]
+        upsert(conn, crm_inbox, rows, key=("source", "crm_order_id"))
+        upsert(
+            conn,
+            sync_cursors,
+            [
+                {
+                    "source": source_name,
+                    "stream": "sales_orders",
+                    "cursor_value": window.end.isoformat(),
+                    "run_id": run_id,
+                    "updated_at": now,
+                }
+            ],
+            key=("source", "stream"),
+        )
+    return {"source": source_name, "pulled": len(rows), "from_crm": len(pulled), "replayed": len(replays)}
+
+
+def _refresh_masters(engine: Engine, source: CrmSource, client: Any, run_id: str) -> None:
+    """Refresh the account → customer and product → material mappings from the CRM."""
+    now = utcnow()
+    accounts = [{**source.account(a), "source": source.name, "updated_at": now} for a in client.list_accounts()]
+    products = [{**source.product(p), "source": source.name, "updated_at": now} for p in client.list_products()]
+    with engine.begin() as conn:
+        upsert(conn, customer_map, accounts, key=("source", "crm_account_id"))
+        upsert(conn, material_map, products, key=("source", "crm_product_id"))
+
+
+# -- step 2: raw gate ----------------------------------------------------------------------------
+def _inbox(conn: Connection, source_name: str, run_id: str, stage: str) -> list[Any]:
+    return conn.execute(
+        select(crm_inbox.c.crm_order_id, crm_inbox.c.payload)
+        .where(crm_inbox.c.source == source_name, crm_inbox.c.run_id == run_id, crm_inbox.c.stage == stage)
+        .order_by(crm_inbox.c.crm_order_id)
+    ).all()
+
+
+def _set_stage(conn: Connection, source_name: str, order_ids: Iterable[str], stage: str) -> None:
+    ids = list(order_ids)
+    for i in range(0, len(ids), 500):
+        conn.execute(
+            update(crm_inbox)
+            .where(crm_inbox.c.source == source_name, crm_inbox.c.crm_order_id.in_(ids[i : i + 500]))
+            .values(stage=stage, updated_at=utcnow())
+        )
+
+
+def raw_gate(engine: Engine, source_name: str, run_id: str) -> dict[str, Any]:
+    """Run the raw gate on the pulled orders; an order with any bad line is quarantined whole."""
+    import pandas as pd
+    from quality.gate import run_gate
+
+    source = get_source(source_name)
+    with engine.begin() as conn:
+        inbox = _inbox(conn, source_name, run_id, "pulled")
+        lines = [{**line, "payload": payload} for _, payload in inbox for line in source.raw_lines(payload)]
+        frame = pd.DataFrame(lines, columns=[*crm_orders.RAW_COLUMNS, "payload"])
+        outcome = run_gate(RAW_GATE, frame, conn=conn, run_id=run_id, source=source_name)
+        passed_keys = set(outcome.passed["record_key"]) if len(outcome.passed) else set()
+        failed_keys = set(frame["record_key"]) - passed_keys if len(frame) else set()
+        # A passing line of a failing order must not slip through on its own.
+        ok = [oid for oid, _ in inbox if crm_orders.record_key(source_name, oid) not in failed_keys]
+        bad = [oid for oid, _ in inbox if crm_orders.record_key(source_name, oid) in failed_keys]
+        _set_stage(conn, source_name, ok, "raw_passed")
+        _set_stage(conn, source_name, bad, "quarantined")
+    return {"source": source_name, "evaluated": len(inbox), "passed": len(ok), "quarantined": len(bad)}
+
+
+# -- step 3: map and accept ----------------------------------------------------------------------
+def _masters(conn: Connection, source_name: str) -> crm_orders.Masters:
+    accounts = conn.execute(
+        select(customer_map.c.crm_account_id, customer_map.c.customer_number, customer_map.c.name).where(
+            customer_map.c.source == source_name
+        )
+    ).all()
+    products = conn.execute(
+        select(material_map.c.crm_product_id, material_map.c.material).where(material_map.c.source == source_name)
+    ).all()
+    return crm_orders.Masters(
+        customers={a.crm_account_id: a.customer_number for a in accounts if a.customer_number},
+        customer_names={a.crm_account_id: a.name for a in accounts},
+        materials={p.crm_product_id: p.material for p in products if p.material},
+    )
+
+
+def accept(engine: Engine, source_name: str, run_id: str) -> dict[str, Any]:
+    """Map raw-passed orders to canonical ones, gate them, and upsert the accepted."""
+    import pandas as pd
+    from quality.gate import run_gate
+
+    from hub.settings import get_settings
+
+    settings = get_settings()
+    source = get_source(source_name)
+    country = {"fxiaoke": "CN"}.get(source_name)
+
+    def default_tax_rate(_src: str):  # noqa: ANN202
+        from decimal import Decimal
+
+        return settings.tax.rates.get(country, Decimal(0)) if country else Decimal(0)
+
+    held: list[quarantine.QuarantineRecord] = []
+    canonical: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+    with engine.begin() as conn:
+        inbox = _inbox(conn, source_name, run_id, "raw_passed")
+        masters = _masters(conn, source_name)
+        for order_id, payload in inbox:
+            key = crm_orders.record_key(source_name, order_id)
+            try:
+                canonical[key] = crm_orders.canonical_order(
+                    source.raw_lines(payload),
+                    masters,
+                    default_tax_rate,
+                    settings.tax.decimal_rounding,
+                    plant=settings.plants.default,
+                )
+            except crm_orders.MappingError as exc:
+                held.append(
+                    quarantine.QuarantineRecord(
+                        MAPPING_STAGE,
+                        source_name,
+                        key,
+                        "MappingError",
+                        str(exc),
+                        payload,
+                        field=exc.field,
+                    )
+                )
+        quarantine.add(conn, held, run_id)
+
+        frame = pd.DataFrame(
+            [
+                {"record_key": key, "order_net_amount": order["net_amount"], **line}
+                for key, (order, lines) in canonical.items()
+                for line in lines
+            ]
+        )
+        payloads = {crm_orders.record_key(source_name, oid): p for oid, p in inbox}
+        if len(frame):
+            frame["payload"] = frame["record_key"].map(payloads)
+        outcome = run_gate(ACCEPT_STAGE, frame, conn=conn, run_id=run_id, source=source_name)
+        passed = set(outcome.passed["record_key"]) if len(outcome.passed) else set()
+        accepted = {k: v for k, v in canonical.items() if k in passed}
+        written, unchanged, held_after_posting = _write_orders(conn, source_name, accepted, payloads, run_id)
+
+        accepted_ids = [k.split(":", 1)[1] for k in accepted if k not in held_after_posting]
+        quarantine.resolve(conn, source_name, [crm_orders.record_key(source_name, i) for i in accepted_ids])
+        _set_stage(conn, source_name, accepted_ids, "accepted")
+        rejected = [oid for oid, _ in inbox if oid not in set(accepted_ids)]
+        _set_stage(conn, source_name, rejected, "quarantined")
+    return {
+        "source": source_name,
+        "evaluated": len(inbox),
+        "accepted": len(accepted_ids),
+        "written": written,
+        "unchanged": unchanged,
+        "quarantined": len(rejected),
+    }
+
+
+def _write_orders(
+    conn: Connection,
+    source_name: str,
+    accepted: dict[str, tuple[dict, list[dict]]],
+    payloads: Mapping[str, Any],
+    run_id: str,
+) -> tuple[int, int, set[str]]:
+    """Upsert new and changed orders; refuse changes to orders SAP already has."""
+    if not accepted:
+        return 0, 0, set()
+    ids = [order["crm_order_id"] for order, _ in accepted.values()]
+    existing = {
+        r.crm_order_id: r
+        for r in conn.execute(
+            select(orders.c.crm_order_id, orders.c.content_hash, orders.c.status).where(
+                orders.c.source == source_name, orders.c.crm_order_id.in_(ids)
+            )
+        )
+    }
+    now = utcnow()
+    to_write, held = [], set()
+    for key, (order, lines) in accepted.items():
+        prior = existing.get(order["crm_order_id"])
+        if prior is not None and prior.content_hash == order["content_hash"]:
+            continue
+        if prior is not None and prior.status != "accepted":
+            held.add(key)
+            continue
+        to_write.append((order, lines))
+    quarantine.add(
+        conn,
+        [
+            quarantine.QuarantineRecord(
+                ACCEPT_STAGE,
+                source_name,
+                key,
+                "ChangedAfterPosting",
+                f"order {accepted[key][0]['order_number']}: changed in the CRM after it was posted to SAP "
+                f"(status {existing[accepted[key][0]['crm_order_id']].status}); change it in SAP or cancel it there",
+                payloads[key],
+            )
+            for key in held
+        ],
+        run_id,
+    )
+    if to_write:
+        changed = [(source_name, o["crm_order_id"]) for o, _ in to_write]
+        conn.execute(delete(order_lines).where(tuple_(order_lines.c.source, order_lines.c.crm_order_id).in_(changed)))
+        upsert(
+            conn,
+            orders,
+            [{**o, "status": "accepted", "run_id": run_id, "updated_at": now} for o, _ in to_write],
+            key=("source", "crm_order_id"),
+        )
+        upsert(
+            conn, order_lines, [ln for _, lines in to_write for ln in lines], key=("source", "crm_order_id", "line_no")
+        )
+    return len(to_write), len(accepted) - len(to_write) - len(held), held
+
+
+def quarantine_reasons(engine: Engine, run_id: str) -> dict[str, Counter]:
+    """Per CRM, how many orders this run quarantined for which reason (error class and field)."""
+    from hub.schema import quarantine as q
+
+    reasons: dict[str, Counter] = defaultdict(Counter)
+    with engine.connect() as conn:
+        for r in conn.execute(
+            select(q.c.source, q.c.stage, q.c.error_class, q.c.field).where(
+                and_(q.c.run_id == run_id, q.c.status == "open")
+            )
+        ):
+            reasons[r.source][f"{r.stage}: {r.error_class}({r.field or '-'})"] += 1
+    return reasons

@@ -1,0 +1,221 @@
+"""The ledger's exactly-once rules on SQLite and PostgreSQL (DESIGN §3.2)."""
+
+import json
+import subprocess
+import sys
+import textwrap
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from hub.ledger import Delivered, Ledger, LedgerBusy, LedgerConflict, list_entries, payload_hash, requeue_failed
+from hub.schema import ledger as ledger_table
+
+
+class Outbox:
+    """A real side effect standing in for an outside system: one line per delivery in a file."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.path.touch()
+
+    def deliver(self, payload) -> Delivered:
+        with self.path.open("a") as f:
+            f.write(json.dumps(payload, sort_keys=True) + "\n")
+        return Delivered(ref=f"DOC-{payload['order']}", response={"ok": True})
+
+    def find(self, payload) -> Delivered | None:
+        for line in self.path.read_text().splitlines():
+            if json.loads(line)["order"] == payload["order"]:
+                return Delivered(ref=f"DOC-{payload['order']}", response={"found": True})
+        return None
+
+    def count(self) -> int:
+        return len(self.path.read_text().splitlines())
+
+
+@pytest.fixture
+def outbox(tmp_path):
+    return Outbox(tmp_path / "outbox.jsonl")
+
+
+def _row(engine, key):
+    with engine.connect() as conn:
+        return conn.execute(select(ledger_table).where(ledger_table.c.idem_key == key)).one()
+
+
+def test_same_key_same_payload_is_sent_once(hub_db, outbox):
+    led = Ledger(hub_db, owner="t")
+    first = led.send("sap.sales_order", "SO-1", {"order": "SO-1", "qty": 2}, outbox.deliver, outbox.find)
+    again = led.send("sap.sales_order", "SO-1", {"order": "SO-1", "qty": 2}, outbox.deliver, outbox.find)
+    assert first.called and not again.called
+    assert again.ref == first.ref == "DOC-SO-1"
+    assert outbox.count() == 1
+    row = _row(hub_db, "SO-1")
+    assert (row.status, row.attempts, row.response_ref) == ("sent", 1, "DOC-SO-1")
+
+
+def test_same_key_other_payload_is_refused_for_a_human(hub_db, outbox):
+    led = Ledger(hub_db, owner="t")
+    led.send("sap.sales_order", "SO-2", {"order": "SO-2", "qty": 2}, outbox.deliver)
+    with pytest.raises(LedgerConflict, match="payload changed"):
+        led.send("sap.sales_order", "SO-2", {"order": "SO-2", "qty": 3}, outbox.deliver)
+    assert outbox.count() == 1
+    assert _row(hub_db, "SO-2").status == "sent"
+
+
+def test_keys_are_scoped_by_target(hub_db, outbox):
+    led = Ledger(hub_db, owner="t")
+    led.send("crm.status", "SO-3", {"order": "SO-3"}, outbox.deliver)
+    led.send("mail.confirmation", "SO-3", {"order": "SO-3"}, outbox.deliver)
+    assert outbox.count() == 2
+
+
+def test_failure_is_recorded_then_retry_asks_lookup_first(hub_db, outbox):
+    led = Ledger(hub_db, owner="t")
+
+    def delivered_but_timed_out(payload):
+        outbox.deliver(payload)  # the target got it ...
+        raise TimeoutError("read timed out")  # ... but we never saw the answer
+
+    with pytest.raises(TimeoutError):
+        led.send("sap.sales_order", "SO-4", {"order": "SO-4"}, delivered_but_timed_out, outbox.find)
+    row = _row(hub_db, "SO-4")
+    assert (row.status, row.attempts) == ("failed", 1)
+    assert "TimeoutError: read timed out" in row.last_error
+
+    result = led.send("sap.sales_order", "SO-4", {"order": "SO-4"}, outbox.deliver, outbox.find)
+    assert not result.called and result.response == {"found": True}
+    assert outbox.count() == 1
+    assert _row(hub_db, "SO-4").status == "sent"
+
+
+def test_failed_without_effect_is_resent(hub_db, outbox):
+    led = Ledger(hub_db, owner="t")
+
+    def refused(_payload):
+        raise ConnectionError("connection refused")
+
+    with pytest.raises(ConnectionError):
+        led.send("sap.sales_order", "SO-5", {"order": "SO-5"}, refused, outbox.find)
+    result = led.send("sap.sales_order", "SO-5", {"order": "SO-5"}, outbox.deliver, outbox.find)
+    assert result.called and outbox.count() == 1
+    assert _row(hub_db, "SO-5").attempts == 2
+
+
+def test_killed_between_call_and_record_does_not_send_twice(hub_db, outbox, tmp_path):
+    """A worker process dies right after the target accepted; its retry must not resend."""
+    url = hub_db.url.render_as_string(hide_password=False)
+    script = textwrap.dedent(
+        f"""
+        import json, os
+        from hub.db import make_engine
+        from hub.ledger import Delivered, Ledger
+
+        def deliver_then_die(payload):
+            with open({str(outbox.path)!r}, "a") as f:
+                f.write(json.dumps(payload, sort_keys=True) + "\\n")
+            os._exit(137)  # killed: nothing after the call runs, not even finally blocks
+
+        Ledger(make_engine({url!r}), owner="sap_order_posting.create[0]").send(
+            "sap.sales_order", "SO-6", {{"order": "SO-6"}}, deliver_then_die)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 137, proc.stderr
+    assert outbox.count() == 1
+    assert _row(hub_db, "SO-6").status == "in_flight"
+
+    # The retry of the same task takes over its own claim and asks the target first.
+    retry = Ledger(hub_db, owner="sap_order_posting.create[0]")
+    result = retry.send("sap.sales_order", "SO-6", {"order": "SO-6"}, outbox.deliver, outbox.find)
+    assert not result.called
+    assert outbox.count() == 1
+    row = _row(hub_db, "SO-6")
+    assert (row.status, row.attempts, row.response_ref) == ("sent", 1, "DOC-SO-6")
+
+
+def test_another_worker_waits_for_the_lease(hub_db, outbox):
+    holder = Ledger(hub_db, owner="worker-a", lease=timedelta(minutes=10))
+    holder._claim("sap.sales_order", "SO-7", {"order": "SO-7"}, payload_hash({"order": "SO-7"}))
+    with pytest.raises(LedgerBusy):
+        Ledger(hub_db, owner="worker-b").send("sap.sales_order", "SO-7", {"order": "SO-7"}, outbox.deliver)
+    assert outbox.count() == 0
+
+
+def test_retry_command_requeues_failed_entries(hub_db, outbox):
+    led = Ledger(hub_db, owner="t")
+    for key in ("SO-8", "SO-9"):
+        with pytest.raises(RuntimeError):
+            led.send("tpl.asn", key, {"order": key}, lambda _p: (_ for _ in ()).throw(RuntimeError("503")))
+    assert {r.idem_key for r in list_entries(hub_db, status="failed")} == {"SO-8", "SO-9"}
+    assert requeue_failed(hub_db, target="tpl.asn") == 2
+
+    claimed = Ledger(hub_db, owner="redrive").claim_batch("tpl.asn")
+    results = list(Ledger(hub_db, owner="redrive").resend_claimed(claimed, outbox.deliver, outbox.find))
+    assert [r.called for _, r in results] == [True, True]
+    assert outbox.count() == 2
+    assert not list_entries(hub_db, status="failed")
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_parallel_workers_never_send_the_same_key_twice(hub_db, outbox):
+    """Eight threads race for one key on PostgreSQL: exactly one call reaches the target."""
+    barrier = threading.Barrier(8)
+    outcomes: list[str] = []
+
+    def slow_deliver(payload):
+        import time
+
+        time.sleep(0.3)
+        return outbox.deliver(payload)
+
+    def worker(i: int) -> None:
+        led = Ledger(hub_db, owner=f"w{i}")
+        barrier.wait()
+        try:
+            res = led.send("sap.sales_order", "SO-RACE", {"order": "SO-RACE"}, slow_deliver, outbox.find)
+            outcomes.append("called" if res.called else "replayed")
+        except LedgerBusy:
+            outcomes.append("busy")
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("called") == 1
+    assert outbox.count() == 1
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_claim_batch_gives_parallel_workers_disjoint_rows(hub_db):
+    from hub.db import utcnow
+
+    now = utcnow()
+    with hub_db.begin() as conn:
+        conn.execute(
+            ledger_table.insert(),
+            [
+                {"target": "tpl.asn", "idem_key": f"D{i}", "payload_hash": "h", "payload": {}, "status": "pending",
+                 "attempts": 0, "created_at": now, "updated_at": now}
+                for i in range(40)
+            ],
+        )
+    batches: list[list[str]] = []
+    barrier = threading.Barrier(4)
+
+    def worker(i: int) -> None:
+        barrier.wait()
+        batches.append([r.idem_key for r in Ledger(hub_db, owner=f"w{i}").claim_batch("tpl.asn", limit=10)])
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    keys = [k for b in batches for k in b]
+    assert len(keys) == len(set(keys)) == 40
