@@ -14,7 +14,7 @@ from decimal import Decimal
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import Connection, Table, column, select, text
+from sqlalchemy import Connection, Table, column, or_, select, text
 from sqlalchemy import table as table_clause
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -36,12 +36,15 @@ def upsert(
     key: Sequence[str],
     *,
     update: Sequence[str] | None = None,
+    ignore: frozenset[str] = frozenset({"updated_at", "run_id"}),
     chunk_size: int = DEFAULT_CHUNK,
 ) -> int:
     """Insert ``rows`` into ``table`` or update the row with the same ``key``; return rows written.
 
     ``update`` names the columns an existing row takes from the new one (default: every non-key
-    column present in the rows). Rows must all carry the same columns.
+    column present in the rows). An existing row is only rewritten when a column outside ``ignore``
+    (bookkeeping such as ``updated_at``) differs, so re-running a load leaves the database exactly as
+    it was. Rows must all carry the same columns.
     """
     total = 0
     pg = conn.dialect.name == "postgresql"
@@ -51,17 +54,23 @@ def upsert(
         columns = list(chunk[0])
         to_update = [c for c in (update or columns) if c not in key]
         if pg:
-            _pg_copy_upsert(conn, table, chunk, columns, key, to_update)
+            _pg_copy_upsert(conn, table, chunk, columns, key, to_update, ignore)
         else:
             stmt = sqlite_insert(table)
-            stmt = (
-                stmt.on_conflict_do_update(index_elements=list(key), set_={c: stmt.excluded[c] for c in to_update})
-                if to_update
-                else stmt.on_conflict_do_nothing(index_elements=list(key))
-            )
+            stmt = _on_conflict(stmt, table, key, to_update, ignore)
             conn.execute(stmt, chunk)
         total += len(chunk)
     return total
+
+
+def _on_conflict(stmt, target: Table, key: Sequence[str], to_update: Sequence[str], ignore: frozenset[str]):  # noqa: ANN001, ANN202
+    if not to_update:
+        return stmt.on_conflict_do_nothing(index_elements=list(key))
+    compared = [c for c in to_update if c not in ignore] or list(to_update)
+    changed = or_(*(target.c[c].is_distinct_from(stmt.excluded[c]) for c in compared))
+    return stmt.on_conflict_do_update(
+        index_elements=list(key), set_={c: stmt.excluded[c] for c in to_update}, where=changed
+    )
 
 
 def _copy_value(value: Any, is_json: bool) -> Any:
@@ -83,6 +92,7 @@ def _pg_copy_upsert(
     columns: list[str],
     key: Sequence[str],
     to_update: Sequence[str],
+    ignore: frozenset[str],
 ) -> None:
     staging = f"_stg_{target.name}"
     # LIKE copies column types, so COPY's text values are parsed exactly as the target would.
@@ -98,12 +108,5 @@ def _pg_copy_upsert(
             copy.write_row([_copy_value(row[c], c in json_cols) for c in columns])
     source = select(*[column(c) for c in columns]).select_from(table_clause(staging))
     stmt = pg_insert(target).from_select(columns, source)
-    if to_update:
-        # IS DISTINCT FROM keeps unchanged rows untouched: no dead tuples, no trigger churn.
-        changed = " OR ".join(f'"{target.name}"."{c}" IS DISTINCT FROM EXCLUDED."{c}"' for c in to_update)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(key), set_={c: stmt.excluded[c] for c in to_update}, where=text(changed)
-        )
-    else:
-        stmt = stmt.on_conflict_do_nothing(index_elements=list(key))
+    stmt = _on_conflict(stmt, target, key, to_update, ignore)
     conn.execute(stmt)

@@ -99,7 +99,8 @@ def pull(
             }
             for order_id, payload in (pulled | replays).items()
         ]
-        upsert(conn, crm_inbox, rows, key=("source", "crm_order_id"))
+        # run_id is compared here: an unchanged order pulled again belongs to this run now.
+        upsert(conn, crm_inbox, rows, key=("source", "crm_order_id"), ignore=frozenset({"updated_at"}))
         upsert(
             conn,
             sync_cursors,

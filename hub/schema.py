@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 # Named constraints so migrations are reproducible on PostgreSQL and SQLite alike.
 metadata = MetaData(
@@ -34,6 +35,8 @@ metadata = MetaData(
     }
 )
 
+# JSONB on PostgreSQL: comparable (upserts skip unchanged rows) and indexable; JSON text on SQLite.
+JSON_DOC = JSON().with_variant(JSONB(), "postgresql")
 MONEY = Numeric(18, 4)
 QUANTITY = Numeric(18, 3)
 TS = DateTime(timezone=True)
@@ -99,8 +102,8 @@ quarantine = Table(
     Column("error_class", String(64), nullable=False),
     Column("field", String(128), comment="the offending field, where one can be named"),
     Column("detail", Text, nullable=False),
-    Column("expectations", JSON, comment="the data-quality expectations the record broke"),
-    Column("payload", JSON, nullable=False, comment="the record as received, for replay"),
+    Column("expectations", JSON_DOC, comment="the data-quality expectations the record broke"),
+    Column("payload", JSON_DOC, nullable=False, comment="the record as received, for replay"),
     Column("status", String(16), nullable=False, server_default="open", comment="open | requeued | resolved"),
     Column("run_id", String(250)),
     Column("created_at", TS, nullable=False),
@@ -123,7 +126,7 @@ gate_results = Table(
     Column("quarantined", Integer, nullable=False),
     Column("success", Boolean, nullable=False),
     Column("blocking_breach", Boolean, nullable=False),
-    Column("summary", JSON, nullable=False, comment="per-expectation results, without row payloads"),
+    Column("summary", JSON_DOC, nullable=False, comment="per-expectation results, without row payloads"),
     Column("created_at", TS, nullable=False),
 )
 Index("ix_gate_results_gate_run", gate_results.c.gate, gate_results.c.run_id)
@@ -137,12 +140,12 @@ ledger = Table(
     Column("target", String(64), nullable=False, comment="outside system and operation, e.g. sap.sales_order"),
     Column("idem_key", String(200), nullable=False, comment="deterministic idempotency key"),
     Column("payload_hash", String(64), nullable=False),
-    Column("payload", JSON, nullable=False),
+    Column("payload", JSON_DOC, nullable=False),
     Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("last_error", Text),
     Column("response_ref", String(200), comment="the outside system's reference, e.g. SAP order number"),
-    Column("response", JSON),
+    Column("response", JSON_DOC),
     Column("claimed_by", String(200)),
     Column("claimed_until", TS),
     Column("created_at", TS, nullable=False),
@@ -170,7 +173,7 @@ crm_inbox = Table(
     Column("source", String(16), primary_key=True),
     Column("crm_order_id", String(64), primary_key=True),
     Column("modified_at", TS),
-    Column("payload", JSON, nullable=False),
+    Column("payload", JSON_DOC, nullable=False),
     Column("payload_hash", String(64), nullable=False),
     Column("run_id", String(250), nullable=False),
     Column("stage", String(16), nullable=False, comment="pulled | raw_passed | accepted | quarantined"),

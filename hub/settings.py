@@ -112,18 +112,31 @@ class Settings(_Section):
         return path if path.is_absolute() else PROJECT_ROOT / path
 
 
+def _match_key(node: dict, part: str) -> str:
+    """The existing key ``part`` names, case-insensitively; new keys follow the section's case
+    (``tax.rates`` holds country codes in upper case, everything else is lower case)."""
+    for key in node:
+        if key.lower() == part.lower():
+            return key
+    return part.upper() if any(k.isupper() for k in node) else part.lower()
+
+
 def _apply_env_overrides(data: dict, environ: dict[str, str]) -> dict[str, str]:
     """Write ``HUB__A__B=value`` into ``data['a']['b']``; return key path → env var name."""
     origins: dict[str, str] = {}
     for name, raw in environ.items():
         if not name.startswith(ENV_PREFIX) or name == "HUB_SETTINGS_FILE":
             continue
-        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__") if part]
-        if not path:
+        parts = [part for part in name[len(ENV_PREFIX) :].split("__") if part]
+        if not parts:
             continue
-        node = data
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
+        node, path = data, []
+        for i, part in enumerate(parts):
+            key = _match_key(node, part)
+            path.append(key)
+            if i == len(parts) - 1:
+                break
+            node = node.setdefault(key, {})
             if not isinstance(node, dict):
                 raise SettingsError(f"{name}: {'.'.join(path)} is not a section")
         current = node.get(path[-1])

@@ -135,7 +135,7 @@ def test_killed_between_call_and_record_does_not_send_twice(hub_db, outbox, tmp_
     assert not result.called
     assert outbox.count() == 1
     row = _row(hub_db, "SO-6")
-    assert (row.status, row.attempts, row.response_ref) == ("sent", 1, "DOC-SO-6")
+    assert (row.status, row.attempts, row.response_ref) == ("sent", 2, "DOC-SO-6")  # the retry counts
 
 
 def test_another_worker_waits_for_the_lease(hub_db, outbox):

@@ -2,11 +2,12 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 05:18:37.793222
+Create Date: 2026-11-29 05:19:12.852676
 """
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision = "0001"
 down_revision = None
@@ -31,7 +32,9 @@ def upgrade() -> None:
         sa.Column("source", sa.String(length=16), nullable=False),
         sa.Column("crm_order_id", sa.String(length=64), nullable=False),
         sa.Column("modified_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column(
+            "payload", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False
+        ),
         sa.Column("payload_hash", sa.String(length=64), nullable=False),
         sa.Column("run_id", sa.String(length=250), nullable=False),
         sa.Column(
@@ -69,7 +72,12 @@ def upgrade() -> None:
         sa.Column("quarantined", sa.Integer(), nullable=False),
         sa.Column("success", sa.Boolean(), nullable=False),
         sa.Column("blocking_breach", sa.Boolean(), nullable=False),
-        sa.Column("summary", sa.JSON(), nullable=False, comment="per-expectation results, without row payloads"),
+        sa.Column(
+            "summary",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+            comment="per-expectation results, without row payloads",
+        ),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_gate_results")),
     )
@@ -84,7 +92,9 @@ def upgrade() -> None:
         ),
         sa.Column("idem_key", sa.String(length=200), nullable=False, comment="deterministic idempotency key"),
         sa.Column("payload_hash", sa.String(length=64), nullable=False),
-        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column(
+            "payload", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False
+        ),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
@@ -94,7 +104,9 @@ def upgrade() -> None:
             nullable=True,
             comment="the outside system's reference, e.g. SAP order number",
         ),
-        sa.Column("response", sa.JSON(), nullable=True),
+        sa.Column(
+            "response", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=True
+        ),
         sa.Column("claimed_by", sa.String(length=200), nullable=True),
         sa.Column("claimed_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -159,8 +171,18 @@ def upgrade() -> None:
         sa.Column("error_class", sa.String(length=64), nullable=False),
         sa.Column("field", sa.String(length=128), nullable=True, comment="the offending field, where one can be named"),
         sa.Column("detail", sa.Text(), nullable=False),
-        sa.Column("expectations", sa.JSON(), nullable=True, comment="the data-quality expectations the record broke"),
-        sa.Column("payload", sa.JSON(), nullable=False, comment="the record as received, for replay"),
+        sa.Column(
+            "expectations",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+            comment="the data-quality expectations the record broke",
+        ),
+        sa.Column(
+            "payload",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+            comment="the record as received, for replay",
+        ),
         sa.Column(
             "status", sa.String(length=16), server_default="open", nullable=False, comment="open | requeued | resolved"
         ),

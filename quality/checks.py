@@ -1,0 +1,90 @@
+"""Python checks for rules GX cannot express: cross-column arithmetic and control totals.
+
+Money is compared as ``Decimal`` (DESIGN §3.3): each value goes through ``str`` first, so a float
+from a frame is taken at its printed value rather than its binary approximation. Rows whose
+amounts are missing or unparseable are skipped here: the not-null rules quarantine them already,
+and one record should not be charged twice for the same fault.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+CENT = Decimal("0.01")
+
+
+def to_decimal(value: Any) -> Decimal | None:
+    """``value`` as a finite Decimal, or None when it is missing or not a number."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    try:
+        number = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() else None
+
+
+def _column(frame: pd.DataFrame, name: str, default: Any = None) -> list[Any]:
+    return frame[name].tolist() if name in frame.columns else [default] * len(frame)
+
+
+def net_amount_mismatches(frame: pd.DataFrame, tolerance: Decimal = CENT) -> Mapping[int, str]:
+    """Rows whose ``net_amount`` is not ``quantity × unit_price − discount`` within ``tolerance``."""
+    found: dict[int, str] = {}
+    columns = zip(
+        frame.index,
+        _column(frame, "quantity"),
+        _column(frame, "unit_price"),
+        _column(frame, "discount", 0),
+        _column(frame, "net_amount"),
+        strict=True,
+    )
+    for pos, qty, price, discount, net in columns:
+        q, p, n = to_decimal(qty), to_decimal(price), to_decimal(net)
+        # No discount column, or an empty cell, means no discount.
+        d = to_decimal(discount) or Decimal(0)
+        if q is None or p is None or n is None:
+            continue
+        expected = q * p - d
+        if abs(n - expected) > tolerance:
+            found[int(pos)] = f"{n}, expected {q} × {p} − {d} = {expected}"
+    return found
+
+
+def control_total_mismatches(frame: pd.DataFrame, key: str) -> list[str]:
+    """Orders (rows grouped by ``key``) whose line ``net_amount`` do not add up to ``order_net_amount``.
+
+    Exact comparison: a header total is the sum of its lines, so any difference means a line was
+    lost, doubled or altered between the CRM and here.
+    """
+    lines: dict[Any, list[Decimal | None]] = {}
+    headers: dict[Any, set[Decimal | None]] = {}
+    for k, net, header in zip(
+        _column(frame, key), _column(frame, "net_amount"), _column(frame, "order_net_amount"), strict=True
+    ):
+        if k is None or (isinstance(k, float) and math.isnan(k)):
+            continue  # a row without a key is quarantined by the not-null rule on the key
+        lines.setdefault(k, []).append(to_decimal(net))
+        headers.setdefault(k, set()).add(to_decimal(header))
+    problems = []
+    for k, amounts in lines.items():
+        totals = headers[k]
+        if None in amounts or None in totals:
+            continue  # quarantined by the not-null rules; the total cannot be judged
+        if len(totals) > 1:
+            shown = ", ".join(str(t) for t in sorted(totals))
+            problems.append(f"order {k}: lines disagree on the order net amount ({shown})")
+            continue
+        (header,) = totals
+        total = sum(amounts, Decimal(0))
+        if total != header:
+            problems.append(f"order {k}: lines sum to {total} but the order header says {header}")
+    return problems

@@ -1,0 +1,157 @@
+"""The suites of the data-quality gates, one entry per gate (DESIGN §5).
+
+A gate for a later step (SAP postings, shipment notices, stock counts, settlement lines) is one more
+entry in :data:`SUITES`; the gate machinery needs no change. Rules are declared with the helpers of
+:mod:`quality.spec` and turned into GX expectations only when a gate runs.
+
+Frame suites (``raw_crm_orders``, ``accepted_orders``) run through :func:`quality.gate.run_gate`;
+table suites (``*_table``) validate a hub table in the database through
+:func:`quality.sql_gate.run_table_gate`, where nothing is quarantined and every rule blocks.
+"""
+
+from __future__ import annotations
+
+from hub.schema import ORDER_STATES
+from quality.checks import control_total_mismatches, net_amount_mismatches
+from quality.spec import (
+    RowCheck,
+    SuiteSpec,
+    TableCheck,
+    between,
+    columns_present,
+    in_set,
+    matches,
+    not_null,
+    row_count_between,
+    unique_together,
+)
+
+# Currencies the hub can price, post and settle: each needs its minor unit known downstream, so a
+# new one is added here on purpose, never accepted by default.
+ACCEPTED_CURRENCIES: tuple[str, ...] = ("CNY", "EUR", "GBP", "HKD", "JPY", "SGD", "USD")
+
+CRM_SOURCES: tuple[str, ...] = ("zoho_crm", "fxiaoke")
+
+
+RAW_CRM_ORDER_COLUMNS = (
+    "record_key", "source", "crm_order_id", "order_number", "crm_account_id", "currency",
+    "order_time", "modified_at", "line_no", "product_ref", "quantity", "unit_price",
+)
+
+ACCEPTED_ORDER_COLUMNS = (
+    "record_key", "customer_number", "material", "quantity", "unit_price", "net_amount",
+    "tax_amount", "currency", "plant", "order_net_amount",
+)
+
+_CURRENCY_TEXT = f"currency must be an accepted ISO-4217 code ({', '.join(ACCEPTED_CURRENCIES)})"
+
+RAW_CRM_ORDERS = SuiteSpec(
+    description=(
+        "One row per CRM order line as pulled. quantity and unit_price are numbers (int, float or "
+        "Decimal) with None/NaN where the CRM value was missing or unparseable: the frame builder "
+        "converts, the not-null rules quarantine. A column still holding text is a builder bug and "
+        "blocks the gate, because the range rules cannot be evaluated on it."
+    ),
+    rules=(
+        columns_present(*RAW_CRM_ORDER_COLUMNS),
+        *not_null(*RAW_CRM_ORDER_COLUMNS),
+        in_set("source", CRM_SOURCES, says=f"source must be one of {', '.join(CRM_SOURCES)}"),
+        in_set("currency", ACCEPTED_CURRENCIES, says=_CURRENCY_TEXT),
+        between("line_no", 1),
+        between("quantity", 0, strict_min=True),
+        between("unit_price", 0),
+        unique_together(
+            "source", "crm_order_id", "line_no",
+            says="line numbers must be unique within an order (duplicate line_no)",
+        ),
+    ),
+    noun="order",
+    line_column="line_no",
+)
+
+ACCEPTED_ORDERS = SuiteSpec(
+    description=(
+        "Canonical order lines after mapping and review; record_key is the order, order_net_amount "
+        "the header net amount repeated on each of its lines. Amounts are Decimal (or numbers)."
+    ),
+    rules=(
+        columns_present(*ACCEPTED_ORDER_COLUMNS),
+        *not_null(*ACCEPTED_ORDER_COLUMNS),
+        between("quantity", 0, strict_min=True),
+        between("unit_price", 0),
+        between("net_amount", 0),
+        between("tax_amount", 0),
+        in_set("currency", ACCEPTED_CURRENCIES, says=_CURRENCY_TEXT),
+        matches("plant", r"^[0-9A-Z]{4}$", says="plant must be a 4-character plant code"),
+    ),
+    row_checks=(
+        RowCheck(
+            "expect_net_amount_to_equal_quantity_times_unit_price_less_discount",
+            "net_amount",
+            net_amount_mismatches,
+            says="net_amount must equal quantity × unit_price − discount within 0.01",
+        ),
+    ),
+    table_checks=(
+        TableCheck(
+            "expect_order_net_amount_to_equal_sum_of_line_net_amounts",
+            "order_net_amount",
+            control_total_mismatches,
+            says="the line net amounts of each order must add up to its header net amount",
+        ),
+    ),
+    noun="order",
+)
+
+# Table suites: validated inside the database, so they must use only rules every backend compiles
+# to SQL (no regex: SQLite has none).
+ORDERS_TABLE = SuiteSpec(
+    description="The hub's canonical order headers (table orders).",
+    rules=(
+        columns_present("source", "crm_order_id", "order_number", "currency", "net_amount", "status"),
+        row_count_between({"$PARAMETER": "min_rows"}, says="the table must hold at least $min_rows orders"),
+        *not_null("order_number", "currency", "net_amount", "tax_amount", "gross_amount", blocking=True),
+        in_set("source", CRM_SOURCES, blocking=True),
+        in_set("currency", ACCEPTED_CURRENCIES, blocking=True, says=_CURRENCY_TEXT),
+        in_set("status", ORDER_STATES, blocking=True),
+        between("net_amount", 0, blocking=True),
+        between("tax_amount", 0, blocking=True),
+        between("gross_amount", 0, blocking=True),
+        between("line_count", 1, blocking=True),
+    ),
+    noun="order",
+    parameters={"min_rows": 0},
+)
+
+ORDER_LINES_TABLE = SuiteSpec(
+    description="The hub's canonical order lines (table order_lines).",
+    rules=(
+        columns_present("source", "crm_order_id", "line_no", "material", "quantity", "unit_price", "net_amount"),
+        row_count_between({"$PARAMETER": "min_rows"}, says="the table must hold at least $min_rows lines"),
+        *not_null("material", "quantity", "unit_price", "net_amount", "currency", blocking=True),
+        between("line_no", 1, blocking=True),
+        between("quantity", 0, strict_min=True, blocking=True),
+        between("unit_price", 0, blocking=True),
+        between("discount", 0, blocking=True),
+        between("net_amount", 0, blocking=True),
+        between("tax_amount", 0, blocking=True),
+        in_set("currency", ACCEPTED_CURRENCIES, blocking=True, says=_CURRENCY_TEXT),
+    ),
+    noun="order line",
+    parameters={"min_rows": 0},
+)
+
+SUITES: dict[str, SuiteSpec] = {
+    "raw_crm_orders": RAW_CRM_ORDERS,
+    "accepted_orders": ACCEPTED_ORDERS,
+    "orders_table": ORDERS_TABLE,
+    "order_lines_table": ORDER_LINES_TABLE,
+}
+
+
+def get_suite(name: str) -> SuiteSpec:
+    """The suite registered as ``name``; the error lists the known ones."""
+    try:
+        return SUITES[name]
+    except KeyError:
+        raise KeyError(f"no data-quality suite {name!r}; known: {', '.join(sorted(SUITES))}") from None
