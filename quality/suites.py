@@ -62,7 +62,7 @@ RAW_CRM_ORDERS = SuiteSpec(
         between("unit_price", 0),
         unique_together(
             "source", "crm_order_id", "line_no",
-            says="line numbers must be unique within an order (duplicate line_no)",
+            says="line_no must be unique within the order",
         ),
     ),
     noun="order",

@@ -216,6 +216,11 @@ VARIANTS: list[tuple[str, str]] = [
     ("右", "right"),
 ]
 
+SURNAMES = [
+    "Becker", "Hoffmann", "Wagner", "Schulz", "Keller", "Brandt", "Smith", "Miller", "Walker",
+    "Rossi", "Dubois", "Jansen", "Nowak", "García", "Silva", "Haddad", "Hernández",
+]
+
 SALES_REPS: list[tuple[str, str]] = [
     ("Li Wei", "li.wei"),
     ("Zhang Min", "zhang.min"),
