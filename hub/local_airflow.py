@@ -18,7 +18,8 @@ from hub.settings import PROJECT_ROOT
 
 AIRFLOW_HOME = PROJECT_ROOT / ".airflow"
 UI_USER = "admin"
-UI_PASSWORD = "admin"  # local sandbox only; documented in the README
+# Local sandbox login only, documented in the README; set HUB_UI_PASSWORD to choose another.
+UI_PASSWORD = os.environ.get("HUB_UI_PASSWORD", "admin")  # noqa: S105
 
 # One pool per outside system, sized to what its rate limit tolerates in parallel.
 POOLS = {
