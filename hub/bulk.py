@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from itertools import islice
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Table, column, or_, select, text
@@ -50,7 +51,8 @@ def upsert(
     pg = conn.dialect.name == "postgresql"
     for chunk in chunked(rows, chunk_size):
         # The last row wins when a chunk holds one key twice (ON CONFLICT cannot touch a row twice).
-        chunk = list({tuple(r[k] for k in key): r for r in chunk}.values())
+        key_of = itemgetter(*key)
+        chunk = list({key_of(r): r for r in chunk}.values())
         columns = list(chunk[0])
         to_update = [c for c in (update or columns) if c not in key]
         if pg:
@@ -73,10 +75,8 @@ def _on_conflict(stmt, target: Table, key: Sequence[str], to_update: Sequence[st
     )
 
 
-def _copy_value(value: Any, is_json: bool) -> Any:
-    if is_json and value is not None:
-        return json.dumps(value, default=_json_default, ensure_ascii=False)
-    return value
+def _to_json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, default=_json_default, ensure_ascii=False)
 
 
 def _json_default(value: Any) -> str:
@@ -100,12 +100,15 @@ def _pg_copy_upsert(
         text(f'CREATE TEMP TABLE IF NOT EXISTS "{staging}" (LIKE "{target.name}" INCLUDING DEFAULTS) ON COMMIT DROP')
     )
     conn.execute(text(f'TRUNCATE "{staging}"'))
-    json_cols = {c for c in columns if isinstance(target.c[c].type, JSON)}
+    json_cols = [c for c in columns if isinstance(target.c[c].type, JSON)]
+    values_of = itemgetter(*columns) if len(columns) > 1 else lambda r: (r[columns[0]],)
     col_list = ", ".join(f'"{c}"' for c in columns)
     raw = conn.connection.driver_connection  # psycopg 3 connection in the same transaction
     with raw.cursor() as cur, cur.copy(f'COPY "{staging}" ({col_list}) FROM STDIN') as copy:
         for row in chunk:
-            copy.write_row([_copy_value(row[c], c in json_cols) for c in columns])
+            if json_cols:
+                row = {**row, **{c: _to_json(row[c]) for c in json_cols}}
+            copy.write_row(values_of(row))
     source = select(*[column(c) for c in columns]).select_from(table_clause(staging))
     stmt = pg_insert(target).from_select(columns, source)
     stmt = _on_conflict(stmt, target, key, to_update, ignore)

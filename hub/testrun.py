@@ -218,7 +218,12 @@ def main(argv: list[str] | None = None) -> int:
     stop: Callable[[], None] | None = None
     try:
         if url := env.get(ENV_VAR):
-            print(f"PostgreSQL {server_version(url)} from ${ENV_VAR}: {_redacted(url)}", flush=True)
+            try:
+                version = server_version(url)
+            except Exception as exc:  # any driver or URL error: say which setting is wrong
+                print(f"hub.testrun: ${ENV_VAR} ({_redacted(url)}) is not usable: {exc}", file=sys.stderr)
+                return 2
+            print(f"PostgreSQL {version} from ${ENV_VAR}: {_redacted(url)}", flush=True)
         else:
             started = time.monotonic()
             url, stop = start_embedded_postgres()
@@ -231,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if stop is not None:
             stop()
+    if code < 0:  # pytest killed by a signal: report it the way a shell would
+        code = 128 - code
     if code == _PYTEST_NO_TESTS_COLLECTED:
         print("hub.testrun: pytest collected no tests; failing the run", file=sys.stderr)
         return 1

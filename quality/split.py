@@ -68,16 +68,19 @@ def json_safe(value: Any) -> Any:
 
 
 def shown(value: Any) -> str:
-    """A value as a person reads it in a quarantine detail."""
-    value = json_safe(value)
-    if value is None:
+    """A value as a person reads it in a quarantine detail: numbers plain, text quoted."""
+    if is_missing(value):
         return "nothing"
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+        value = value.item()
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, str):
         return repr(value)
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return "(" + ", ".join(shown(v) for v in value) + ")"
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
     return str(value)
 
 

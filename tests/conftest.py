@@ -70,7 +70,9 @@ def airflow_home() -> Path:
         check=False,
     )
     if result.returncode != 0:
-        pytest.fail(f"airflow db migrate failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        pytest.fail(
+            f"airflow db migrate failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
     return _AIRFLOW_HOME
 
 
@@ -162,8 +164,10 @@ def sandbox() -> Iterator[dict[str, Any]]:
 
 
 def _reset_faults(control_url: str) -> None:
-    request = urllib.request.Request(f"{control_url.rstrip('/')}/faults", method="DELETE")
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - our own local sandbox
+    if not control_url.startswith(("http://", "https://")):
+        raise ValueError(f"sandbox control_url is not an HTTP URL: {control_url!r}")
+    request = urllib.request.Request(f"{control_url.rstrip('/')}/faults", method="DELETE")  # noqa: S310
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - checked just above
         if not 200 <= response.status < 300:
             raise RuntimeError(f"resetting sandbox faults failed: HTTP {response.status}")
 

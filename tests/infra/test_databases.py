@@ -101,7 +101,9 @@ def _revision(engine: Engine) -> str | None:
 def _head(engine: Engine) -> str:
     from hub.db import alembic_config
 
-    head = ScriptDirectory.from_config(alembic_config(engine.url.render_as_string(hide_password=False))).get_current_head()
+    head = ScriptDirectory.from_config(
+        alembic_config(engine.url.render_as_string(hide_password=False))
+    ).get_current_head()
     assert head is not None
     return head
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import socket
+import urllib.request
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,9 +20,15 @@ def test_sandbox_runs_with_its_endpoints(sandbox: dict[str, Any]) -> None:
     assert sandbox["systems"]
     assert urlsplit(sandbox["base_url"]).hostname == "127.0.0.1"
     assert _accepts_connections(sandbox["base_url"])
-    assert _accepts_connections(sandbox["control_url"])
+    with urllib.request.urlopen(f"{sandbox['control_url']}/health", timeout=10) as response:  # noqa: S310
+        assert response.status == 200
 
 
-def test_sandbox_faults_is_the_same_session_sandbox(sandbox_faults: dict[str, Any], sandbox: dict[str, Any]) -> None:
-    # The fixture has already reset the faults once (DELETE {control_url}/faults answered 2xx).
+def test_sandbox_faults_is_the_session_sandbox_with_faults_cleared(
+    sandbox_faults: dict[str, Any], sandbox: dict[str, Any]
+) -> None:
     assert sandbox_faults is sandbox
+    # The fixture's DELETE {control_url}/faults answered 2xx; the control API still lists the systems.
+    with urllib.request.urlopen(f"{sandbox['control_url']}/faults", timeout=10) as response:  # noqa: S310
+        assert response.status == 200
+        assert json.load(response)["faults"]

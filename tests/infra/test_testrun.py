@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import psutil
@@ -80,6 +81,48 @@ def test_without_a_url_it_starts_embedded_postgresql_and_removes_it(tmp_path: Pa
     socket_dir = Path(make_url(url).query["host"])
     assert socket_dir.parent.name.startswith(DIR_PREFIX)
     assert not socket_dir.parent.exists(), "the data directory outlived the run"
+
+
+def test_an_unusable_url_is_reported_without_its_password(tmp_path: Path) -> None:
+    url = "postgresql+psycopg://hub:s3cr3t-pw@127.0.0.1:1/hub"
+    result = _testrun(tmp_path, {**os.environ, ENV_VAR: url})
+    assert result.returncode == 2
+    assert "is not usable" in result.stderr
+    assert "s3cr3t-pw" not in result.stdout + result.stderr
+
+
+def test_sigterm_stops_pytest_and_removes_the_embedded_server(tmp_path: Path) -> None:
+    started = tmp_path / "started"
+    tests = _write_test(
+        tmp_path / "suite",
+        f"""
+        import pathlib, time
+
+        def test_slow():
+            pathlib.Path({str(started)!r}).touch()
+            time.sleep(120)
+        """,
+    )
+    env = {k: v for k, v in os.environ.items() if k != ENV_VAR}
+    run = subprocess.Popen(
+        [sys.executable, "-m", "hub.testrun", str(tests), "-p", "no:cacheprovider", "-q"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        root = Path(make_url(run.stdout.readline().split(": ", 1)[1].strip()).query["host"]).parent
+        deadline = time.monotonic() + 60
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert started.exists() and root.exists()
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(timeout=60) != 0
+    finally:
+        run.kill()
+        run.wait()
+    assert not root.exists(), "SIGTERM left the embedded server behind"
 
 
 def test_a_server_left_by_a_killed_run_is_stopped_and_removed() -> None:

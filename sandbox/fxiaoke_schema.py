@@ -1,0 +1,196 @@
+"""Fxiaoke objects as the emulator knows them: field types, value encoding and the errorCode envelope.
+
+Value encoding follows crm_report.md §2.7: numbers and money as strings, dates as epoch milliseconds,
+employee fields as lists, references as ``_id`` strings. Fields ending in ``__c`` are this tenant's
+custom fields (the hub's write-back fields, line numbers, tax, and two legacy fields).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+TEXT, NUMBER, CURRENCY, DATETIME, DATE, EMPLOYEE, DEPARTMENT, REFERENCE, SELECT, BOOL = (
+    "text",
+    "number",
+    "currency",
+    "date_time",
+    "date",
+    "employee",
+    "department",
+    "object_reference",
+    "select_one",
+    "true_or_false",
+)
+LIST_TYPES = frozenset({EMPLOYEE, DEPARTMENT})
+NUMERIC_TYPES = frozenset({NUMBER, CURRENCY})
+TIME_TYPES = frozenset({DATETIME, DATE})
+
+_SYSTEM: dict[str, str] = {
+    "_id": TEXT,
+    "name": TEXT,
+    "owner": EMPLOYEE,
+    "created_by": EMPLOYEE,
+    "last_modified_by": EMPLOYEE,
+    "create_time": DATETIME,
+    "last_modified_time": DATETIME,
+    "life_status": SELECT,
+    "lock_status": SELECT,
+    "is_deleted": BOOL,
+    "record_type": SELECT,
+    "version": NUMBER,
+    "data_own_department": DEPARTMENT,
+    "mc_currency": SELECT,
+    "mc_exchange_rate": NUMBER,
+}
+
+OBJECTS: dict[str, dict[str, str]] = {
+    "AccountObj": {
+        **_SYSTEM,
+        "account_no": TEXT,
+        "tel": TEXT,
+        "email": TEXT,
+        "country": TEXT,
+        "province": TEXT,
+        "city": TEXT,
+        "address": TEXT,
+        "account_status": SELECT,
+        "remark": TEXT,
+    },
+    "ProductObj": {
+        **_SYSTEM,
+        "product_code": TEXT,
+        "product_spec": TEXT,
+        "unit": TEXT,
+        "price": CURRENCY,
+        "category": SELECT,
+        "product_status": SELECT,
+        "is_saleable": BOOL,
+        "remark": TEXT,
+    },
+    "SalesOrderObj": {
+        **_SYSTEM,
+        "account_id": REFERENCE,
+        "account_id__r": TEXT,
+        "order_time": DATETIME,
+        "order_amount": CURRENCY,
+        "product_amount": CURRENCY,
+        "discount": NUMBER,
+        "delivery_date": DATE,
+        "ship_to_add": TEXT,
+        "ship_to_tel": TEXT,
+        "remark": TEXT,
+        "customer_po__c": TEXT,
+        "carrier__c": TEXT,
+        "tax_rate__c": NUMBER,
+        "tax_amount__c": CURRENCY,
+        "hub_status__c": SELECT,
+        "sap_order_no__c": TEXT,
+        "confirmed_delivery_date__c": DATE,
+        "tracking_no__c": TEXT,
+        "hub_message__c": TEXT,
+        "legacy_channel__c": TEXT,
+        "promo_code__c": TEXT,
+    },
+    "SalesOrderProductObj": {
+        **_SYSTEM,
+        "order_id": REFERENCE,
+        "order_id__r": TEXT,
+        "product_id": REFERENCE,
+        "product_id__r": TEXT,
+        "quantity": NUMBER,
+        "product_price": CURRENCY,
+        "discount": NUMBER,
+        "sales_price": CURRENCY,
+        "subtotal": CURRENCY,
+        "unit": TEXT,
+        "remark": TEXT,
+        "line_no__c": NUMBER,
+        "tax_rate__c": NUMBER,
+        "tax_amount__c": CURRENCY,
+        "confirmed_quantity__c": NUMBER,
+        "old_part_ref__c": TEXT,
+    },
+}
+
+SELECT_OPTIONS: dict[str, frozenset[str]] = {
+    "hub_status__c": frozenset(
+        {"created", "confirmed", "partially_confirmed", "backordered", "shipped", "delivered", "invoiced", "cancelled"}
+    ),
+    "life_status": frozenset({"normal", "ineffective", "under_review", "in_change", "invalid"}),
+    "mc_currency": frozenset({"CNY", "EUR", "USD"}),
+}
+# Managed by the platform: an update may not set them.
+SYSTEM_MANAGED = frozenset(
+    {"_id", "create_time", "created_by", "last_modified_time", "last_modified_by", "version", "is_deleted"}
+)
+
+OK_BODY = {"errorDescription": "success", "errorMessage": "OK", "errorCode": 0}
+OFFSET_TOO_LARGE = {"errorDescription": "offset 不能超过10000", "errorMessage": "offset out of range 10000", "errorCode": 10013}
+NEED_TOKEN = "corpAccessToken为必填项，不能为空"
+BAD_TOKEN = "the cropId,cropAccessToken or authorization is error"
+PARAM_ERROR = 32000
+
+
+class FxiaokeError(Exception):
+    """A failed call: HTTP 200 with a non-zero ``errorCode``."""
+
+    def __init__(self, code: int, message: str, description: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.description = description
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"errorMessage": self.message, "errorCode": self.code}
+        if self.description:
+            body["errorDescription"] = self.description
+        return body
+
+
+def param_error(message: str) -> FxiaokeError:
+    return FxiaokeError(PARAM_ERROR, message, "参数错误")
+
+
+def to_decimal(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        result = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    return result if result.is_finite() else None
+
+
+def fx_number(value: Decimal, places: int = 2) -> str:
+    """A number as Fxiaoke sends it: a string, money with two decimals, counts without."""
+    if places == 0:
+        return str(int(value)) if value == value.to_integral_value() else str(value.normalize())
+    return str(value.quantize(Decimal(1).scaleb(-places)))
+
+
+def encode(object_name: str, field_name: str, value: Any) -> tuple[Any, str | None]:
+    """A client-written value in the stored encoding, or an error message."""
+    kind = OBJECTS[object_name].get(field_name)
+    if kind is None:
+        return None, f"字段 {field_name} 不存在 (unknown field)"
+    if value is None:
+        return None, None
+    if kind in NUMERIC_TYPES:
+        number = to_decimal(value)
+        return (str(value).strip(), None) if number is not None else (None, f"{field_name} 不是数字")
+    if kind in TIME_TYPES:
+        if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).lstrip("-").isdigit():
+            return None, f"{field_name} must be epoch milliseconds"
+        return int(value), None
+    if kind in LIST_TYPES:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return None, f"{field_name} must be a list of ids"
+        return list(value), None
+    if kind == BOOL:
+        return (value, None) if isinstance(value, bool) else (None, f"{field_name} must be true or false")
+    if kind == SELECT and field_name in SELECT_OPTIONS and value not in SELECT_OPTIONS[field_name]:
+        return None, f"{field_name} 选项值 {value} 不存在"
+    if not isinstance(value, str | int | float):
+        return None, f"{field_name} must be a text value"
+    return str(value), None
