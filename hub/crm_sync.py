@@ -14,11 +14,12 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, select, tuple_, update
 
-from hub import quarantine
+from hub import order_review, quarantine
 from hub.bulk import upsert
 from hub.crm_sources import CrmSource, get_source
 from hub.db import utcnow
@@ -27,8 +28,9 @@ from transforms import crm_orders
 
 RAW_GATE = "raw_crm_orders"
 MAPPING_STAGE = "crm_mapping"
+REVIEW_STAGE = "order_review"
 ACCEPT_STAGE = "accepted_orders"
-CRM_STAGES = (RAW_GATE, MAPPING_STAGE, ACCEPT_STAGE)
+CRM_STAGES = (RAW_GATE, MAPPING_STAGE, REVIEW_STAGE, ACCEPT_STAGE)
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,7 @@ def _set_stage(conn: Connection, source_name: str, order_ids: Iterable[str], sta
 def raw_gate(engine: Engine, source_name: str, run_id: str) -> dict[str, Any]:
     """Run the raw gate on the pulled orders; an order with any bad line is quarantined whole."""
     import pandas as pd
+
     from quality.gate import run_gate
 
     source = get_source(source_name)
@@ -185,34 +188,34 @@ def _masters(conn: Connection, source_name: str) -> crm_orders.Masters:
     )
 
 
+def _default_tax_rate(settings: Any, source_name: str) -> Decimal:
+    """The VAT rate for lines whose CRM sends none: Fxiaoke tenants are Chinese (13 %)."""
+    country = {"fxiaoke": "CN"}.get(source_name)
+    return settings.tax.rates.get(country, Decimal(0)) if country else Decimal(0)
+
+
 def accept(engine: Engine, source_name: str, run_id: str) -> dict[str, Any]:
-    """Map raw-passed orders to canonical ones, gate them, and upsert the accepted."""
+    """Map raw-passed orders to canonical ones, review them, gate them, and upsert the accepted."""
     import pandas as pd
-    from quality.gate import run_gate
 
     from hub.settings import get_settings
+    from quality.gate import run_gate
 
     settings = get_settings()
     source = get_source(source_name)
-    country = {"fxiaoke": "CN"}.get(source_name)
-
-    def default_tax_rate(_src: str):  # noqa: ANN202
-        from decimal import Decimal
-
-        return settings.tax.rates.get(country, Decimal(0)) if country else Decimal(0)
-
+    tax_rate = _default_tax_rate(settings, source_name)
     held: list[quarantine.QuarantineRecord] = []
     canonical: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
     with engine.begin() as conn:
         inbox = _inbox(conn, source_name, run_id, "raw_passed")
+        payloads = {crm_orders.record_key(source_name, oid): p for oid, p in inbox}
         masters = _masters(conn, source_name)
-        for order_id, payload in inbox:
-            key = crm_orders.record_key(source_name, order_id)
+        for key, payload in payloads.items():
             try:
                 canonical[key] = crm_orders.canonical_order(
                     source.raw_lines(payload),
                     masters,
-                    default_tax_rate,
+                    lambda _s: tax_rate,
                     settings.tax.decimal_rounding,
                     plant=settings.plants.default,
                 )
@@ -228,27 +231,39 @@ def accept(engine: Engine, source_name: str, run_id: str) -> dict[str, Any]:
                         field=exc.field,
                     )
                 )
+        for key, findings in order_review.review_batch(conn, canonical, settings.tolerances.price_pct).items():
+            held.append(
+                quarantine.QuarantineRecord(
+                    REVIEW_STAGE,
+                    source_name,
+                    key,
+                    "BusinessRule",
+                    "; ".join(f.message for f in findings),
+                    payloads[key],
+                    field=findings[0].field,
+                    expectations=[f.rule for f in findings],
+                )
+            )
+            del canonical[key]
         quarantine.add(conn, held, run_id)
 
         frame = pd.DataFrame(
             [
-                {"record_key": key, "order_net_amount": order["net_amount"], **line}
+                {"record_key": key, "order_net_amount": order["net_amount"], **line, "payload": payloads[key]}
                 for key, (order, lines) in canonical.items()
                 for line in lines
             ]
         )
-        payloads = {crm_orders.record_key(source_name, oid): p for oid, p in inbox}
-        if len(frame):
-            frame["payload"] = frame["record_key"].map(payloads)
         outcome = run_gate(ACCEPT_STAGE, frame, conn=conn, run_id=run_id, source=source_name)
         passed = set(outcome.passed["record_key"]) if len(outcome.passed) else set()
         accepted = {k: v for k, v in canonical.items() if k in passed}
         written, unchanged, held_after_posting = _write_orders(conn, source_name, accepted, payloads, run_id)
 
-        accepted_ids = [k.split(":", 1)[1] for k in accepted if k not in held_after_posting]
-        quarantine.resolve(conn, source_name, [crm_orders.record_key(source_name, i) for i in accepted_ids])
+        accepted_keys = [k for k in accepted if k not in held_after_posting]
+        quarantine.resolve(conn, source_name, accepted_keys)
+        accepted_ids = {k.split(":", 1)[1] for k in accepted_keys}
         _set_stage(conn, source_name, accepted_ids, "accepted")
-        rejected = [oid for oid, _ in inbox if oid not in set(accepted_ids)]
+        rejected = [oid for oid, _ in inbox if oid not in accepted_ids]
         _set_stage(conn, source_name, rejected, "quarantined")
     return {
         "source": source_name,

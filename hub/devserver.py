@@ -15,9 +15,8 @@ from hub.settings import get_settings
 
 
 def main() -> int:
-    from sandbox.testing import running_sandbox
-
     from hub.db import upgrade
+    from sandbox.testing import running_sandbox
 
     hub_db_path = get_settings().output_dir / "hub.sqlite"
     hub_db_path.parent.mkdir(parents=True, exist_ok=True)

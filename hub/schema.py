@@ -216,3 +216,41 @@ alerts = Table(
     Column("message", Text, nullable=False),
     Column("created_at", TS, nullable=False),
 )
+
+# ERP master data the order review needs, imported from the ERP's extract files (hub/masterdata.py).
+customers = Table(
+    "customers",
+    metadata,
+    Column("customer_number", String(32), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("country", String(2)),
+    Column("language", String(2), nullable=False, server_default="en", comment="zh | en: confirmations"),
+    Column("currency", String(3), nullable=False, comment="currency of the credit limit"),
+    Column("credit_limit", MONEY, nullable=False),
+    Column("blocked", Boolean, nullable=False),
+    Column("email", String(255)),
+    Column("updated_at", TS, nullable=False),
+)
+
+materials = Table(
+    "materials",
+    metadata,
+    Column("material", String(40), primary_key=True),
+    Column("description", String(255)),
+    Column("base_unit", String(8), nullable=False),
+    Column("moq", QUANTITY, nullable=False, comment="minimum order quantity, base units"),
+    Column("pack_size", QUANTITY, nullable=False, comment="orders must be whole multiples of it"),
+    Column("active", Boolean, nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+price_list = Table(
+    "price_list",
+    metadata,
+    Column("material", String(40), primary_key=True),
+    Column("currency", String(3), primary_key=True),
+    Column("valid_from", Date, primary_key=True),
+    Column("valid_to", Date, nullable=False),
+    Column("price", MONEY, nullable=False, comment="list price per base unit"),
+    Column("updated_at", TS, nullable=False),
+)

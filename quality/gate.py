@@ -97,7 +97,7 @@ def evaluate(
     verdicts = gx_runtime.validate_frame(gate, spec, work, index_columns, parameters)
     verdicts += _run_python_checks(spec, work, key)
     parts = split(gate, spec, work, verdicts, key=key, payload_column=payload_column, source=source)
-    breaches = breach_messages(verdicts)
+    breaches = breach_messages(verdicts, {**spec.parameters, **(parameters or {})})
     limit = _limit(max_quarantine_pct)
     share = _share(len(parts.quarantined_positions), n)
     if share > limit:

@@ -120,16 +120,7 @@ def validate_table(
     source_name = "hub_sql_" + hashlib.sha256(engine_url.encode()).hexdigest()[:16]
     with _lock:
         ctx = context()
-        from sqlalchemy.pool import NullPool
-
-        # NullPool: connections close after each validation, so no idle session outlives the gate
-        # (it would hold locks on SQLite and block DROP DATABASE on PostgreSQL).
-        source = _get_or_add(
-            ctx.data_sources, source_name,
-            lambda: ctx.data_sources.add_sql(
-                name=source_name, connection_string=engine_url, kwargs={"poolclass": NullPool}
-            ),
-        )
+        source = _get_or_add(ctx.data_sources, source_name, lambda: _add_sql_source(source_name, engine_url))
         asset = next((a for a in source.assets if a.name == table_name), None) or source.add_table_asset(
             name=table_name, table_name=table_name
         )
@@ -142,6 +133,21 @@ def validate_table(
             result_format=_result_format(()),
         )
     return _verdicts(spec, result)
+
+
+def _add_sql_source(name: str, engine_url: str) -> Any:
+    import warnings
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
+
+    # NullPool: connections close after each validation, so no idle session outlives the gate (it
+    # would block DROP DATABASE on PostgreSQL). GX pins SQLite to one static connection itself.
+    kwargs = {} if make_url(engine_url).get_backend_name() == "sqlite" else {"poolclass": NullPool}
+    with warnings.catch_warnings():
+        # The generic SQL datasource is chosen on purpose: one code path for SQLite and PostgreSQL.
+        warnings.filterwarnings("ignore", message="You are using a generic SQLDatasource")
+        return context().data_sources.add_sql(name=name, connection_string=engine_url, kwargs=kwargs)
 
 
 def _error(exception_info: Mapping[str, Any] | None) -> str | None:

@@ -90,7 +90,7 @@ def run_table_gate(
     spec = _with_row_count(name, spec)
     verdicts = gx_runtime.validate_table(name, spec, engine_url, table_name, parameters)
     evaluated = _row_count(verdicts)
-    breaches = breach_messages(verdicts)
+    breaches = breach_messages(verdicts, {**spec.parameters, **(parameters or {})})
     success = not breaches and all(v.success for v in verdicts)
     summary = {
         "suite": name,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from string import Template
 from dataclasses import field as dc_field
 from typing import Any
 
@@ -73,12 +74,18 @@ def _describe_observed(rule: Rule, observed: Any) -> str:
     return f"got {observed}"
 
 
-def breach_messages(verdicts: Sequence[Verdict]) -> list[str]:
-    """One message per breached rule; rules that errored because a required column is missing are
-    folded into one line, since the missing column already says why."""
+def breach_messages(verdicts: Sequence[Verdict], parameters: Mapping[str, Any] | None = None) -> list[str]:
+    """One message per breached rule, with ``$PARAMETER`` names replaced by this run's values.
+
+    Rules that errored beside a judged breach (a missing column makes every rule on it error) are
+    folded into one line: the judged breach already says why.
+    """
     breached = [v for v in verdicts if v.breached]
     judged = [v.breach_message() for v in breached if v.error is None]
     errored = [v for v in breached if v.error is not None]
     if errored and judged:
-        return [*judged, f"{len(errored)} rules could not be evaluated: {', '.join(v.name for v in errored)}"]
-    return judged + [v.breach_message() for v in errored]
+        messages = [*judged, f"{len(errored)} rules could not be evaluated: {', '.join(v.name for v in errored)}"]
+    else:
+        messages = judged + [v.breach_message() for v in errored]
+    values = {k: str(v) for k, v in (parameters or {}).items()}
+    return [Template(m).safe_substitute(values) for m in messages]

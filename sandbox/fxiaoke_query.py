@@ -35,7 +35,9 @@ _DEFAULT_ORDER = [{"fieldName": "last_modified_time", "isAsc": False}]
 
 class OffsetTooLarge(FxiaokeError):
     def __init__(self) -> None:
-        super().__init__(OFFSET_TOO_LARGE["errorCode"], OFFSET_TOO_LARGE["errorMessage"], OFFSET_TOO_LARGE["errorDescription"])
+        super().__init__(
+            OFFSET_TOO_LARGE["errorCode"], OFFSET_TOO_LARGE["errorMessage"], OFFSET_TOO_LARGE["errorDescription"]
+        )
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sandbox.ids import ObjectIds
-from sandbox.seed_data import FXIAOKE, FX_FROM_CNY, Customer, OrderLine, SalesOrder, SeedData, money
 from sandbox.fxiaoke_schema import fx_number, to_decimal
+from sandbox.ids import ObjectIds
+from sandbox.seed_data import FX_FROM_CNY, FXIAOKE, Customer, OrderLine, SalesOrder, SeedData, money
 
 ADMIN_USER = "1000"
 SALES_USERS = ("1001", "1002", "1003", "1004", "1005")
@@ -83,7 +83,9 @@ class FxiaokeStore:
     def lines_of(self, order_id: str) -> list[dict[str, Any]]:
         return [r for r in self.objects["SalesOrderProductObj"].values() if r.get("order_id") == order_id]
 
-    def _system(self, record_id: str, name: str, owner: str, created: datetime, modified: datetime) -> dict[str, Any]:
+    def system_fields(
+        self, record_id: str, name: str, owner: str, created: datetime, modified: datetime
+    ) -> dict[str, Any]:
         return {
             "_id": record_id,
             "name": name,
@@ -125,7 +127,7 @@ class FxiaokeStore:
         owner = SALES_USERS[c.sales_rep % len(SALES_USERS)]
         self.objects["AccountObj"][record_id] = _compact(
             {
-                **self._system(record_id, c.name, owner, created, modified),
+                **self.system_fields(record_id, c.name, owner, created, modified),
                 "account_no": c.number,
                 "tel": c.phone,
                 "email": c.email,
@@ -143,7 +145,7 @@ class FxiaokeStore:
         record_id = self.ids.next(created)
         self.objects["ProductObj"][record_id] = _compact(
             {
-                **self._system(record_id, name, ADMIN_USER, created, modified),
+                **self.system_fields(record_id, name, ADMIN_USER, created, modified),
                 "product_code": code,
                 "product_spec": spec,
                 "unit": "个",
@@ -159,7 +161,7 @@ class FxiaokeStore:
         customer = self.data.customer_by_number.get(o.customer_number or "")
         owner = SALES_USERS[o.sales_rep % len(SALES_USERS)]
         order = {
-            **self._system(o.crm_id, o.number, owner, o.order_time, o.modified_time),
+            **self.system_fields(o.crm_id, o.number, owner, o.order_time, o.modified_time),
             "account_id": self.account_ids[customer.number] if customer else None,
             "account_id__r": customer.name if customer else None,
             "order_time": ms(o.order_time),
@@ -193,7 +195,9 @@ class FxiaokeStore:
         product = self.objects["ProductObj"][product_id]
         price = line.unit_price if isinstance(line.unit_price, str) else fx_number(line.unit_price)
         row = {
-            **self._system(line.crm_id, f"{o.number}-{line.line_number}", ADMIN_USER, o.order_time, o.modified_time),
+            **self.system_fields(
+                line.crm_id, f"{o.number}-{line.line_number}", ADMIN_USER, o.order_time, o.modified_time
+            ),
             "order_id": o.crm_id,
             "order_id__r": o.number,
             "product_id": product_id,

@@ -126,7 +126,11 @@ SYSTEM_MANAGED = frozenset(
 )
 
 OK_BODY = {"errorDescription": "success", "errorMessage": "OK", "errorCode": 0}
-OFFSET_TOO_LARGE = {"errorDescription": "offset 不能超过10000", "errorMessage": "offset out of range 10000", "errorCode": 10013}
+OFFSET_TOO_LARGE = {
+    "errorDescription": "offset 不能超过10000",
+    "errorMessage": "offset out of range 10000",
+    "errorCode": 10013,
+}
 NEED_TOKEN = "corpAccessToken为必填项，不能为空"
 BAD_TOKEN = "the cropId,cropAccessToken or authorization is error"
 PARAM_ERROR = 32000

@@ -50,9 +50,7 @@ class CallLog:
         return entry
 
     def query(self, system: str | None = None, since: int = 0) -> list[dict[str, Any]]:
-        return [
-            dict(e) for e in self._entries if e["seq"] > since and (system is None or e["system"] == system)
-        ]
+        return [dict(e) for e in self._entries if e["seq"] > since and (system is None or e["system"] == system)]
 
     def clear(self) -> None:
         self._entries.clear()

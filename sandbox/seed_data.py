@@ -315,9 +315,7 @@ def _unique(draw: Callable[[int], str], used: set[str]) -> str:
 
 def _chinese_customer(rng: random.Random, number: str, used: set[str]) -> Customer:
     city, prefix, streets, post = rng.choice(vocab.CN_CITIES)
-    name = _unique(
-        lambda _: f"{city}{rng.choice(vocab.CN_NAME_KEYWORDS)}{rng.choice(vocab.CN_NAME_SUFFIXES)}", used
-    )
+    name = _unique(lambda _: f"{city}{rng.choice(vocab.CN_NAME_KEYWORDS)}{rng.choice(vocab.CN_NAME_SUFFIXES)}", used)
     street = f"{prefix}{rng.choice(streets)}{rng.randint(1, 1999)}号"
     postcode = f"{post}{rng.randint(0, 9999):04d}"
     region = prefix.removesuffix(city + "市") or prefix
@@ -341,6 +339,7 @@ def _chinese_customer(rng: random.Random, number: str, used: set[str]) -> Custom
 
 def _foreign_customer(rng: random.Random, number: str, used: set[str]) -> Customer:
     country, lang, currency, vat, city, post, streets, names, phone = rng.choice(vocab.FOREIGN_PLACES)
+
     def draw(attempt: int) -> str:
         name = rng.choice(names)
         # Past the few names a place has, a family name replaces the first word: "Wagner Autoteile GmbH".
@@ -539,11 +538,9 @@ class _OrderBook:
             # Business days mostly; a few orders come in at weekends.
             if local_day.weekday() < 5 or self.rng.random() < 0.15:
                 break
-        local = datetime.combine(local_day, datetime.min.time()) + timedelta(
-            hours=self.rng.uniform(7.5, 18.5)
-        )
+        local = datetime.combine(local_day, datetime.min.time()) + timedelta(hours=self.rng.uniform(7.5, 18.5))
         moment = (local - timedelta(hours=customer.utc_offset_hours)).replace(tzinfo=UTC, microsecond=0)
-        return min(moment, self.now - timedelta(minutes=30))
+        return min(max(moment, start), self.now - timedelta(minutes=30))
 
     def _modified_time(self, order_time: datetime) -> datetime:
         r = self.rng.random()
@@ -577,8 +574,7 @@ class _OrderBook:
             purchase_order=self._purchase_order(customer, seq),
             ship_to=customer.address,
             carrier=rng.choice(vocab.CARRIERS_CN if customer.currency == "CNY" else vocab.CARRIERS_INTL),
-            description=rng.choice(vocab.ORDER_NOTES_CN if customer.language == "zh" else vocab.ORDER_NOTES_EN)
-            or None,
+            description=rng.choice(vocab.ORDER_NOTES_CN if customer.language == "zh" else vocab.ORDER_NOTES_EN) or None,
             sales_rep=customer.sales_rep,
             lines=[],
         )

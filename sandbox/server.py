@@ -54,9 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def build(
-    seed: int, orders: int, now: str | None, frozen: bool
-) -> tuple[SandboxContext, list[EmulatedSystem]]:
+def build(seed: int, orders: int, now: str | None, frozen: bool) -> tuple[SandboxContext, list[EmulatedSystem]]:
     start = parse_instant(now) if now else DEFAULT_START
     ctx = SandboxContext(seed=seed, clock=SandboxClock(start, frozen=frozen), data=generate(seed, orders, start))
     return ctx, [system(ctx) for system in SYSTEMS]

@@ -57,7 +57,9 @@ class ZohoAuth:
             return 400, dict(THROTTLED)
         self._issued_at.append(now)
         self._count += 1
-        token = f"1000.{_hex(self._seed, f'access_a:{self._count}', 32)}.{_hex(self._seed, f'access_b:{self._count}', 32)}"
+        token = (
+            f"1000.{_hex(self._seed, f'access_a:{self._count}', 32)}.{_hex(self._seed, f'access_b:{self._count}', 32)}"
+        )
         self._live[token] = now + timedelta(seconds=TOKEN_LIFETIME)
         # Past the live-token cap the oldest token stops working, as if revoked.
         while len(self._live) > MAX_LIVE_TOKENS:

@@ -59,7 +59,9 @@ def _fields(request: Request, module: str, *, required: bool) -> list[str] | Non
             raise ZohoError(400, "REQUIRED_PARAM_MISSING", "required param is missing", {"param_name": "fields"})
         return None
     if len(names) > MAX_FIELDS:
-        raise ZohoError(400, "LIMIT_EXCEEDED", "the given fields exceeds the limit", {"limit": MAX_FIELDS, "param_name": "fields"})
+        raise ZohoError(
+            400, "LIMIT_EXCEEDED", "the given fields exceeds the limit", {"limit": MAX_FIELDS, "param_name": "fields"}
+        )
     for name in names:
         if name not in MODULE_FIELDS[module]:
             raise ZohoError(
@@ -241,12 +243,16 @@ class ZohoCrm(EmulatedSystem):
         sort_by = request.query_params.get("sort_by", "id")
         sort_order = request.query_params.get("sort_order", "desc")
         if sort_by not in SORT_FIELDS:
-            raise ZohoError(400, "INVALID_DATA", "invalid data", {"param_name": "sort_by", "supported_values": list(SORT_FIELDS)})
+            raise ZohoError(
+                400, "INVALID_DATA", "invalid data", {"param_name": "sort_by", "supported_values": list(SORT_FIELDS)}
+            )
         if sort_order not in ("asc", "desc"):
             raise ZohoError(400, "INVALID_DATA", "invalid data", {"param_name": "sort_order"})
         token = request.query_params.get("page_token")
         if token is not None and (not token or len(token) > 96):
-            raise ZohoError(400, "INVALID_DATA", "the page_token given seems to be invalid", {"param_name": "page_token"})
+            raise ZohoError(
+                400, "INVALID_DATA", "the page_token given seems to be invalid", {"param_name": "page_token"}
+            )
         return PageRequest(
             module=module,
             per_page=_int_param(request, "per_page", MAX_PER_PAGE, 1, MAX_PER_PAGE) or MAX_PER_PAGE,

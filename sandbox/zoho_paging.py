@@ -60,7 +60,9 @@ class PageTokens:
     def resolve(self, token: str, module: str, now: datetime) -> Cursor:
         cursor = self._cursors.get(token)
         if cursor is None or cursor.module != module:
-            raise ZohoError(400, "INVALID_DATA", "the page_token given seems to be invalid", {"param_name": "page_token"})
+            raise ZohoError(
+                400, "INVALID_DATA", "the page_token given seems to be invalid", {"param_name": "page_token"}
+            )
         if now >= cursor.expires:
             raise ZohoError(400, "INVALID_DATA", "the page_token has expired", {"param_name": "page_token"})
         return cursor

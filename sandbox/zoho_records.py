@@ -86,9 +86,9 @@ def total_order(record: dict[str, Any]) -> None:
     sub_total = sum(
         (_decimal(row.get("Net_Total")) or Decimal(0) for row in record.get("Ordered_Items") or []), Decimal(0)
     )
-    extra = sum(
-        (_decimal(record.get(k)) or Decimal(0) for k in ("Tax", "Adjustment")), Decimal(0)
-    ) - (_decimal(record.get("Discount")) or Decimal(0))
+    extra = sum((_decimal(record.get(k)) or Decimal(0) for k in ("Tax", "Adjustment")), Decimal(0)) - (
+        _decimal(record.get("Discount")) or Decimal(0)
+    )
     record["Sub_Total"] = number(money(sub_total))
     record["Grand_Total"] = number(money(sub_total + extra))
 
@@ -270,9 +270,7 @@ class ZohoStore:
             **self._system(self._owner(o.sales_rep), o.order_time, o.modified_time),
             "Subject": subject,
             "SO_Number": o.number,
-            "Account_Name": (
-                {"id": self.account_ids[customer.number], "name": customer.name} if customer else None
-            ),
+            "Account_Name": ({"id": self.account_ids[customer.number], "name": customer.name} if customer else None),
             "Contact_Name": None,
             "Deal_Name": None,
             "Quote_Name": None,

@@ -88,9 +88,7 @@ class RecordUpdater:
             "status": "success",
         }
 
-    def _validate(
-        self, module: str, record: dict[str, Any], item: dict[str, Any], base: str
-    ) -> dict[str, Any] | None:
+    def _validate(self, module: str, record: dict[str, Any], item: dict[str, Any], base: str) -> dict[str, Any] | None:
         known = MODULE_FIELDS[module]
         subform = SUBFORMS.get(module)
         for name, value in item.items():
@@ -121,9 +119,7 @@ class RecordUpdater:
             )
         return None
 
-    def _validate_rows(
-        self, record: dict[str, Any], name: str, rows: Any, path: str
-    ) -> dict[str, Any] | None:
+    def _validate_rows(self, record: dict[str, Any], name: str, rows: Any, path: str) -> dict[str, Any] | None:
         if not isinstance(rows, list):
             return record_error("INVALID_DATA", "invalid data", {"api_name": name, "json_path": path})
         existing = {row["id"] for row in record.get(name) or []}
@@ -209,7 +205,9 @@ class RecordUpdater:
             "Discount": row.get("Discount", 0),
             "Line_Tax": [dict(t) for t in tax_template],
             "Price_Book_Name": row.get("Price_Book_Name"),
-            "Sequence_Number": row.get("Sequence_Number", max((r.get("Sequence_Number") or 0 for r in siblings), default=0) + 1),
+            "Sequence_Number": row.get(
+                "Sequence_Number", max((r.get("Sequence_Number") or 0 for r in siblings), default=0) + 1
+            ),
             "Description": row.get("Description"),
             "Parent_Id": {"id": record["id"], "name": record.get("Subject")},
             "Created_Time": stamp,

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 05:19:12.852676
+Create Date: 2026-11-29 05:25:09.328836
 """
 
 import sqlalchemy as sa
@@ -60,6 +60,21 @@ def upgrade() -> None:
         sa.Column("crm_modified_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("source", "crm_account_id", name=op.f("pk_customer_map")),
+    )
+    op.create_table(
+        "customers",
+        sa.Column("customer_number", sa.String(length=32), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("country", sa.String(length=2), nullable=True),
+        sa.Column(
+            "language", sa.String(length=2), server_default="en", nullable=False, comment="zh | en: confirmations"
+        ),
+        sa.Column("currency", sa.String(length=3), nullable=False, comment="currency of the credit limit"),
+        sa.Column("credit_limit", sa.Numeric(precision=18, scale=4), nullable=False),
+        sa.Column("blocked", sa.Boolean(), nullable=False),
+        sa.Column("email", sa.String(length=255), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("customer_number", name=op.f("pk_customers")),
     )
     op.create_table(
         "gate_results",
@@ -129,6 +144,24 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("source", "crm_product_id", name=op.f("pk_material_map")),
     )
     op.create_table(
+        "materials",
+        sa.Column("material", sa.String(length=40), nullable=False),
+        sa.Column("description", sa.String(length=255), nullable=True),
+        sa.Column("base_unit", sa.String(length=8), nullable=False),
+        sa.Column(
+            "moq", sa.Numeric(precision=18, scale=3), nullable=False, comment="minimum order quantity, base units"
+        ),
+        sa.Column(
+            "pack_size",
+            sa.Numeric(precision=18, scale=3),
+            nullable=False,
+            comment="orders must be whole multiples of it",
+        ),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("material", name=op.f("pk_materials")),
+    )
+    op.create_table(
         "orders",
         sa.Column(
             "source", sa.String(length=16), nullable=False, comment="CRM the order came from: zoho_crm | fxiaoke"
@@ -162,6 +195,16 @@ def upgrade() -> None:
         batch_op.create_index("ix_orders_order_number", ["order_number"], unique=False)
         batch_op.create_index("ix_orders_status", ["status"], unique=False)
 
+    op.create_table(
+        "price_list",
+        sa.Column("material", sa.String(length=40), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("valid_from", sa.Date(), nullable=False),
+        sa.Column("valid_to", sa.Date(), nullable=False),
+        sa.Column("price", sa.Numeric(precision=18, scale=4), nullable=False, comment="list price per base unit"),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("material", "currency", "valid_from", name=op.f("pk_price_list")),
+    )
     op.create_table(
         "quarantine",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
@@ -241,11 +284,13 @@ def downgrade() -> None:
         batch_op.drop_index("ix_quarantine_status")
 
     op.drop_table("quarantine")
+    op.drop_table("price_list")
     with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.drop_index("ix_orders_status")
         batch_op.drop_index("ix_orders_order_number")
 
     op.drop_table("orders")
+    op.drop_table("materials")
     op.drop_table("material_map")
     with op.batch_alter_table("ledger", schema=None) as batch_op:
         batch_op.drop_index("ix_ledger_status")
@@ -255,6 +300,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_gate_results_gate_run")
 
     op.drop_table("gate_results")
+    op.drop_table("customers")
     op.drop_table("customer_map")
     with op.batch_alter_table("crm_inbox", schema=None) as batch_op:
         batch_op.drop_index("ix_crm_inbox_run")

@@ -1,0 +1,85 @@
+"""Runs the order review (transforms/order_review.py) over a batch with master data from the hub.
+
+Credit exposure accumulates through the batch in order-time order: two orders that each fit the
+limit alone cannot both pass if together they exceed it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, func, select, tuple_
+
+from hub.schema import customers, materials, orders, price_list
+from transforms.order_review import CustomerTerms, Finding, MaterialTerms, review_order
+
+# Orders that still count against the credit limit: not yet invoiced.
+OPEN_STATES = ("accepted", "posted", "confirmed", "backordered", "shipped")
+
+
+def review_batch(
+    conn: Connection, batch: Mapping[str, tuple[dict[str, Any], list[dict[str, Any]]]], tolerance_pct: Decimal
+) -> dict[str, list[Finding]]:
+    """Findings per record key for the orders that break a rule; orders absent from it pass."""
+    if not batch:
+        return {}
+    numbers = {order["customer_number"] for order, _ in batch.values()}
+    wanted = {line["material"] for _, lines in batch.values() for line in lines}
+    terms = {
+        r.customer_number: CustomerTerms(r.customer_number, r.blocked, r.credit_limit, r.currency)
+        for r in conn.execute(select(customers).where(customers.c.customer_number.in_(numbers)))
+    }
+    mats = {
+        r.material: MaterialTerms(r.material, r.moq, r.pack_size, r.active)
+        for r in conn.execute(select(materials).where(materials.c.material.in_(wanted)))
+    }
+    prices: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    for r in conn.execute(select(price_list).where(price_list.c.material.in_(wanted))):
+        prices[(r.material, r.currency)].append(r)
+    exposure = _open_exposure(conn, numbers, [(o["source"], o["crm_order_id"]) for o, _ in batch.values()])
+
+    findings: dict[str, list[Finding]] = {}
+    for key, (order, lines) in sorted(batch.items(), key=lambda kv: (kv[1][0]["order_time"], kv[0])):
+        day = order["order_time"].date()
+        valid = {
+            pair: next((r.price for r in rows if r.valid_from <= day <= r.valid_to), None)
+            for pair, rows in prices.items()
+        }
+        customer = terms.get(order["customer_number"])
+        found = review_order(
+            order,
+            lines,
+            customer=customer,
+            materials=mats,
+            prices={k: v for k, v in valid.items() if v is not None},
+            price_tolerance_pct=tolerance_pct,
+            open_exposure=exposure[order["customer_number"]],
+        )
+        if found:
+            findings[key] = found
+        elif customer is not None and order["currency"] == customer.currency:
+            exposure[order["customer_number"]] += order["gross_amount"]
+    return findings
+
+
+def _open_exposure(conn: Connection, numbers: set[str], excluding: list[tuple[str, str]]) -> defaultdict:
+    """Gross value of each customer's open orders in the credit currency, batch orders excluded
+    (a re-pulled order must not count against itself)."""
+    exposure: defaultdict[str, Decimal] = defaultdict(lambda: Decimal(0))
+    query = (
+        select(orders.c.customer_number, func.sum(orders.c.gross_amount))
+        .join(customers, customers.c.customer_number == orders.c.customer_number)
+        .where(
+            orders.c.customer_number.in_(numbers),
+            orders.c.status.in_(OPEN_STATES),
+            orders.c.currency == customers.c.currency,
+            tuple_(orders.c.source, orders.c.crm_order_id).not_in(excluding),
+        )
+        .group_by(orders.c.customer_number)
+    )
+    for number, total in conn.execute(query):
+        exposure[number] = Decimal(total or 0)
+    return exposure
