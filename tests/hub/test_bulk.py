@@ -37,9 +37,18 @@ def test_last_row_wins_when_a_chunk_repeats_a_key(hub_db):
 def test_json_and_unicode_survive_the_copy_path(hub_db):
     payload = {"name": "上海汽配贸易有限公司 🚗", "price": "12.50", "nested": {"a": [1, 2]}}
     row = {
-        "stage": "raw_crm_orders", "source": "zoho_crm", "record_key": "SO-1", "error_class": "DataQuality",
-        "field": "price", "detail": "tab\tand\nnewline and \\ backslash", "expectations": ["x"],
-        "payload": payload, "status": "open", "run_id": "r1", "created_at": T0, "updated_at": T0,
+        "stage": "raw_crm_orders",
+        "source": "zoho_crm",
+        "record_key": "SO-1",
+        "error_class": "DataQuality",
+        "field": "price",
+        "detail": "tab\tand\nnewline and \\ backslash",
+        "expectations": ["x"],
+        "payload": payload,
+        "status": "open",
+        "run_id": "r1",
+        "created_at": T0,
+        "updated_at": T0,
     }
     with hub_db.begin() as conn:
         upsert(conn, quarantine, [row], key=("stage", "source", "record_key"))

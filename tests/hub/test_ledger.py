@@ -200,8 +200,16 @@ def test_claim_batch_gives_parallel_workers_disjoint_rows(hub_db):
         conn.execute(
             ledger_table.insert(),
             [
-                {"target": "tpl.asn", "idem_key": f"D{i}", "payload_hash": "h", "payload": {}, "status": "pending",
-                 "attempts": 0, "created_at": now, "updated_at": now}
+                {
+                    "target": "tpl.asn",
+                    "idem_key": f"D{i}",
+                    "payload_hash": "h",
+                    "payload": {},
+                    "status": "pending",
+                    "attempts": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                }
                 for i in range(40)
             ],
         )
