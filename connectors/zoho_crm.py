@@ -66,6 +66,7 @@ ACCOUNT_FIELDS: tuple[str, ...] = (
     "Billing_State",
     "Billing_Code",
     "Billing_Country",
+    "Currency",
     "Modified_Time",
 )
 PRODUCT_FIELDS: tuple[str, ...] = (
@@ -76,6 +77,7 @@ PRODUCT_FIELDS: tuple[str, ...] = (
     "Unit_Price",
     "Usage_Unit",
     "Qty_in_Stock",
+    "Currency",
     "Modified_Time",
 )
 
@@ -184,6 +186,8 @@ def format_if_modified_since(value: datetime) -> str:
 class ZohoCrmClient:
     """One org's Zoho CRM. Not thread-safe: use one client per task (the token cache is per client)."""
 
+    max_fields = MAX_FIELDS  # per list call; an attribute so a test can force the split-and-merge path
+
     def __init__(
         self,
         config: ZohoConfig,
@@ -227,7 +231,7 @@ class ZohoCrmClient:
         More than 50 fields are read in groups: the first group pages through the module, each page
         is completed with the other groups by ``ids`` and merged by ``id``.
         """
-        groups = split_fields(fields)
+        groups = split_fields(fields, self.max_fields)
         first, rest = groups[0], groups[1:]
         for page in self._iter_pages(module, first, modified_since, sort_by, sort_order):
             yield from (self._complete(module, page, rest) if rest else page)

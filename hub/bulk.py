@@ -7,10 +7,7 @@ Rows arrive as an iterable and are consumed chunk by chunk, so memory stays flat
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import date, datetime
-from decimal import Decimal
 from itertools import islice
 from operator import itemgetter
 from typing import Any
@@ -20,6 +17,8 @@ from sqlalchemy import table as table_clause
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.types import JSON
+
+from hub import jsonable
 
 DEFAULT_CHUNK = 20_000
 
@@ -76,13 +75,7 @@ def _on_conflict(stmt, target: Table, key: Sequence[str], to_update: Sequence[st
 
 
 def _to_json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, default=_json_default, ensure_ascii=False)
-
-
-def _json_default(value: Any) -> str:
-    if isinstance(value, Decimal | datetime | date):
-        return str(value) if isinstance(value, Decimal) else value.isoformat()
-    raise TypeError(f"cannot serialise {type(value).__name__} to JSON")
+    return None if value is None else jsonable.dumps(value)
 
 
 def _pg_copy_upsert(

@@ -32,6 +32,8 @@ class CrmSource:
     raw_lines: Callable[[Mapping[str, Any]], list[dict[str, Any]]]
     account: Callable[[Mapping[str, Any]], dict[str, Any]]  # → crm_account_id, customer_number, name
     product: Callable[[Mapping[str, Any]], dict[str, Any]]  # → crm_product_id, material, name
+    # Resolves, at pull time, lookups the CRM returns only as ids (Zoho: a line's price-book currency).
+    enrich: Callable[[Any, list[dict[str, Any]]], None] = lambda _client, _orders: None
 
 
 def _zoho_client(conn: Any) -> CrmClient:
@@ -44,6 +46,17 @@ def _fxiaoke_client(conn: Any) -> CrmClient:
     from connectors.fxiaoke import FxiaokeClient, FxiaokeConfig
 
     return FxiaokeClient(FxiaokeConfig.from_connection(conn))
+
+
+def _zoho_price_book_currency(client: Any, orders: list[dict[str, Any]]) -> None:
+    """Mark each Zoho line with the currency of its price book: a line priced from a book in another
+    currency than the order's is a currency mismatch the raw gate must see."""
+    books = {str(b["id"]): b.get("Currency") for b in client.iter_records("Price_Books", ["id", "Currency"])}
+    for order in orders:
+        for item in order.get("Ordered_Items") or []:
+            book = item.get("Price_Book_Name")
+            if isinstance(book, Mapping) and books.get(str(book.get("id"))):
+                item["$price_book_currency"] = books[str(book["id"])]
 
 
 SOURCES: dict[str, CrmSource] = {
@@ -65,6 +78,27 @@ SOURCES: dict[str, CrmSource] = {
             "material": p.get("Product_Code") or None,
             "name": p.get("Product_Name"),
             "crm_modified_at": crm_orders.parse_time(p.get("Modified_Time")),
+        },
+        enrich=_zoho_price_book_currency,
+    ),
+    "fxiaoke": CrmSource(
+        name="fxiaoke",
+        conn_id="crm_fxiaoke",
+        make_client=_fxiaoke_client,
+        order_id=lambda o: str(o["_id"]),
+        modified_at=lambda o: crm_orders.parse_time(o.get("last_modified_time")),
+        raw_lines=crm_orders.fxiaoke_raw_lines,
+        account=lambda a: {
+            "crm_account_id": str(a["_id"]),
+            "customer_number": a.get("account_no") or None,
+            "name": a.get("name"),
+            "crm_modified_at": crm_orders.parse_time(a.get("last_modified_time")),
+        },
+        product=lambda p: {
+            "crm_product_id": str(p["_id"]),
+            "material": p.get("product_code") or None,
+            "name": p.get("name"),
+            "crm_modified_at": crm_orders.parse_time(p.get("last_modified_time")),
         },
     ),
 }

@@ -9,7 +9,6 @@ returned balance: pulled = accepted + quarantined.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, select, tuple_, update
 
-from hub import order_review, quarantine
+from hub import jsonable, order_review, quarantine
 from hub.bulk import upsert
 from hub.crm_sources import CrmSource, get_source
 from hub.db import utcnow
@@ -48,7 +47,7 @@ class Window:
 
 
 def _payload_hash(payload: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+    return hashlib.sha256(jsonable.dumps(payload, canonical=True).encode()).hexdigest()
 
 
 # -- step 1: pull --------------------------------------------------------------------------------
@@ -76,6 +75,7 @@ def pull(
         start = window.start - timedelta(seconds=overlap_seconds)
         # The overlap re-reads records near the boundary; keyed by id, each order appears once.
         pulled = {source.order_id(o): o for o in client.iter_sales_orders(start, window.end)}
+        source.enrich(client, list(pulled.values()))
     finally:
         client.close()
 
@@ -249,7 +249,13 @@ def accept(engine: Engine, source_name: str, run_id: str) -> dict[str, Any]:
 
         frame = pd.DataFrame(
             [
-                {"record_key": key, "order_net_amount": order["net_amount"], **line, "payload": payloads[key]}
+                {
+                    "record_key": key,
+                    "customer_number": order["customer_number"],
+                    "order_net_amount": order["net_amount"],
+                    **line,
+                    "payload": payloads[key],
+                }
                 for key, (order, lines) in canonical.items()
                 for line in lines
             ]

@@ -14,6 +14,8 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from hub import jsonable
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
@@ -60,7 +62,7 @@ def make_engine(url: str | None = None, **kwargs) -> Engine:
     url = url or database_url()
     if make_url(url).get_backend_name() == "sqlite":
         # Several tasks may write at once in the demo; wait for the lock instead of failing.
-        engine = create_engine(url, connect_args={"timeout": 60}, **kwargs)
+        engine = create_engine(url, connect_args={"timeout": 60}, json_serializer=jsonable.dumps, **kwargs)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
@@ -70,7 +72,7 @@ def make_engine(url: str | None = None, **kwargs) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    return create_engine(url, pool_pre_ping=True, json_serializer=jsonable.dumps, **kwargs)
 
 
 def alembic_config(url: str):  # noqa: ANN201 - alembic.config.Config, imported lazily

@@ -15,19 +15,18 @@ Rules:
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from decimal import Decimal
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, and_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from hub import jsonable
 from hub.db import utcnow
 from hub.schema import ledger
 
@@ -68,20 +67,8 @@ class LedgerBusy(LedgerError):
     """Another worker holds the claim on this entry; try again after its lease."""
 
 
-def _json_default(value: Any) -> str:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    raise TypeError(f"cannot serialise {type(value).__name__} in a ledger payload")
-
-
-def canonical_json(payload: Any) -> str:
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default)
-
-
 def payload_hash(payload: Any) -> str:
-    return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
+    return hashlib.sha256(jsonable.dumps(payload, canonical=True).encode()).hexdigest()
 
 
 def default_owner() -> str:
@@ -146,7 +133,7 @@ class Ledger:
                     target=target,
                     idem_key=key,
                     payload_hash=digest,
-                    payload=json.loads(canonical_json(payload)),
+                    payload=jsonable.plain(payload),
                     status="pending",
                     attempts=0,
                     created_at=now,

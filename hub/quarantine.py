@@ -8,13 +8,13 @@ payload through again on its next run.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, select, update
 
+from hub import jsonable
 from hub.bulk import upsert
 from hub.db import utcnow
 from hub.schema import quarantine
@@ -32,11 +32,6 @@ class QuarantineRecord:
     expectations: list[str] = dataclasses.field(default_factory=list)
 
 
-def _json_safe(payload: Any) -> Any:
-    # Payloads hold Decimals and datetimes; JSON columns need plain values. str() keeps them exact.
-    return json.loads(json.dumps(payload, default=str, ensure_ascii=False))
-
-
 def add(conn: Connection, records: Iterable[QuarantineRecord], run_id: str | None = None) -> int:
     """Put ``records`` in the quarantine (status open); return how many."""
     now = utcnow()
@@ -49,7 +44,7 @@ def add(conn: Connection, records: Iterable[QuarantineRecord], run_id: str | Non
             "field": r.field,
             "detail": r.detail[:4000],
             "expectations": list(r.expectations),
-            "payload": _json_safe(r.payload),
+            "payload": jsonable.plain(r.payload),
             "status": "open",
             "run_id": run_id,
             "created_at": now,

@@ -108,7 +108,7 @@ def reap_leftovers(tmp_dir: Path | None = None) -> list[Path]:
                     continue
             except OSError:
                 continue
-        if owner is not None and _process_alive(owner):
+        if owner is not None and process_alive(owner):
             continue
         _kill_postmaster(root / "data")
         shutil.rmtree(root, ignore_errors=True)
@@ -116,7 +116,8 @@ def reap_leftovers(tmp_dir: Path | None = None) -> list[Path]:
     return reaped
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (possibly another user's)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

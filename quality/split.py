@@ -160,7 +160,7 @@ def split(
         row_source = next((s for s in (sources[p] for p in positions) if isinstance(s, str) and s), None)
         records.append(QuarantineRecord(
             stage=gate,
-            source=(row_source or source or "unknown")[:MAX_SOURCE],
+            source=(source or row_source or "unknown")[:MAX_SOURCE],
             record_key=record_key[:MAX_KEY],
             error_class=ERROR_CLASS,
             detail="; ".join(sentences),

@@ -77,6 +77,7 @@ def control_routes(
                 "seed": ctx.seed,
                 "orders": len(ctx.data.orders),
                 "systems": sorted(by_name),
+                "in_flight": {name: ctx.fault_state(name).in_flight for name in by_name},
                 **info(),
             }
         )

@@ -19,7 +19,14 @@ from typing import Any
 
 import pytest
 
-from hub.testrun import ENV_VAR, PROJECT_ROOT, fresh_database, server_version, start_embedded_postgres
+from hub.testrun import (
+    ENV_VAR,
+    PROJECT_ROOT,
+    fresh_database,
+    process_alive,
+    server_version,
+    start_embedded_postgres,
+)
 
 pytest_plugins = ["pytester"]  # tests/infra runs small pytest sessions to check the fixtures
 
@@ -46,7 +53,17 @@ def _airflow_test_env(home: Path) -> dict[str, str]:
     }
 
 
-_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="hub-airflow-home-"))
+def _new_airflow_home() -> Path:
+    # Named after this process, so that the homes of killed sessions are found and removed here.
+    prefix = "hub-airflow-home-"
+    for old in Path(tempfile.gettempdir()).glob(f"{prefix}*"):
+        pid = old.name.removeprefix(prefix).split("-")[0]
+        if pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-"))
+
+
+_AIRFLOW_HOME = _new_airflow_home()
 os.environ.update(_airflow_test_env(_AIRFLOW_HOME))
 
 

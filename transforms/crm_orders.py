@@ -115,12 +115,63 @@ def zoho_raw_lines(order: Mapping[str, Any]) -> list[dict[str, Any]]:
             "quantity": to_decimal(item.get("Quantity")),
             "unit_price": to_decimal(item.get("List_Price")),
             "discount": to_decimal(item.get("Discount")) or Decimal(0),
-            "line_currency": item.get("Currency") or header["currency"],
+            # Set by the pull from the line's price book (Zoho returns only the book's id and name).
+            "line_currency": item.get("$price_book_currency") or header["currency"],
             "tax_rate": _line_tax_rate(item),
             "description": item.get("Description"),
+            "crm_line_id": item.get("id"),
+            "unit": None,
         }
         for item in items
     ]
+
+
+def fxiaoke_raw_lines(order: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One raw row per ``SalesOrderProductObj`` row attached under ``details`` to a ``SalesOrderObj``.
+
+    Fxiaoke prices are VAT-exclusive strings: ``product_price`` is the price-book price and
+    ``sales_price`` what is charged per unit, so the line discount is their difference × quantity.
+    """
+    crm_id = str(order.get("_id") or "")
+    currency = order.get("mc_currency") or "CNY"
+    header = {
+        "record_key": record_key("fxiaoke", crm_id),
+        "source": "fxiaoke",
+        "crm_order_id": crm_id,
+        "order_number": order.get("name") or None,
+        "crm_account_id": order.get("account_id") or None,
+        "currency": currency,
+        "order_time": parse_time(order.get("order_time") or order.get("create_time")),
+        "modified_at": parse_time(order.get("last_modified_time")),
+        "requested_date": parse_date(order.get("delivery_date")),
+        "crm_status": order.get("life_status"),
+    }
+    rows = []
+    for item in order.get("details") or [{}]:
+        quantity, list_price = to_decimal(item.get("quantity")), to_decimal(item.get("product_price"))
+        charged = to_decimal(item.get("sales_price"))
+        discount = (
+            quantity * (list_price - charged)
+            if None not in (quantity, list_price, charged) and charged <= list_price
+            else Decimal(0)
+        )
+        rate = to_decimal(item.get("tax_rate__c", order.get("tax_rate__c")))
+        rows.append(
+            {
+                **header,
+                "line_no": to_decimal(item.get("line_no__c")),
+                "product_ref": item.get("product_id") or None,
+                "quantity": quantity,
+                "unit_price": list_price,
+                "discount": discount,
+                "line_currency": item.get("mc_currency") or currency,
+                "tax_rate": rate / 100 if rate is not None else None,
+                "description": item.get("remark"),
+                "crm_line_id": item.get("_id"),
+                "unit": item.get("unit"),
+            }
+        )
+    return rows
 
 
 @dataclass(frozen=True)

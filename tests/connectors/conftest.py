@@ -10,10 +10,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
+import requests
 
 
 @dataclass
@@ -103,3 +106,88 @@ def scripted_server() -> Iterator[ScriptedServer]:
 def reply() -> type[Reply]:
     """The scripted reply type, handed over as a fixture so tests need not import conftest."""
     return Reply
+
+
+# ---------------------------------------------------------------------------------------------------
+# The sandbox emulator
+# ---------------------------------------------------------------------------------------------------
+
+
+class SandboxControl:
+    """The sandbox's control API, as the connector tests use it."""
+
+    def __init__(self, info: dict[str, Any]) -> None:
+        self.info = info
+        self.url = info["control_url"].rstrip("/")
+        self.http = requests.Session()
+
+    def _ok(self, response: requests.Response) -> Any:
+        assert response.ok, f"control API: HTTP {response.status_code} {response.text[:300]}"
+        return response.json()
+
+    def faults(self, system: str, **settings: Any) -> dict[str, Any]:
+        return self._ok(self.http.post(f"{self.url}/faults", json={"system": system, **settings}, timeout=10))
+
+    def clear_faults(self) -> None:
+        self._ok(self.http.delete(f"{self.url}/faults", timeout=10))
+
+    def expire_tokens(self, system: str) -> None:
+        self.faults(system, expire_tokens=True)
+
+    def calls(self, system: str, since: int = 0) -> list[dict[str, Any]]:
+        return self._ok(self.http.get(f"{self.url}/calls", params={"system": system, "since": since}, timeout=10))[
+            "calls"
+        ]
+
+    def last_seq(self, system: str) -> int:
+        calls = self.calls(system)
+        return calls[-1]["seq"] if calls else 0
+
+    def writes(self, system: str) -> list[dict[str, Any]]:
+        return self._ok(self.http.get(f"{self.url}/writes", params={"system": system}, timeout=10))["writes"]
+
+    def advance_clock(self, seconds: float) -> None:
+        self._ok(self.http.post(f"{self.url}/clock", json={"advance_seconds": seconds}, timeout=10))
+
+    def record(self, system: str, module: str, record_id: str) -> dict[str, Any]:
+        return self._ok(self.http.get(f"{self.url}/records/{system}/{module}/{record_id}", timeout=10))["record"]
+
+    def seed_orders(self, crm: str) -> list[dict[str, Any]]:
+        orders = self._ok(self.http.get(f"{self.url}/seed/orders", timeout=30))["orders"]
+        return [o for o in orders if o["crm"] == crm]
+
+
+@contextmanager
+def started_sandbox(**kwargs: Any) -> Iterator[tuple[dict[str, Any], SandboxControl]]:
+    from sandbox.testing import running_sandbox
+
+    with running_sandbox(timeout=300, **kwargs) as info:
+        control = SandboxControl(info)
+        try:
+            yield info, control
+        finally:
+            control.http.close()
+
+
+@pytest.fixture(scope="module")
+def shared_sandbox() -> Iterator[tuple[dict[str, Any], SandboxControl]]:
+    """One default sandbox per test module, for tests that leave no lasting state behind."""
+    with started_sandbox() as started:
+        yield started
+
+
+@pytest.fixture
+def sandbox_env(
+    shared_sandbox: tuple[dict[str, Any], SandboxControl],
+) -> Iterator[tuple[dict[str, Any], SandboxControl]]:
+    """The module's sandbox with faults cleared before and after the test."""
+    shared_sandbox[1].clear_faults()
+    yield shared_sandbox
+    shared_sandbox[1].clear_faults()
+
+
+@pytest.fixture
+def fresh_sandbox() -> Iterator[tuple[dict[str, Any], SandboxControl]]:
+    """A sandbox of its own, for tests that move the clock, use up the token budget or write."""
+    with started_sandbox() as started:
+        yield started
