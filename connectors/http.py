@@ -25,6 +25,7 @@ import requests
 from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type, stop_after_attempt
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base, wait_random_exponential
+from urllib3.exceptions import NewConnectionError
 
 log = logging.getLogger(__name__)
 
@@ -331,6 +332,12 @@ def normalise_timeout(timeout: Timeout | list[float] | None) -> tuple[float, flo
     return (float(connect), float(read))
 
 
+def _never_connected(exc: requests.RequestException) -> bool:
+    """True when the connection was refused or never opened, so the request cannot have been seen."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError)
+
+
 class HttpClient:
     """A ``requests.Session`` with a timeout on every call, TLS on by default, and the retry rule."""
 
@@ -375,8 +382,9 @@ class HttpClient:
     ) -> T:
         """One logical call: attempts until ``interpret`` accepts the response or the policy gives up.
 
-        ``idempotent=False`` retries only failures where the server cannot have acted (connect
-        timeout, 429, 503), so a write is never repeated after it may have been applied.
+        ``idempotent=False`` retries only failures where the server cannot have acted (refused
+        connection, connect timeout, 429, 503), so a write is never repeated after it may have been
+        applied.
         """
         check: Callable[[requests.Response], Any] = interpret or partial(expect_success, system=self.system)
         all_headers = dict(headers or {})
@@ -433,14 +441,17 @@ class HttpClient:
                 verify=self.verify_tls,
                 allow_redirects=False,  # a redirect means a wrong host (e.g. Fxiaoke's web site), not data
             )
+        except requests.exceptions.SSLError as exc:
+            # A certificate that does not verify will not verify on the next attempt either.
+            raise PermanentError(self.system, f"{method} {shown_url}: TLS failure: {exc}", code="TLS") from exc
         except requests.ConnectTimeout as exc:
             raise RetryableError(f"connect timeout: {exc}", code="CONNECT_TIMEOUT") from exc
         except (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-            if not idempotent:
-                raise TransientError(
-                    self.system, f"{method} {shown_url}: {type(exc).__name__} after sending: {exc}"
-                ) from exc
             code = "TIMEOUT" if isinstance(exc, requests.Timeout) else "CONNECTION"
+            if not idempotent and not _never_connected(exc):
+                raise TransientError(
+                    self.system, f"{method} {shown_url}: {type(exc).__name__} after sending: {exc}", code=code
+                ) from exc
             raise RetryableError(f"{type(exc).__name__}: {exc}", code=code) from exc
         status = response.status_code
         log.debug("%s %s %s -> %s in %.3fs", self.system, method, shown_url, status, time.monotonic() - started)

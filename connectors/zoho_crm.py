@@ -249,19 +249,16 @@ class ZohoCrmClient:
         lower, upper = require_aware(modified_from), require_aware(modified_to)
         if upper <= lower:
             raise ValueError("modified_to must be after modified_from")
+        key, cursor = SALES_ORDERS.primary_key, SALES_ORDERS.cursor or "Modified_Time"
         seen: set[str] = set()
-        stubs = self.iter_records(
-            SALES_ORDERS.name,
-            [SALES_ORDERS.primary_key, SALES_ORDERS.cursor or "Modified_Time"],
-            modified_since=lower,
-            sort_by=SALES_ORDERS.cursor,
-            sort_order="asc",
-        )
+        # Only key and cursor in the list pass: list responses do not carry subforms, and the
+        # by-id read below returns every field anyway.
+        stubs = self.iter_records(SALES_ORDERS.name, [key, cursor], modified_since=lower, sort_by=cursor)
         for stub in stubs:
-            modified = parse_iso_datetime(stub["Modified_Time"])
+            modified = parse_iso_datetime(stub[cursor])
             if modified >= upper:
                 break  # sorted ascending: the rest of the pages are outside the interval too
-            record_id = str(stub["id"])
+            record_id = str(stub[key])
             if modified < lower or record_id in seen:
                 continue
             seen.add(record_id)

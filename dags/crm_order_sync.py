@@ -105,6 +105,7 @@ def crm_order_sync():
     @task(outlets=[ACCEPTED_ORDERS])
     def publish(results: list[dict]) -> dict:
         ctx = get_current_context()
+        results = list(results)  # a lazy XCom sequence: materialise it before returning it
         totals = {k: sum(r[k] for r in results) for k in ("pulled", "accepted", "quarantined")}
         for r in results:
             if r["pulled"] != r["accepted"] + r["quarantined"]:

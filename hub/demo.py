@@ -19,6 +19,7 @@ from hub.settings import PROJECT_ROOT, get_settings
 
 # The order data flows in; DAGs found in dags/ but not listed here run after these.
 FLOW_ORDER = [
+    "master_data_sync",
     "crm_order_sync",
     "sap_order_posting",
     "shipment_notices",
@@ -115,22 +116,31 @@ def _summary(engine) -> None:  # noqa: ANN001
                 _say(f"  {target:<28} {status:<10} {n:>5}")
 
 
+SEED, ORDERS = 7, 600
+
+
 def main() -> int:
     logging.basicConfig(level=logging.WARNING)
-    settings = get_settings()
-    out = settings.output_dir
+    out = get_settings().output_dir
+    # The ERP extract the sandbox business comes with; master_data_sync imports it from here.
+    extract_dir = out / "sandbox" / "masterdata"
+    os.environ["HUB__MASTERDATA__EXTRACT_DIR"] = str(extract_dir)
+    get_settings.cache_clear()
     out.mkdir(parents=True, exist_ok=True)
     hub_db_path = out / "hub.sqlite"
     for stale in out.glob("hub.sqlite*"):  # every demo starts from an empty hub
         stale.unlink()
 
+    from hub import local_airflow
+    from sandbox.erp_extract import write_extract
+    from sandbox.seed_data import generate
     from sandbox.testing import running_sandbox
 
-    from hub import local_airflow
-
     _say("▶ starting the sandbox systems …")
-    with running_sandbox() as sandbox:
+    with running_sandbox(seed=SEED, orders=ORDERS) as sandbox:
         now = datetime.fromisoformat(sandbox["now"])
+        write_extract(generate(SEED, ORDERS, now), extract_dir)
+        _say(f"    ERP master-data extract → {extract_dir}")
         for name, system in sandbox["systems"].items():
             _say(f"    {name:<10} {system.get('api_domain') or system.get('base_url')}")
         _say("▶ preparing Airflow in .airflow/ (metadata DB, Connections, pools) …")

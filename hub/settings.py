@@ -56,6 +56,10 @@ class CrmSection(_Section):
     overlap_seconds: int = Field(default=120, ge=0, le=3600)
 
 
+class MasterDataSection(_Section):
+    extract_dir: Path = Path("input/masterdata")
+
+
 class PlantsSection(_Section):
     codes: list[Annotated[str, Field(pattern=r"^[0-9A-Z]{4}$")]] = Field(min_length=1)
     default: str
@@ -98,6 +102,7 @@ class GatesSection(_Section):
 class Settings(_Section):
     hub: HubSection = Field(default_factory=HubSection)
     crm: CrmSection = Field(default_factory=CrmSection)
+    masterdata: MasterDataSection = Field(default_factory=MasterDataSection)
     plants: PlantsSection
     tolerances: TolerancesSection = Field(default_factory=TolerancesSection)
     tax: TaxSection = Field(default_factory=TaxSection)
@@ -108,8 +113,15 @@ class Settings(_Section):
     @property
     def output_dir(self) -> Path:
         """The output folder, relative paths taken from the project root."""
-        path = self.hub.output_dir
-        return path if path.is_absolute() else PROJECT_ROOT / path
+        return _from_root(self.hub.output_dir)
+
+    @property
+    def masterdata_dir(self) -> Path:
+        return _from_root(self.masterdata.extract_dir)
+
+
+def _from_root(path: Path) -> Path:
+    return path if path.is_absolute() else PROJECT_ROOT / path
 
 
 def _match_key(node: dict, part: str) -> str:

@@ -66,9 +66,7 @@ def _run_python_checks(spec: SuiteSpec, work: pd.DataFrame, key: str) -> list[Ve
                 verdicts.append(Verdict(check, success=not rows, unexpected_count=len(rows), rows=rows))
             else:
                 problems = list(check.find(work, key))
-                verdicts.append(
-                    Verdict(check, success=not problems, unexpected_count=len(problems), problems=problems)
-                )
+                verdicts.append(Verdict(check, success=not problems, unexpected_count=len(problems), problems=problems))
         except Exception as exc:  # noqa: BLE001 - a check that cannot run must block, not pass rows unchecked
             verdicts.append(Verdict(check, success=False, error=f"{type(exc).__name__}: {exc}"))
     return verdicts
@@ -91,6 +89,9 @@ def evaluate(
 
     spec = get_suite(gate)
     n = len(frame)
+    if n == 0:
+        # Nothing to judge: GX is not called, so an empty interval costs milliseconds.
+        return Evaluation(gate=gate, evaluated=0, verdicts=[], split=Split([], []), breaches=[])
     # Positions, not index labels, tie GX's findings to rows: labels may repeat or be missing.
     work = frame.reset_index(drop=True).assign(**{gx_runtime.ROW: np.arange(n)})
     index_columns = [key, gx_runtime.ROW] if key in work.columns else [gx_runtime.ROW]
@@ -120,17 +121,17 @@ def _share(quarantined: int, evaluated: int) -> Decimal:
     return Decimal(quarantined) * 100 / Decimal(evaluated) if evaluated else Decimal(0)
 
 
-def _summary(gate: str, evaluation: Evaluation | None, limit: Decimal, started: float) -> dict[str, Any]:
-    summary: dict[str, Any] = {"suite": gate, "max_quarantine_pct": float(limit)}
-    if evaluation is None:
-        summary |= {"expectations": {}, "note": "empty batch: nothing to validate"}
-    else:
-        summary |= {
-            "expectations": {v.name: v.summary() for v in evaluation.verdicts},
-            "quarantined_records": len(evaluation.split.records),
-            "quarantine_pct": round(float(_share(evaluation.quarantined, evaluation.evaluated)), 3),
-            "breaches": evaluation.breaches,
-        }
+def _summary(gate: str, evaluation: Evaluation, limit: Decimal, started: float) -> dict[str, Any]:
+    summary: dict[str, Any] = {
+        "suite": gate,
+        "expectations": {v.name: v.summary() for v in evaluation.verdicts},
+        "quarantined_records": len(evaluation.split.records),
+        "quarantine_pct": round(float(_share(evaluation.quarantined, evaluation.evaluated)), 3),
+        "max_quarantine_pct": float(limit),
+        "breaches": evaluation.breaches,
+    }
+    if not evaluation.evaluated:
+        summary["note"] = "empty batch: nothing to validate"
     summary["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
     return summary
 
@@ -167,26 +168,31 @@ def run_gate(
     """
     started = time.perf_counter()
     limit = _limit(max_quarantine_pct)
-    if frame.empty:
-        summary = _summary(gate, None, limit, started)
-        gate_results.record(conn, gate_results.GateResult(
-            gate=gate, run_id=run_id, evaluated=0, passed=0, quarantined=0, success=True,
-            blocking_breach=False, source=_source(frame, source), summary=summary,
-        ))
-        return GateOutcome(passed=frame, quarantined=0, evaluated=0, success=True, summary=summary)
-
     evaluation = evaluate(
-        gate, frame, key=key, payload_column=payload_column, source=source,
-        max_quarantine_pct=limit, parameters=parameters,
+        gate,
+        frame,
+        key=key,
+        payload_column=payload_column,
+        source=source,
+        max_quarantine_pct=limit,
+        parameters=parameters,
     )
     quarantine.add(conn, evaluation.split.records, run_id)
     summary = _summary(gate, evaluation, limit, started)
-    gate_results.record(conn, gate_results.GateResult(
-        gate=gate, run_id=run_id, evaluated=evaluation.evaluated,
-        passed=evaluation.evaluated - evaluation.quarantined, quarantined=evaluation.quarantined,
-        success=evaluation.success, blocking_breach=bool(evaluation.breaches),
-        source=_source(frame, source), summary=summary,
-    ))
+    gate_results.record(
+        conn,
+        gate_results.GateResult(
+            gate=gate,
+            run_id=run_id,
+            evaluated=evaluation.evaluated,
+            passed=evaluation.evaluated - evaluation.quarantined,
+            quarantined=evaluation.quarantined,
+            success=evaluation.success,
+            blocking_breach=bool(evaluation.breaches),
+            source=_source(frame, source),
+            summary=summary,
+        ),
+    )
     if evaluation.breaches:
         # The task is about to fail and its transaction would roll back: keep the evidence.
         conn.commit()
@@ -197,6 +203,9 @@ def run_gate(
     keep = np.ones(len(frame), dtype=bool)
     keep[evaluation.split.quarantined_positions] = False
     return GateOutcome(
-        passed=frame[keep], quarantined=evaluation.quarantined, evaluated=evaluation.evaluated,
-        success=evaluation.success, summary=summary,
+        passed=frame[keep],
+        quarantined=evaluation.quarantined,
+        evaluated=evaluation.evaluated,
+        success=evaluation.success,
+        summary=summary,
     )

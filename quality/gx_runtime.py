@@ -9,7 +9,6 @@ GX is imported here and nowhere at module level, so importing :mod:`quality` sta
 from __future__ import annotations
 
 import hashlib
-import logging
 import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -21,9 +20,6 @@ if TYPE_CHECKING:
     import pandas as pd
     from great_expectations.core import ExpectationSuite
     from great_expectations.data_context import AbstractDataContext
-
-# GX logs every metric at INFO; task logs would drown in it.
-logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
 ROW = "__gate_row__"  # position column added to the frame so failing rows map back exactly
 
@@ -189,8 +185,12 @@ def _verdicts(spec: SuiteSpec, validation: Any) -> list[Verdict]:
         if count is None:
             count = 0 if res.success else 1
         found[rule.name] = Verdict(
-            rule=rule, success=bool(res.success) and error is None, unexpected_count=int(count),
-            rows=rows, error=error, observed=observed,
+            rule=rule,
+            success=bool(res.success) and error is None,
+            unexpected_count=int(count),
+            rows=rows,
+            error=error,
+            observed=observed,
         )
     # Keep the suite's order: it decides which broken rule names a quarantined record's field.
     return [found[rule.name] for rule in spec.rules if rule.name in found]

@@ -46,8 +46,10 @@ def _with_row_count(name: str, spec: SuiteSpec) -> SuiteSpec:
     cached = _augmented.get(name)
     if cached is None or cached[0] is not spec:
         copy = SuiteSpec(
-            description=spec.description, rules=(*spec.rules, row_count_between(0)),
-            noun=spec.noun, parameters=spec.parameters,
+            description=spec.description,
+            rules=(*spec.rules, row_count_between(0)),
+            noun=spec.noun,
+            parameters=spec.parameters,
         )
         cached = _augmented[name] = (spec, copy)
     return cached[1]
@@ -100,10 +102,20 @@ def run_table_gate(
         "duration_ms": round((time.perf_counter() - started) * 1000, 1),
     }
     # Nothing leaves the table, so every row counts as passed; the summary carries what broke.
-    gate_results.record(conn, gate_results.GateResult(
-        gate=gate, run_id=run_id, evaluated=evaluated, passed=evaluated, quarantined=0, success=success,
-        blocking_breach=bool(breaches), source=source[:MAX_SOURCE] if source else None, summary=summary,
-    ))
+    gate_results.record(
+        conn,
+        gate_results.GateResult(
+            gate=gate,
+            run_id=run_id,
+            evaluated=evaluated,
+            passed=evaluated,
+            quarantined=0,
+            success=success,
+            blocking_breach=bool(breaches),
+            source=source[:MAX_SOURCE] if source else None,
+            summary=summary,
+        ),
+    )
     if breaches:
         conn.commit()
         raise GateBreach(gate, breaches, summary)

@@ -34,13 +34,31 @@ CRM_SOURCES: tuple[str, ...] = ("zoho_crm", "fxiaoke")
 
 
 RAW_CRM_ORDER_COLUMNS = (
-    "record_key", "source", "crm_order_id", "order_number", "crm_account_id", "currency",
-    "order_time", "modified_at", "line_no", "product_ref", "quantity", "unit_price",
+    "record_key",
+    "source",
+    "crm_order_id",
+    "order_number",
+    "crm_account_id",
+    "currency",
+    "order_time",
+    "modified_at",
+    "line_no",
+    "product_ref",
+    "quantity",
+    "unit_price",
 )
 
 ACCEPTED_ORDER_COLUMNS = (
-    "record_key", "customer_number", "material", "quantity", "unit_price", "net_amount",
-    "tax_amount", "currency", "plant", "order_net_amount",
+    "record_key",
+    "customer_number",
+    "material",
+    "quantity",
+    "unit_price",
+    "net_amount",
+    "tax_amount",
+    "currency",
+    "plant",
+    "order_net_amount",
 )
 
 _CURRENCY_TEXT = f"currency must be an accepted ISO-4217 code ({', '.join(ACCEPTED_CURRENCIES)})"
@@ -58,10 +76,12 @@ RAW_CRM_ORDERS = SuiteSpec(
         in_set("source", CRM_SOURCES, says=f"source must be one of {', '.join(CRM_SOURCES)}"),
         in_set("currency", ACCEPTED_CURRENCIES, says=_CURRENCY_TEXT),
         between("line_no", 1),
-        between("quantity", 0, strict_min=True),
+        between("quantity", 0),
         between("unit_price", 0),
         unique_together(
-            "source", "crm_order_id", "line_no",
+            "source",
+            "crm_order_id",
+            "line_no",
             says="line_no must be unique within the order",
         ),
     ),
@@ -104,13 +124,26 @@ ACCEPTED_ORDERS = SuiteSpec(
 )
 
 # Table suites: validated inside the database, so they must use only rules every backend compiles
-# to SQL (no regex: SQLite has none).
+# to SQL (no regex: SQLite has none). Not-null rules cover only columns the schema leaves nullable;
+# the database already refuses NULL in the others. Value ranges and sets have no CHECK constraint.
 ORDERS_TABLE = SuiteSpec(
     description="The hub's canonical order headers (table orders).",
     rules=(
-        columns_present("source", "crm_order_id", "order_number", "currency", "net_amount", "status"),
+        columns_present(
+            "source",
+            "crm_order_id",
+            "order_number",
+            "customer_number",
+            "currency",
+            "net_amount",
+            "tax_amount",
+            "gross_amount",
+            "line_count",
+            "status",
+        ),
         row_count_between({"$PARAMETER": "min_rows"}, says="the table must hold at least $min_rows orders"),
-        *not_null("order_number", "currency", "net_amount", "tax_amount", "gross_amount", blocking=True),
+        # Accepted means mapped: an order header without its ERP customer cannot be posted.
+        *not_null("customer_number", blocking=True),
         in_set("source", CRM_SOURCES, blocking=True),
         in_set("currency", ACCEPTED_CURRENCIES, blocking=True, says=_CURRENCY_TEXT),
         in_set("status", ORDER_STATES, blocking=True),
@@ -126,9 +159,21 @@ ORDERS_TABLE = SuiteSpec(
 ORDER_LINES_TABLE = SuiteSpec(
     description="The hub's canonical order lines (table order_lines).",
     rules=(
-        columns_present("source", "crm_order_id", "line_no", "material", "quantity", "unit_price", "net_amount"),
+        columns_present(
+            "source",
+            "crm_order_id",
+            "line_no",
+            "material",
+            "quantity",
+            "unit_price",
+            "discount",
+            "net_amount",
+            "tax_amount",
+            "currency",
+            "plant",
+        ),
         row_count_between({"$PARAMETER": "min_rows"}, says="the table must hold at least $min_rows lines"),
-        *not_null("material", "quantity", "unit_price", "net_amount", "currency", blocking=True),
+        *not_null("plant", blocking=True),
         between("line_no", 1, blocking=True),
         between("quantity", 0, strict_min=True, blocking=True),
         between("unit_price", 0, blocking=True),

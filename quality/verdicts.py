@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from string import Template
 from dataclasses import field as dc_field
+from string import Template
 from typing import Any
 
 from quality.spec import AnyRule, Rule

@@ -20,6 +20,10 @@ from sandbox.faults import FaultConfigError
 from sandbox.system import EmulatedSystem, RecordError, SandboxContext
 
 
+class BadRequest(ValueError):
+    """A control request that is not JSON or not shaped as documented."""
+
+
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
@@ -31,7 +35,7 @@ async def _json_body(request: Request) -> Any:
     try:
         return json.loads(raw)
     except ValueError as exc:
-        raise FaultConfigError(f"body is not JSON: {exc}") from exc
+        raise BadRequest(f"body is not JSON: {exc}") from exc
 
 
 def apply_faults(
@@ -88,7 +92,7 @@ def control_routes(
     async def post_faults(request: Request) -> Response:
         try:
             return JSONResponse(apply_faults(ctx, by_name, await _json_body(request)))
-        except FaultConfigError as exc:
+        except (FaultConfigError, BadRequest) as exc:
             return _error(400, str(exc))
 
     async def delete_faults(request: Request) -> Response:
@@ -109,7 +113,7 @@ def control_routes(
                     ctx.clock.advance(float(body["advance_seconds"]))
                 if "frozen" in body:
                     ctx.clock.freeze(bool(body["frozen"]))
-            except (FaultConfigError, ValueError, TypeError) as exc:
+            except (ValueError, TypeError) as exc:
                 return _error(400, f"bad clock request: {exc}")
         return JSONResponse({"now": iso_z(ctx.clock.now()), "frozen": ctx.clock.frozen})
 
@@ -120,7 +124,10 @@ def control_routes(
         system = request.query_params.get("system")
         if system is not None and system not in by_name:
             return _error(404, f"unknown system {system!r}")
-        since = int(request.query_params.get("since", "0"))
+        try:
+            since = int(request.query_params.get("since", "0"))
+        except ValueError:
+            return _error(400, "since must be a call sequence number")
         return JSONResponse({"calls": ctx.calls.query(system, since)})
 
     async def writes(request: Request) -> Response:
@@ -138,7 +145,7 @@ def control_routes(
             if not isinstance(body, dict):
                 raise RecordError("body must be a JSON object")
             return JSONResponse(system.put_record(body))
-        except (RecordError, FaultConfigError) as exc:
+        except (RecordError, BadRequest) as exc:
             return _error(400, str(exc))
 
     async def get_record(request: Request) -> Response:

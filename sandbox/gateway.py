@@ -13,7 +13,6 @@ import json
 import time
 from typing import Any
 
-from starlette._utils import get_route_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandbox.clock import iso_z
@@ -23,6 +22,11 @@ from sandbox.system import EmulatedSystem
 
 TRANSPORT_KEY = "sandbox.transport"
 _SNIFF_LIMIT = 16_384  # only small JSON bodies are parsed for the logged error code
+
+
+def _route_path(scope: Scope) -> str:
+    """The path below the system's mount point, e.g. ``/api/crm/v8/Accounts`` for ``/zoho/api/...``."""
+    return scope["path"][len(scope.get("root_path", "")) :]
 
 
 class ConnectionDropped(Exception):
@@ -48,7 +52,7 @@ class Gateway:
             iso_z(ctx.clock.now()),
         )
         started = time.monotonic()
-        applies = state.config.scope == "all" or self.system.is_api_path(get_route_path(scope))
+        applies = state.config.scope == "all" or self.system.is_api_path(_route_path(scope))
         state.in_flight += 1
         try:
             decision = state.decide() if applies else Decision()
@@ -71,7 +75,7 @@ class Gateway:
         if decision.kind in (None, "truncate"):
             await self.app(scope, receive, recorder)
         else:
-            response = self.system.fault_response(decision.kind, self.system.faults, get_route_path(scope))
+            response = self.system.fault_response(decision.kind, self.system.faults, _route_path(scope))
             await response(scope, receive, recorder)
         if recorder.truncated:
             await _drop(scope, receive)

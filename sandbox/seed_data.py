@@ -515,10 +515,11 @@ class _OrderBook:
         n_zoho = round(count * ZOHO_SHARE)
         crms = [ZOHO] * n_zoho + [FXIAOKE] * (count - n_zoho)
         self.rng.shuffle(crms)
+        pools = {crm: [c for c in self.customers if c.crm == crm and not c.blocked] for crm in CRMS}
+        weights = {crm: list(accumulate(c.weight for c in pool)) for crm, pool in pools.items()}
         drafts = []
         for crm in crms:
-            pool = [c for c in self.customers if c.crm == crm and not c.blocked]
-            customer = self.rng.choices(pool, weights=[c.weight for c in pool])[0]
+            customer = self.rng.choices(pools[crm], cum_weights=weights[crm])[0]
             drafts.append((self._order_time(customer), crm, customer))
         drafts.sort(key=lambda d: d[0])
         orders = []
@@ -620,10 +621,12 @@ class _OrderBook:
         rng = self.defect_rng
         pool = list(orders)
         rng.shuffle(pool)
+        # At most a third of the orders are bad, so even a tiny order book is mostly clean; from about
+        # 45 orders per CRM there is room for every kind.
+        pool = pool[: len(pool) // 3]
         wanted = max(1, round(len(orders) * DEFECT_RATE))
         for kind in DefectKind:
-            # One defect per order, so each can be traced on its own; a tiny order book simply runs
-            # out of orders before it has every kind.
+            # One defect per order, so each can be traced on its own.
             for _ in range(wanted):
                 if not pool:
                     return

@@ -7,12 +7,16 @@ The CRM protocol tests run against the project's sandbox emulator instead.
 
 from __future__ import annotations
 
+import ipaddress
+import ssl
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -39,7 +43,7 @@ class Hit:
 class ScriptedServer:
     """Answers each request with the next scripted reply; the last reply repeats."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls_context: ssl.SSLContext | None = None) -> None:
         self.replies: list[Reply] = [Reply()]
         self.hits: list[Hit] = []
         self._lock = threading.Lock()
@@ -76,7 +80,10 @@ class ScriptedServer:
         self._httpd.daemon_threads = True
         # A dropped connection makes the handler fail on purpose; keep the traceback out of the output.
         self._httpd.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        if tls_context is not None:
+            self._httpd.socket = tls_context.wrap_socket(self._httpd.socket, server_side=True)
+        scheme = "https" if tls_context is not None else "http"
+        self.url = f"{scheme}://127.0.0.1:{self._httpd.server_address[1]}"
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 
     def script(self, *replies: Reply) -> None:
@@ -95,6 +102,48 @@ class ScriptedServer:
 @pytest.fixture
 def scripted_server() -> Iterator[ScriptedServer]:
     server = ScriptedServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _self_signed_context(directory: Path) -> ssl.SSLContext:
+    """A server TLS context with a fresh self-signed certificate for 127.0.0.1 (no CA trusts it)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    return context
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[ScriptedServer]:
+    """A scripted HTTPS server whose certificate no trust store knows."""
+    server = ScriptedServer(_self_signed_context(tmp_path))
     server.start()
     try:
         yield server
@@ -180,8 +229,14 @@ def shared_sandbox() -> Iterator[tuple[dict[str, Any], SandboxControl]]:
 def sandbox_env(
     shared_sandbox: tuple[dict[str, Any], SandboxControl],
 ) -> Iterator[tuple[dict[str, Any], SandboxControl]]:
-    """The module's sandbox with faults cleared before and after the test."""
+    """The module's sandbox with faults cleared before and after the test.
+
+    The sandbox clock also jumps past the token endpoints' rate windows (Zoho: 10 tokens per 10
+    minutes, Fxiaoke: 10 calls per minute): each test builds new clients, and a module's worth of
+    them would otherwise use up the budget in real time, as they would against the real systems.
+    """
     shared_sandbox[1].clear_faults()
+    shared_sandbox[1].advance_clock(601)
     yield shared_sandbox
     shared_sandbox[1].clear_faults()
 

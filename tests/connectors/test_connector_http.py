@@ -249,6 +249,22 @@ def test_non_idempotent_call_is_not_repeated_after_a_500(scripted_server, reply)
     assert info.value.attempts == 1 and len(scripted_server.hits) == 1
 
 
+def test_non_idempotent_call_is_repeated_when_the_connection_was_refused() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(TransientError) as info:
+        _client().send("POST", f"http://127.0.0.1:{port}/", json_body={}, idempotent=False)
+    assert info.value.attempts == FAST.max_attempts, "nothing reached a server: safe to try again"
+
+
+def test_non_idempotent_call_is_not_repeated_after_a_dropped_answer(scripted_server, reply) -> None:
+    scripted_server.script(reply(drop=True), reply(200))
+    with pytest.raises(TransientError) as info:
+        _client().send("POST", scripted_server.url, json_body={"a": 1}, idempotent=False)
+    assert info.value.code == "CONNECTION" and len(scripted_server.hits) == 1
+
+
 def test_non_idempotent_call_is_repeated_after_a_429(scripted_server, reply) -> None:
     scripted_server.script(reply(429), reply(200))
     _client().send("POST", scripted_server.url, json_body={"a": 1}, idempotent=False)
@@ -275,9 +291,19 @@ def test_sends_json_with_exact_decimals_and_a_timeout(scripted_server, reply) ->
     assert hit.headers["Content-Type"].startswith("application/json")
 
 
-def test_tls_verification_is_on_by_default() -> None:
-    assert HttpClient("x").verify_tls is True
+def test_tls_verification_is_on_by_default(tls_server, reply) -> None:
+    tls_server.script(reply(200, '{"ok": true}'))
+    with pytest.raises(PermanentError) as info:
+        _client().send("GET", tls_server.url)  # self-signed: must not be trusted
+    assert info.value.code == "TLS"
+    assert not tls_server.hits, "no request was sent over an unverified connection"
     assert HttpClient("x").timeout == (10.0, 60.0)
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_tls_verification_can_be_turned_off_by_configuration(tls_server, reply) -> None:
+    tls_server.script(reply(200, '{"ok": true}'))
+    assert _client(verify_tls=False).send("GET", tls_server.url).json() == {"ok": True}
 
 
 def test_retry_logs_never_show_credentials(scripted_server, reply, caplog: pytest.LogCaptureFixture) -> None:

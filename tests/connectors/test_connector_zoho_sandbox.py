@@ -198,9 +198,11 @@ def test_paging_past_2000_switches_from_page_to_page_token(big_sandbox) -> None:
     info, control = big_sandbox
     truth = {o["crm_id"] for o in control.seed_orders(SYSTEM)}
     assert len(truth) > 2_000
+    earliest = min(parse_iso_datetime(o["modified_time"]) for o in control.seed_orders(SYSTEM))
     since = control.last_seq(SYSTEM)
     with make_client(info) as client:
-        stubs = list(client.iter_records(SALES_ORDERS.name, ["id", "Modified_Time"]))
+        # The interval pull's own list call: If-Modified-Since, Modified_Time ascending.
+        stubs = list(client.iter_records(SALES_ORDERS.name, ["id", "Modified_Time"], modified_since=earliest))
     ids = [s["id"] for s in stubs]
     assert len(ids) == len(set(ids)) == len(truth)
     assert set(ids) == truth
@@ -215,16 +217,18 @@ def test_paging_past_2000_switches_from_page_to_page_token(big_sandbox) -> None:
 
 def test_interval_pull_across_the_2000_boundary(big_sandbox) -> None:
     info, control = big_sandbox
-    # The window starts at the 1,950th change: its stubs sit on pages 10 and 11 (the first by token).
-    orders = sorted(control.seed_orders(SYSTEM), key=lambda o: o["modified_time"])
-    lower = parse_iso_datetime(orders[1_950]["modified_time"])
-    upper = parse_iso_datetime(orders[2_060]["modified_time"])
-    expected = {o["crm_id"] for o in orders if lower <= parse_iso_datetime(o["modified_time"]) < upper}
-    with make_client(info, per_page=25) as client:  # 80 pages by number, then tokens
-        pulled = [o["id"] for o in client.iter_sales_orders(datetime(2026, 1, 1, tzinfo=UTC), upper)]
-    window = [i for i in pulled if i in expected]
-    assert set(window) == expected and len(pulled) == len(set(pulled))
-    assert len(pulled) > 2_000
+    seed = {o["crm_id"]: o for o in control.seed_orders(SYSTEM)}
+    lower = min(parse_iso_datetime(o["modified_time"]) for o in seed.values())
+    upper = max(parse_iso_datetime(o["modified_time"]) for o in seed.values())
+    expected = {i for i, o in seed.items() if parse_iso_datetime(o["modified_time"]) < upper}
+    since = control.last_seq(SYSTEM)
+    with make_client(info) as client:
+        orders = list(client.iter_sales_orders(lower, upper))
+    ids = [o["id"] for o in orders]
+    assert len(ids) == len(set(ids)) and set(ids) == expected and len(ids) > 2_000
+    assert all(len(o["Ordered_Items"]) == seed[o["id"]]["lines"] for o in orders)
+    lists = [parse_qs(c["query"]) for c in api_calls(control, since) if c["path"].endswith("/Sales_Orders")]
+    assert any("page_token" in q for q in lists), "the pull went past record 2,000 by token"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -353,7 +357,12 @@ def test_207_mixed_write_back_reports_each_record(fresh_sandbox) -> None:
     good, bad = [o["crm_id"] for o in control.seed_orders(SYSTEM)[:2]]
     before_bad = control.record(SYSTEM, "Sales_Orders", bad)
     updates = [
-        {"id": good, "Status": "Confirmed", "SAP_Order_No__c": "0000012345", "Confirmed_Delivery_Date__c": "2026-12-15"},
+        {
+            "id": good,
+            "Status": "Confirmed",
+            "SAP_Order_No__c": "0000012345",
+            "Confirmed_Delivery_Date__c": "2026-12-15",
+        },
         {"id": bad, "Status": "No such status"},
         {"id": "5843104000399999999", "Status": "Confirmed"},
     ]

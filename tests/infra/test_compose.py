@@ -171,6 +171,9 @@ def test_env_example_has_safe_placeholders_and_comments() -> None:
             conn = json.loads(value)
             assert conn["conn_type"], key
             assert "password" not in conn or "change-me" in conn["password"], key
+        elif key.startswith("AIRFLOW_CONN_"):
+            for password in re.findall(r"://[^:/@\s]*:([^@\s]*)@", value):
+                assert ONLY_A_REFERENCE.fullmatch(password), f"{key} must take its password from a variable"
 
 
 def test_dockerfile_pins_airflow_and_installs_with_the_constraints() -> None:

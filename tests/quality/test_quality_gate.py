@@ -43,7 +43,10 @@ def test_failing_rows_are_quarantined_by_key_with_field_rules_and_payload(hub_db
 
     qty = stored["zoho_crm:SO-0002"]
     assert (qty["stage"], qty["source"], qty["error_class"], qty["status"]) == (
-        "raw_crm_orders", "zoho_crm", "DataQuality", "open",
+        "raw_crm_orders",
+        "zoho_crm",
+        "DataQuality",
+        "open",
     )
     assert qty["field"] == "quantity"
     assert qty["expectations"] == ["expect_column_values_to_be_between(quantity)"]
@@ -62,12 +65,18 @@ def test_failing_rows_are_quarantined_by_key_with_field_rules_and_payload(hub_db
 
     (result,) = _results(hub_db, "run-q")
     assert (result["gate"], result["source"], result["evaluated"], result["passed"], result["quarantined"]) == (
-        "raw_crm_orders", "zoho_crm", 4, 2, 2,
+        "raw_crm_orders",
+        "zoho_crm",
+        4,
+        2,
+        2,
     )
     assert result["success"] is False and result["blocking_breach"] is False
     summary = result["summary"]
     assert summary["expectations"]["expect_column_values_to_be_between(quantity)"] == {
-        "success": False, "unexpected_count": 1, "blocking": False,
+        "success": False,
+        "unexpected_count": 1,
+        "blocking": False,
     }
     assert summary["expectations"]["expect_column_values_to_be_in_set(source)"]["success"] is True
     assert summary["quarantined_records"] == 2
@@ -83,9 +92,7 @@ def test_one_bad_line_quarantines_the_whole_order(hub_db: Engine) -> None:
     assert set(outcome.passed["order_number"]) == {"SO-0001"}
     stored = _quarantine(hub_db, "run-o")
     assert list(stored) == ["zoho_crm:SO-0002"]
-    assert stored["zoho_crm:SO-0002"]["detail"] == (
-        "order zoho_crm:SO-0002 line 2: unit_price must be ≥ 0 (got -1)"
-    )
+    assert stored["zoho_crm:SO-0002"]["detail"] == ("order zoho_crm:SO-0002 line 2: unit_price must be ≥ 0 (got -1)")
     (result,) = _results(hub_db, "run-o")
     assert (result["passed"], result["quarantined"]) == (3, 3)
 

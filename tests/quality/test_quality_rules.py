@@ -60,12 +60,30 @@ def _duplicate_line(df: pd.DataFrame) -> pd.DataFrame:
 
 
 RAW_REQUIRED = (
-    "record_key", "source", "crm_order_id", "order_number", "crm_account_id", "currency",
-    "order_time", "modified_at", "line_no", "product_ref", "quantity", "unit_price",
+    "record_key",
+    "source",
+    "crm_order_id",
+    "order_number",
+    "crm_account_id",
+    "currency",
+    "order_time",
+    "modified_at",
+    "line_no",
+    "product_ref",
+    "quantity",
+    "unit_price",
 )
 ACCEPTED_REQUIRED = (
-    "record_key", "customer_number", "material", "quantity", "unit_price", "net_amount",
-    "tax_amount", "currency", "plant", "order_net_amount",
+    "record_key",
+    "customer_number",
+    "material",
+    "quantity",
+    "unit_price",
+    "net_amount",
+    "tax_amount",
+    "currency",
+    "plant",
+    "order_net_amount",
 )
 
 BREAKERS: dict[str, dict[str, Callable[[pd.DataFrame], pd.DataFrame]]] = {

@@ -450,3 +450,11 @@ def test_throttling_is_error_code_30004(fx: Fx, sandbox: dict[str, Any]) -> None
     # The token endpoint is outside the default fault scope.
     requests.post(control, json={"system": "fxiaoke", "burst_429": 5}, timeout=10)
     assert fx.legacy_token()["errorCode"] == 0
+
+
+def test_get_by_id(fx: Fx, seed: SeedData) -> None:
+    order = seed.orders_of(FXIAOKE)[0]
+    body = fx.call("/cgi/crm/v2/data/get", {"dataObjectApiName": "SalesOrderObj", "objectDataId": order.crm_id})
+    assert body["errorCode"] == 0 and body["data"]["name"] == order.number
+    missing = fx.call("/cgi/crm/v2/data/get", {"dataObjectApiName": "SalesOrderObj", "objectDataId": "nope"})
+    assert missing["errorCode"] != 0
