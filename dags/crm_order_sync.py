@@ -105,7 +105,8 @@ def crm_order_sync():
     @task(outlets=[ACCEPTED_ORDERS])
     def publish(results: list[dict]) -> dict:
         ctx = get_current_context()
-        results = list(results)  # a lazy XCom sequence: materialise it before returning it
+        # A lazy XCom sequence: index it (iterating probes one entry past the end and logs a 404).
+        results = [results[i] for i in range(len(results))]
         totals = {k: sum(r[k] for r in results) for k in ("pulled", "accepted", "quarantined")}
         for r in results:
             if r["pulled"] != r["accepted"] + r["quarantined"]:

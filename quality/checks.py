@@ -85,6 +85,6 @@ def control_total_mismatches(frame: pd.DataFrame, key: str) -> list[str]:
             continue
         (header,) = totals
         total = sum(amounts, Decimal(0))
-        if abs(total - header) > 1:
+        if total != header:
             problems.append(f"order {k}: lines sum to {total} but the order header says {header}")
     return problems

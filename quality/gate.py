@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from hub import gate_results, quarantine
 from quality.errors import GateBreach
 from quality.spec import RowCheck, SuiteSpec
-from quality.split import MAX_SOURCE, Split, split
+from quality.split import MAX_SOURCE, Split, json_safe, split
 from quality.suites import get_suite
 from quality.verdicts import Verdict, breach_messages
 
@@ -133,7 +133,8 @@ def _summary(gate: str, evaluation: Evaluation, limit: Decimal, started: float) 
     if not evaluation.evaluated:
         summary["note"] = "empty batch: nothing to validate"
     summary["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
-    return summary
+    # GX observations may be numpy scalars; the summary goes to a JSON column and to XCom.
+    return json_safe(summary)
 
 
 def _source(frame: pd.DataFrame, source: str | None) -> str | None:

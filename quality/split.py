@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 ERROR_CLASS = "DataQuality"
 # Column widths of the quarantine table: an over-long value must not make the insert fail.
 MAX_SOURCE, MAX_KEY = 16, 128
-MAX_SENTENCES = 20
+MAX_SENTENCES = 20  # rows described in one quarantine detail
 
 
 def is_missing(value: Any) -> bool:
@@ -91,16 +91,18 @@ class Split:
     records: list[QuarantineRecord]
 
 
-def _sentence(spec: SuiteSpec, key: str, line: Any, verdict: Verdict, value: Any) -> str:
-    where = f"{spec.noun} {key}" + (f" line {shown(line)}" if line is not None else "")
+def _finding(verdict: Verdict, value: Any) -> str:
     rule = verdict.rule
     if not isinstance(rule, Rule):
-        got = f" (got {value})"  # Python checks describe what they saw themselves
-    elif rule.type == "expect_column_values_to_not_be_null":
-        got = ""  # "(got nothing)" would only repeat the rule
-    else:
-        got = f" (got {shown(value)})"
-    return f"{where}: {rule.text}{got}"
+        return f"{rule.text} (got {value})"  # Python checks describe what they saw themselves
+    if rule.type == "expect_column_values_to_not_be_null":
+        return rule.text  # "(got nothing)" would only repeat the rule
+    return f"{rule.text} (got {shown(value)})"
+
+
+def _sentence(spec: SuiteSpec, key: str, line: Any, findings: Sequence[str]) -> str:
+    where = f"{spec.noun} {key}" + (f" line {shown(line)}" if line is not None else "")
+    return f"{where}: {'; '.join(findings)}"
 
 
 def split(
@@ -148,14 +150,14 @@ def split(
         breaks = [(pos, v, value) for pos in positions for v, value in broken.get(pos, [])]
         names = sorted({v.name for _, v, _ in breaks}, key=order.__getitem__)
         first = min(breaks, key=lambda b: order[b[1].name])[1]
-        sentences = list(
-            dict.fromkeys(
-                _sentence(spec, record_key, None if is_missing(lines[pos]) else lines[pos], v, value)
-                for pos, v, value in breaks
-            )
-        )
+        # One sentence per failing row, naming its line, with every rule the row broke.
+        sentences = [
+            _sentence(spec, record_key, None if is_missing(lines[pos]) else lines[pos], findings)
+            for pos in positions
+            if (findings := list(dict.fromkeys(_finding(v, value) for v, value in broken.get(pos, []))))
+        ]
         if len(sentences) > MAX_SENTENCES:
-            sentences = [*sentences[:MAX_SENTENCES], f"and {len(sentences) - MAX_SENTENCES} more"]
+            sentences = [*sentences[:MAX_SENTENCES], f"and {len(sentences) - MAX_SENTENCES} more rows"]
         row_source = next((s for s in (sources[p] for p in positions) if isinstance(s, str) and s), None)
         records.append(
             QuarantineRecord(
@@ -163,7 +165,7 @@ def split(
                 source=(source or row_source or "unknown")[:MAX_SOURCE],
                 record_key=record_key[:MAX_KEY],
                 error_class=ERROR_CLASS,
-                detail="; ".join(sentences),
+                detail=". ".join(sentences),
                 payload=_payload(positions, payloads, rows),
                 field=first.rule.field,
                 expectations=names,

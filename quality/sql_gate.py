@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from hub import gate_results
 from quality.errors import GateBreach
 from quality.spec import Rule, SuiteSpec, row_count_between
-from quality.split import MAX_SOURCE
+from quality.split import MAX_SOURCE, json_safe
 from quality.suites import get_suite
 from quality.verdicts import Verdict, breach_messages
 
@@ -57,12 +57,9 @@ def _with_row_count(name: str, spec: SuiteSpec) -> SuiteSpec:
 
 def _row_count(verdicts: list[Verdict]) -> int:
     for v in verdicts:
-        if isinstance(v.rule, Rule) and v.rule.type == _ROW_COUNT and isinstance(v.observed, int):
-            return v.observed
-    for v in verdicts:  # the count could not be read (table missing): fall back to what a map rule saw
-        if isinstance(v.observed, int):
-            return v.observed
-    return 0
+        if isinstance(v.rule, Rule) and v.rule.type == _ROW_COUNT and v.observed is not None:
+            return int(v.observed)
+    return 0  # the count could not be read; the breach of the row-count rule says why
 
 
 def run_table_gate(
@@ -101,6 +98,7 @@ def run_table_gate(
         "breaches": breaches,
         "duration_ms": round((time.perf_counter() - started) * 1000, 1),
     }
+    summary = json_safe(summary)  # GX observations may be numpy scalars; the column is JSON
     # Nothing leaves the table, so every row counts as passed; the summary carries what broke.
     gate_results.record(
         conn,

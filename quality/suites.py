@@ -76,7 +76,7 @@ RAW_CRM_ORDERS = SuiteSpec(
         in_set("source", CRM_SOURCES, says=f"source must be one of {', '.join(CRM_SOURCES)}"),
         in_set("currency", ACCEPTED_CURRENCIES, says=_CURRENCY_TEXT),
         between("line_no", 1),
-        between("quantity", 0),
+        between("quantity", 0, strict_min=True),
         between("unit_price", 0),
         unique_together(
             "source",

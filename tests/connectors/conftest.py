@@ -11,8 +11,8 @@ import ipaddress
 import ssl
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -216,6 +216,16 @@ def started_sandbox(**kwargs: Any) -> Iterator[tuple[dict[str, Any], SandboxCont
             yield info, control
         finally:
             control.http.close()
+
+
+@pytest.fixture(scope="session")
+def start_sandbox() -> Callable[..., AbstractContextManager[tuple[dict[str, Any], SandboxControl]]]:
+    """``started_sandbox`` for test modules that need a sandbox of a particular size.
+
+    Handed over as a fixture: test modules cannot import this conftest by name reliably, since
+    several ``conftest`` modules exist in the test tree.
+    """
+    return started_sandbox
 
 
 @pytest.fixture(scope="module")

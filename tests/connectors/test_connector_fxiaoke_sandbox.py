@@ -174,10 +174,8 @@ def test_client_from_an_airflow_style_connection(sandbox_env) -> None:
 
 
 @pytest.fixture(scope="module")
-def big_sandbox():
-    from conftest import started_sandbox
-
-    with started_sandbox(orders=8_000) as started:  # 3,600 Fxiaoke orders, ~10,700 order lines
+def big_sandbox(start_sandbox):
+    with start_sandbox(orders=8_000) as started:  # 3,600 Fxiaoke orders, ~10,700 order lines
         yield started
 
 

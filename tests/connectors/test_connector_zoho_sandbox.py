@@ -187,10 +187,8 @@ def test_invalid_field_is_a_permanent_error(sandbox_env) -> None:
 
 
 @pytest.fixture(scope="module")
-def big_sandbox():
-    from conftest import started_sandbox
-
-    with started_sandbox(orders=4_000) as started:  # 55 % in Zoho: 2,200 sales orders
+def big_sandbox(start_sandbox):
+    with start_sandbox(orders=4_000) as started:  # 55 % in Zoho: 2,200 sales orders
         yield started
 
 
@@ -331,10 +329,13 @@ def test_dropped_and_truncated_responses_are_retried(sandbox_env) -> None:
     info, control = sandbox_env
     with make_client(info) as client:
         next(iter(client.list_products()))
+        since = control.last_seq(SYSTEM)
         control.faults(SYSTEM, burst_drop=2)
-        assert list(client.list_products())
+        expected = list(client.list_products())
         control.faults(SYSTEM, rate_truncate=0.3)
-        assert len(list(client.list_products())) == len(list(client.list_products()))
+        assert list(client.list_products()) == expected
+    faults = [c["fault"] for c in api_calls(control, since)]
+    assert faults[:2] == ["drop", "drop"] and "truncate" in faults
 
 
 def test_slow_answers_time_out_and_count_as_transient(sandbox_env) -> None:

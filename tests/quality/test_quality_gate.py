@@ -11,7 +11,7 @@ from quality_frames import accepted_frame, frame, raw_frame, raw_line
 from sqlalchemy import Engine, func, select
 
 from hub.schema import gate_results, quarantine
-from quality.gate import GateBreach, run_gate
+from quality.gate import GateBreach, evaluate, run_gate
 
 
 def _quarantine(engine: Engine, run_id: str) -> dict[str, dict]:
@@ -86,22 +86,34 @@ def test_failing_rows_are_quarantined_by_key_with_field_rules_and_payload(hub_db
 def test_one_bad_line_quarantines_the_whole_order(hub_db: Engine) -> None:
     df = raw_frame(orders=2, lines=3)
     df.loc[4, "unit_price"] = Decimal("-1")  # order 2, line 2
+    df.loc[5, ["currency", "quantity"]] = ["XXX", 0]  # order 2, line 3
     with hub_db.begin() as conn:
         outcome = run_gate("raw_crm_orders", df, conn=conn, run_id="run-o", max_quarantine_pct=100)
     assert (outcome.evaluated, outcome.quarantined) == (6, 3)
     assert set(outcome.passed["order_number"]) == {"SO-0001"}
     stored = _quarantine(hub_db, "run-o")
     assert list(stored) == ["zoho_crm:SO-0002"]
-    assert stored["zoho_crm:SO-0002"]["detail"] == ("order zoho_crm:SO-0002 line 2: unit_price must be ≥ 0 (got -1)")
+    record = stored["zoho_crm:SO-0002"]
+    assert record["detail"] == (
+        "order zoho_crm:SO-0002 line 2: unit_price must be ≥ 0 (got -1). "
+        "order zoho_crm:SO-0002 line 3: currency must be an accepted ISO-4217 code "
+        "(CNY, EUR, GBP, HKD, JPY, SGD, USD) (got 'XXX'); quantity must be > 0 (got 0)"
+    )
+    assert record["field"] == "currency"  # the first broken rule in suite order
+    assert record["expectations"] == [
+        "expect_column_values_to_be_in_set(currency)",
+        "expect_column_values_to_be_between(quantity)",
+        "expect_column_values_to_be_between(unit_price)",
+    ]
     (result,) = _results(hub_db, "run-o")
     assert (result["passed"], result["quarantined"]) == (3, 3)
 
 
-def test_passed_rows_keep_their_index_and_columns(hub_db: Engine) -> None:
+def test_passed_rows_keep_their_index_and_columns(sqlite_hub: Engine) -> None:
     df = raw_frame(orders=3, lines=1)
     df.index = pd.Index([10, 20, 30])
     df.loc[20, "quantity"] = 0
-    with hub_db.begin() as conn:
+    with sqlite_hub.begin() as conn:
         outcome = run_gate("raw_crm_orders", df, conn=conn, run_id="run-i", max_quarantine_pct=100)
     assert list(outcome.passed.index) == [10, 30]
     assert list(outcome.passed.columns) == list(df.columns)
@@ -202,7 +214,6 @@ def test_empty_frame_records_zeros(hub_db: Engine) -> None:
         assert conn.execute(select(func.count()).select_from(quarantine)).scalar() == 0
 
 
-def test_unknown_gate_names_the_known_ones(hub_db: Engine) -> None:
+def test_unknown_gate_names_the_known_ones() -> None:
     with pytest.raises(KeyError, match="no data-quality suite 'nope'; known: accepted_orders"):
-        with hub_db.begin() as conn:
-            run_gate("nope", raw_frame(), conn=conn, run_id="run-u")
+        evaluate("nope", raw_frame())

@@ -14,7 +14,7 @@ import pytest
 from quality_frames import accepted_frame, raw_frame
 
 from quality.gate import evaluate
-from quality.spec import Rule
+from quality.spec import Rule, SuiteSpec, between, columns_present, not_null
 from quality.suites import SUITES
 
 BAD = 1  # the position of the row each breaker spoils (order 1, line 2)
@@ -216,3 +216,34 @@ def test_every_currency_we_accept_passes() -> None:
     df = raw_frame(orders=rows, lines=1)
     df["currency"] = list(ACCEPTED_CURRENCIES)
     assert _verdicts("raw_crm_orders", df)["expect_column_values_to_be_in_set(currency)"].success
+
+
+@pytest.mark.parametrize("suite", sorted(SUITES))
+def test_every_rule_builds_into_a_gx_expectation(suite: str) -> None:
+    for rule in SUITES[suite].rules:
+        expectation = rule.build()
+        assert expectation.meta == {"hub_rule": rule.name}
+        assert expectation.expectation_type == rule.type
+
+
+def test_rules_sharing_a_name_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"same name: expect_column_values_to_not_be_null\(a\)"):
+        SuiteSpec("twice", rules=(*not_null("a"), *not_null("a", blocking=True)))
+
+
+def test_a_new_gate_is_one_registry_entry(monkeypatch: pytest.MonkeyPatch) -> None:
+    notices = SuiteSpec(
+        "shipment notices to the 3PL",
+        rules=(columns_present("record_key", "delivery"), *not_null("delivery"), between("packages", 1)),
+        noun="delivery",
+    )
+    monkeypatch.setitem(SUITES, "shipment_notices", notices)
+    df = pd.DataFrame({"record_key": ["D1", "D2"], "delivery": ["80000001", None], "packages": [1, 0]})
+    evaluation = evaluate("shipment_notices", df, max_quarantine_pct=100)
+    (record,) = evaluation.split.records
+    assert record.record_key == "D2" and record.stage == "shipment_notices"
+    assert record.expectations == [
+        "expect_column_values_to_not_be_null(delivery)",
+        "expect_column_values_to_be_between(packages)",
+    ]
+    assert record.detail == "delivery D2: delivery must not be empty; packages must be ≥ 1 (got 0)"
