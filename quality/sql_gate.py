@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from hub import gate_results
 from quality.errors import GateBreach
 from quality.spec import Rule, SuiteSpec, row_count_between
@@ -87,9 +89,16 @@ def run_table_gate(
     if spec.row_checks or spec.table_checks:
         raise ValueError(f"suite {name!r} has Python checks; a table gate runs GX rules only")
     spec = _with_row_count(name, spec)
-    verdicts = gx_runtime.validate_table(name, spec, engine_url, table_name, parameters)
+    try:
+        verdicts = gx_runtime.validate_table(name, spec, engine_url, table_name, parameters)
+    except (ConnectionError, SQLAlchemyError) as exc:
+        # GX tests the table when it first meets it (TestConnectionError is a ConnectionError). A
+        # table that cannot be read is a breach operations must see, not a bare task traceback.
+        verdicts = []
+        breaches = [f"table {table_name} could not be read: {str(exc).splitlines()[0]}"]
+    else:
+        breaches = breach_messages(verdicts, {**spec.parameters, **(parameters or {})})
     evaluated = _row_count(verdicts)
-    breaches = breach_messages(verdicts, {**spec.parameters, **(parameters or {})})
     success = not breaches and all(v.success for v in verdicts)
     summary = {
         "suite": name,

@@ -22,7 +22,8 @@ BAD = 1  # the position of the row each breaker spoils (order 1, line 2)
 
 def _set(column: str, value: object) -> Callable[[pd.DataFrame], pd.DataFrame]:
     def breaker(df: pd.DataFrame) -> pd.DataFrame:
-        df = df.astype({column: object}) if value is None or isinstance(value, str) else df
+        # An int column cannot hold None; object dtype keeps it None, as a frame builder would.
+        df = df.astype({column: object}) if value is None else df
         df.loc[BAD, column] = value
         return df
 

@@ -170,6 +170,14 @@ def test_wrong_table_is_a_missing_column_breach(hub_db: Engine) -> None:
     assert _result(hub_db, "run-w")["gate"] == "headers"
 
 
+def test_missing_table_is_a_recorded_breach(hub_db: Engine) -> None:
+    with pytest.raises(GateBreach, match=r"table no_such_table could not be read: .*no_such_table"):
+        with hub_db.begin() as conn:
+            run_table_gate("orders_table", _url(hub_db), "no_such_table", conn=conn, run_id="run-g")
+    result = _result(hub_db, "run-g")
+    assert (result["evaluated"], result["blocking_breach"]) == (0, True)
+
+
 def test_empty_table_passes_with_zero_rows(hub_db: Engine) -> None:
     with hub_db.begin() as conn:
         outcome = run_table_gate("orders_table", _url(hub_db), "orders", conn=conn, run_id="run-e")

@@ -88,10 +88,24 @@ def test_crm_rounding_of_the_discounted_unit_price_is_not_a_deviation():
     # 65.40 less 2 % = 64.092, which the CRM charges as 64.09: 2.003 % off, yet within tolerance.
     prices = {("SP-1", "CNY"): Decimal("65.40")}
     order, lines = _order(qty="10", price="64.09", gross="0")
-    found = review_order(order, lines, customer=CUSTOMER, materials=MATERIALS, prices=prices,
-                         price_tolerance_pct=Decimal("2.0"), open_exposure=Decimal(0))
+    found = review_order(
+        order,
+        lines,
+        customer=CUSTOMER,
+        materials=MATERIALS,
+        prices=prices,
+        price_tolerance_pct=Decimal("2.0"),
+        open_exposure=Decimal(0),
+    )
     assert found == []
     order, lines = _order(qty="10", price="64.08", gross="0")  # one cent further is a deviation
-    found = review_order(order, lines, customer=CUSTOMER, materials=MATERIALS, prices=prices,
-                         price_tolerance_pct=Decimal("2.0"), open_exposure=Decimal(0))
+    found = review_order(
+        order,
+        lines,
+        customer=CUSTOMER,
+        materials=MATERIALS,
+        prices=prices,
+        price_tolerance_pct=Decimal("2.0"),
+        open_exposure=Decimal(0),
+    )
     assert [f.rule for f in found] == ["price_tolerance"]
