@@ -182,7 +182,8 @@ AnyRule = Rule | RowCheck | TableCheck
 class SuiteSpec:
     """The suite of one gate.
 
-    ``noun`` and ``line_column`` shape quarantine details ("order zoho_crm:SO-1 line 2: …");
+    ``noun``, ``label_column`` and ``line_column`` shape quarantine details ("order SO-1 line 2: …"):
+    the label is what a person knows the record by (the order number), the key when it is missing;
     ``parameters`` are defaults for ``{"$PARAMETER": name}`` values in rule kwargs, which a caller
     may override per run (an expected row count, for example).
     """
@@ -192,6 +193,7 @@ class SuiteSpec:
     row_checks: tuple[RowCheck, ...] = ()
     table_checks: tuple[TableCheck, ...] = ()
     noun: str = "record"
+    label_column: str | None = None
     line_column: str | None = None
     parameters: Mapping[str, Any] = dc_field(default_factory=dict)
 
@@ -251,6 +253,10 @@ def matches(column: str, regex: str, *, blocking: bool = False, says: str | None
 
 def unique_together(*columns: str, blocking: bool = False, says: str | None = None) -> Rule:
     return Rule("expect_compound_columns_to_be_unique", {"column_list": list(columns)}, blocking, says)
+
+
+def equal_columns(column_a: str, column_b: str, *, blocking: bool = False, says: str | None = None) -> Rule:
+    return Rule("expect_column_pair_values_to_be_equal", {"column_A": column_a, "column_B": column_b}, blocking, says)
 
 
 def columns_present(*columns: str) -> Rule:

@@ -100,8 +100,8 @@ def _finding(verdict: Verdict, value: Any) -> str:
     return f"{rule.text} (got {shown(value)})"
 
 
-def _sentence(spec: SuiteSpec, key: str, line: Any, findings: Sequence[str]) -> str:
-    where = f"{spec.noun} {key}" + (f" line {shown(line)}" if line is not None else "")
+def _sentence(spec: SuiteSpec, label: str, line: Any, findings: Sequence[str]) -> str:
+    where = f"{spec.noun} {label}" + (f" line {shown(line)}" if line is not None else "")
     return f"{where}: {'; '.join(findings)}"
 
 
@@ -126,6 +126,7 @@ def split(
     n = len(work)
     keys = work[key].tolist() if key in work.columns else [None] * n
     lines = work[spec.line_column].tolist() if spec.line_column in work.columns else [None] * n
+    labels = work[spec.label_column].tolist() if spec.label_column in work.columns else keys
     sources = work["source"].tolist() if "source" in work.columns else [None] * n
     payloads = work[payload_column].tolist() if payload_column and payload_column in work.columns else None
 
@@ -152,7 +153,12 @@ def split(
         first = min(breaks, key=lambda b: order[b[1].name])[1]
         # One sentence per failing row, naming its line, with every rule the row broke.
         sentences = [
-            _sentence(spec, record_key, None if is_missing(lines[pos]) else lines[pos], findings)
+            _sentence(
+                spec,
+                record_key if is_missing(labels[pos]) else str(labels[pos]),
+                None if is_missing(lines[pos]) else lines[pos],
+                findings,
+            )
             for pos in positions
             if (findings := list(dict.fromkeys(_finding(v, value) for v, value in broken.get(pos, []))))
         ]

@@ -19,6 +19,7 @@ from quality.spec import (
     TableCheck,
     between,
     columns_present,
+    equal_columns,
     in_set,
     matches,
     not_null,
@@ -46,6 +47,7 @@ RAW_CRM_ORDER_COLUMNS = (
     "product_ref",
     "quantity",
     "unit_price",
+    "line_currency",
 )
 
 ACCEPTED_ORDER_COLUMNS = (
@@ -84,8 +86,11 @@ RAW_CRM_ORDERS = SuiteSpec(
             "line_no",
             says="line_no must be unique within the order",
         ),
+        # A line priced from another currency's price book carries that currency's amount.
+        equal_columns("line_currency", "currency", says="the line's price currency must be the order currency"),
     ),
     noun="order",
+    label_column="order_number",
     line_column="line_no",
 )
 
@@ -121,6 +126,8 @@ ACCEPTED_ORDERS = SuiteSpec(
         ),
     ),
     noun="order",
+    label_column="order_number",
+    line_column="line_no",
 )
 
 # Table suites: validated inside the database, so they must use only rules every backend compiles

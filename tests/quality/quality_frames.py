@@ -27,6 +27,7 @@ def raw_line(order: int, line: int, source: str = "zoho_crm", **changes: Any) ->
         "product_ref": f"P-{line:03d}",
         "quantity": 2 * line,
         "unit_price": Decimal("12.50"),
+        "line_currency": "CNY",
         "payload": {"id": f"{9_000_000 + order}", "Subject": number, "marker": "raw-payload"},
     }
     return row | changes

@@ -30,7 +30,7 @@ def test_failing_rows_are_quarantined_by_key_with_field_rules_and_payload(hub_db
     df = raw_frame(orders=4, lines=1)
     df.loc[1, "quantity"] = -2
     df = df.astype({"currency": object, "crm_account_id": object})
-    df.loc[2, "currency"] = "XXX"
+    df.loc[2, ["currency", "line_currency"]] = ["XXX", "XXX"]
     df.loc[2, "crm_account_id"] = None
     with hub_db.begin() as conn:
         outcome = run_gate("raw_crm_orders", df, conn=conn, run_id="run-q", max_quarantine_pct=100)
@@ -50,7 +50,7 @@ def test_failing_rows_are_quarantined_by_key_with_field_rules_and_payload(hub_db
     )
     assert qty["field"] == "quantity"
     assert qty["expectations"] == ["expect_column_values_to_be_between(quantity)"]
-    assert qty["detail"] == "order zoho_crm:SO-0002 line 1: quantity must be > 0 (got -2)"
+    assert qty["detail"] == "order SO-0002 line 1: quantity must be > 0 (got -2)"
     assert qty["payload"] == {"id": "9000002", "Subject": "SO-0002", "marker": "raw-payload"}
 
     two = stored["zoho_crm:SO-0003"]
@@ -86,7 +86,7 @@ def test_failing_rows_are_quarantined_by_key_with_field_rules_and_payload(hub_db
 def test_one_bad_line_quarantines_the_whole_order(hub_db: Engine) -> None:
     df = raw_frame(orders=2, lines=3)
     df.loc[4, "unit_price"] = Decimal("-1")  # order 2, line 2
-    df.loc[5, ["currency", "quantity"]] = ["XXX", 0]  # order 2, line 3
+    df.loc[5, ["currency", "line_currency", "quantity"]] = ["XXX", "XXX", 0]  # order 2, line 3
     with hub_db.begin() as conn:
         outcome = run_gate("raw_crm_orders", df, conn=conn, run_id="run-o", max_quarantine_pct=100)
     assert (outcome.evaluated, outcome.quarantined) == (6, 3)
@@ -95,8 +95,8 @@ def test_one_bad_line_quarantines_the_whole_order(hub_db: Engine) -> None:
     assert list(stored) == ["zoho_crm:SO-0002"]
     record = stored["zoho_crm:SO-0002"]
     assert record["detail"] == (
-        "order zoho_crm:SO-0002 line 2: unit_price must be ≥ 0 (got -1). "
-        "order zoho_crm:SO-0002 line 3: currency must be an accepted ISO-4217 code "
+        "order SO-0002 line 2: unit_price must be ≥ 0 (got -1). "
+        "order SO-0002 line 3: currency must be an accepted ISO-4217 code "
         "(CNY, EUR, GBP, HKD, JPY, SGD, USD) (got 'XXX'); quantity must be > 0 (got 0)"
     )
     assert record["field"] == "currency"  # the first broken rule in suite order
@@ -147,7 +147,7 @@ def test_row_without_key_gets_a_stable_key_and_is_requarantined_in_place(hub_db:
     assert len(rows) == 1, rows  # the re-run found the same derived key
     key = rows[0].record_key
     assert key.startswith("missing-key:")
-    assert rows[0].detail == f"order {key} line 1: record_key must not be empty"
+    assert rows[0].detail == "order SO-0002 line 1: record_key must not be empty"  # named by its order number
 
 
 def test_missing_required_column_is_a_blocking_breach_recorded_before_raising(hub_db: Engine) -> None:

@@ -92,4 +92,4 @@ def test_counts_balance_and_only_faulty_orders_are_quarantined(sqlite_hub: Engin
     assert set(stored) == bad_keys
     for key in bad_keys:
         assert stored[key].expectations, key
-        assert stored[key].detail.startswith(f"order {key} line "), stored[key].detail
+        assert stored[key].detail.startswith(f"order {key.split(':', 1)[1]} line "), stored[key].detail

@@ -73,6 +73,7 @@ RAW_REQUIRED = (
     "product_ref",
     "quantity",
     "unit_price",
+    "line_currency",
 )
 ACCEPTED_REQUIRED = (
     "record_key",
@@ -97,6 +98,7 @@ BREAKERS: dict[str, dict[str, Callable[[pd.DataFrame], pd.DataFrame]]] = {
         "expect_column_values_to_be_between(quantity)": _set("quantity", 0),
         "expect_column_values_to_be_between(unit_price)": _set("unit_price", Decimal("-0.01")),
         "expect_compound_columns_to_be_unique(source,crm_order_id,line_no)": _duplicate_line,
+        "expect_column_pair_values_to_be_equal(line_currency,currency)": _set("line_currency", "USD"),
     },
     "accepted_orders": {
         "expect_table_columns_to_match_set": _drop("plant"),
