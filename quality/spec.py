@@ -57,13 +57,16 @@ class Rule:
     """One GX expectation: ``type`` is its snake_case name, ``kwargs`` its arguments.
 
     ``says`` is the rule in words for quarantine details and breach messages; a sensible sentence is
-    derived from the type when it is left out.
+    derived from the type when it is left out. ``fix`` names the one column a person corrects when a
+    multi-column rule breaks (the line number, not the whole compound key); it becomes the
+    quarantine's ``field``.
     """
 
     type: str
     kwargs: Mapping[str, Any] = dc_field(default_factory=dict)
     blocking: bool = False
     says: str | None = None
+    fix: str | None = None
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -78,11 +81,12 @@ class Rule:
 
     @property
     def field(self) -> str | None:
-        return ",".join(self.columns) or None
+        return self.fix or ",".join(self.columns) or None
 
     @property
     def name(self) -> str:
-        return f"{self.type}({self.field})" if self.field else self.type
+        joined = ",".join(self.columns)
+        return f"{self.type}({joined})" if joined else self.type
 
     @property
     def row_level(self) -> bool:
@@ -251,12 +255,14 @@ def matches(column: str, regex: str, *, blocking: bool = False, says: str | None
     return Rule("expect_column_values_to_match_regex", {"column": column, "regex": regex}, blocking, says)
 
 
-def unique_together(*columns: str, blocking: bool = False, says: str | None = None) -> Rule:
-    return Rule("expect_compound_columns_to_be_unique", {"column_list": list(columns)}, blocking, says)
+def unique_together(*columns: str, blocking: bool = False, says: str | None = None, fix: str | None = None) -> Rule:
+    return Rule("expect_compound_columns_to_be_unique", {"column_list": list(columns)}, blocking, says, fix)
 
 
 def equal_columns(column_a: str, column_b: str, *, blocking: bool = False, says: str | None = None) -> Rule:
-    return Rule("expect_column_pair_values_to_be_equal", {"column_A": column_a, "column_B": column_b}, blocking, says)
+    """``column_a`` must equal ``column_b`` row by row; ``column_a`` is the one to fix."""
+    kwargs = {"column_A": column_a, "column_B": column_b}
+    return Rule("expect_column_pair_values_to_be_equal", kwargs, blocking, says, fix=column_a)
 
 
 def columns_present(*columns: str) -> Rule:

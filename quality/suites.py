@@ -85,6 +85,7 @@ RAW_CRM_ORDERS = SuiteSpec(
             "crm_order_id",
             "line_no",
             says="line_no must be unique within the order",
+            fix="line_no",
         ),
         # A line priced from another currency's price book carries that currency's amount.
         equal_columns("line_currency", "currency", says="the line's price currency must be the order currency"),

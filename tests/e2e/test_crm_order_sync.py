@@ -18,6 +18,19 @@ from hub.schema import crm_inbox, order_lines, orders, quarantine
 
 SEED, ORDERS = 11, 260
 WEEK = timedelta(days=7)
+# The field a person must fix, per defect kind the sandbox plants.
+EXPECTED_FIELD = {
+    "missing_customer": "crm_account_id",
+    "unknown_product": "material",
+    "bad_quantity": "quantity",
+    "non_numeric_price": "unit_price",
+    "duplicate_line_numbers": "line_no",
+    "currency_mismatch": "line_currency",
+    "blocked_customer": "customer_number",
+    "below_moq": "quantity",
+    "pack_size_violation": "quantity",
+    "price_out_of_tolerance": "unit_price",
+}
 
 pytestmark = [pytest.mark.dagtest, pytest.mark.sandbox]
 # Behaviour that does not depend on the database runs on SQLite only, to keep the suite short;
@@ -117,7 +130,9 @@ def test_full_sync_accepts_clean_orders_and_quarantines_every_defect(crm_sandbox
         if must_hold:
             assert order.number in held, f"{order.number} {order.defects} was not quarantined"
             row = held[order.number]
-            assert row.field and row.detail and row.payload, f"{order.number}: reason must name the field"
+            (kind,) = order.defects
+            assert row.field == EXPECTED_FIELD[kind], (order.number, kind, row.field, row.detail)
+            assert row.detail and row.payload, order.number
         else:
             assert order.number in accepted, f"{order.number} {order.defects}: {held.get(order.number)}"
     kinds_held = {k for o in seed.orders if o.number in held for k in o.defects}
