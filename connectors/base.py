@@ -5,15 +5,68 @@ and reading an Airflow Connection-like object without importing Airflow.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
-from connectors.http import RetryPolicy, normalise_timeout
+import requests
+
+from connectors.http import HttpClient, RetryPolicy, normalise_timeout
 
 T = TypeVar("T")
+
+
+class TokenStore(Protocol):
+    """Where clients of the same account share access tokens across tasks and processes.
+
+    Zoho allows 10 new tokens per 10 minutes per refresh token: without sharing, every task of
+    every run would take one, and a backfill would lock the account out for the rest of the window.
+    """
+
+    def load(self, key: str) -> tuple[dict[str, Any], float] | None:
+        """The stored token fields and their expiry (epoch seconds), or None."""
+
+    def save(self, key: str, value: dict[str, Any], expires_at: float) -> None: ...
+
+
+class TokenClient:
+    """The life cycle every connector client shares: one HTTP client and one cached access token.
+
+    Not thread-safe: use one client per task (the token cache is per client). ``token_refreshes``
+    is observable so tests and metrics can see how much of a vendor's token budget a run used.
+    """
+
+    system: ClassVar[str]
+
+    def __init__(
+        self,
+        config: Any,
+        *,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        token_store: TokenStore | None = None,
+    ) -> None:
+        self.config = config
+        self.token_store = token_store
+        self._store_rejected = False  # set once the shared token was refused: refresh, do not reload
+        self._http = HttpClient(
+            self.system, timeout=config.timeout, verify_tls=config.verify_tls, retry=config.retry, session=session
+        )
+        self._clock = clock
+        self._token: Any = None
+        self.token_refreshes = 0
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> TokenClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,7 @@ Numbers and money travel as strings, dates as epoch milliseconds.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -21,6 +20,7 @@ import requests
 from connectors.base import (
     ConnectionLike,
     Resource,
+    TokenClient,
     WriteResult,
     base_url_of,
     chunked,
@@ -36,7 +36,6 @@ from connectors.http import (
     DEFAULT_TIMEOUT,
     AuthError,
     BusinessError,
-    HttpClient,
     PermanentError,
     RetryableError,
     RetryPolicy,
@@ -159,32 +158,10 @@ def _wire_value(value: Any) -> Any:
     return value
 
 
-class FxiaokeClient:
+class FxiaokeClient(TokenClient):
     """One Fxiaoke tenant. Not thread-safe: use one client per task (the token cache is per client)."""
 
-    def __init__(
-        self,
-        config: FxiaokeConfig,
-        *,
-        session: requests.Session | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.config = config
-        self._http = HttpClient(
-            SYSTEM, timeout=config.timeout, verify_tls=config.verify_tls, retry=config.retry, session=session
-        )
-        self._clock = clock
-        self._token: _Token | None = None
-        self.token_refreshes = 0
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> FxiaokeClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    system = SYSTEM
 
     # -- reads --------------------------------------------------------------------------------------
 
@@ -283,14 +260,20 @@ class FxiaokeClient:
                 order["details"] = lines.get(str(order[SALES_ORDERS.primary_key]), [])
                 yield order
 
-    def list_accounts(self, fields: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:
-        """Every account (customer master for the mapping)."""
-        for page in self.iter_objects(ACCOUNTS, fields=fields):
+    def list_accounts(
+        self, fields: Sequence[str] | None = None, modified_since: datetime | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Accounts (customer master for the mapping); only those modified at or after
+        ``modified_since`` when given."""
+        for page in self.iter_objects(ACCOUNTS, _modified_since(ACCOUNTS, modified_since), fields):
             yield from page
 
-    def list_products(self, fields: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:
-        """Every product (material master for the mapping)."""
-        for page in self.iter_objects(PRODUCTS, fields=fields):
+    def list_products(
+        self, fields: Sequence[str] | None = None, modified_since: datetime | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Products (material master for the mapping); only those modified at or after
+        ``modified_since`` when given."""
+        for page in self.iter_objects(PRODUCTS, _modified_since(PRODUCTS, modified_since), fields):
             yield from page
 
     def _lines_by_order(self, order_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
@@ -389,6 +372,12 @@ class FxiaokeClient:
 # ---------------------------------------------------------------------------------------------------
 # Response interpretation (runs inside each HTTP attempt)
 # ---------------------------------------------------------------------------------------------------
+
+
+def _modified_since(resource: Resource, since: datetime | None) -> list[dict[str, Any]]:
+    if since is None:
+        return []
+    return [flt(resource.cursor or "last_modified_time", "GTE", datetime_to_ms(require_aware(since)))]
 
 
 def _envelope(response: requests.Response) -> tuple[int, dict[str, Any]]:

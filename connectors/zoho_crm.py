@@ -9,8 +9,9 @@ mixed, 400 all failed). Error codes are matched on ``code``, not on the HTTP sta
 
 from __future__ import annotations
 
+import hashlib
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -21,6 +22,7 @@ import requests
 from connectors.base import (
     ConnectionLike,
     Resource,
+    TokenClient,
     WriteResult,
     base_url_of,
     chunked,
@@ -33,7 +35,6 @@ from connectors.base import (
 from connectors.http import (
     DEFAULT_TIMEOUT,
     AuthError,
-    HttpClient,
     PermanentError,
     RetryableError,
     RetryPolicy,
@@ -183,38 +184,11 @@ def format_if_modified_since(value: datetime) -> str:
 # ---------------------------------------------------------------------------------------------------
 
 
-class ZohoCrmClient:
-    """One org's Zoho CRM. Not thread-safe: use one client per task (the token cache is per client)."""
+class ZohoCrmClient(TokenClient):
+    """One org's Zoho CRM. Pass a ``token_store`` to share access tokens across tasks."""
 
+    system = SYSTEM
     max_fields = MAX_FIELDS  # per list call; an attribute so a test can force the split-and-merge path
-
-    def __init__(
-        self,
-        config: ZohoConfig,
-        *,
-        session: requests.Session | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.config = config
-        self._http = HttpClient(
-            SYSTEM,
-            timeout=config.timeout,
-            verify_tls=config.verify_tls,
-            retry=config.retry,
-            session=session,
-        )
-        self._clock = clock
-        self._token: _Token | None = None
-        self.token_refreshes = 0  # observable, so tests and metrics can see the token budget used
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> ZohoCrmClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- reads --------------------------------------------------------------------------------------
 
@@ -266,13 +240,19 @@ class ZohoCrmClient:
             if record is not None:  # deleted between the list and the read
                 yield record
 
-    def list_accounts(self, fields: Sequence[str] = ACCOUNT_FIELDS) -> Iterator[dict[str, Any]]:
-        """Every account (customer master for the mapping), oldest id first."""
-        return self.iter_records(ACCOUNTS.name, fields, sort_by="id", sort_order="asc")
+    def list_accounts(
+        self, fields: Sequence[str] = ACCOUNT_FIELDS, modified_since: datetime | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Accounts (customer master for the mapping), oldest id first; only those modified at or
+        after ``modified_since`` when given."""
+        return self.iter_records(ACCOUNTS.name, fields, modified_since, sort_by="id", sort_order="asc")
 
-    def list_products(self, fields: Sequence[str] = PRODUCT_FIELDS) -> Iterator[dict[str, Any]]:
-        """Every product (material master for the mapping), oldest id first."""
-        return self.iter_records(PRODUCTS.name, fields, sort_by="id", sort_order="asc")
+    def list_products(
+        self, fields: Sequence[str] = PRODUCT_FIELDS, modified_since: datetime | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Products (material master for the mapping), oldest id first; only those modified at or
+        after ``modified_since`` when given."""
+        return self.iter_records(PRODUCTS.name, fields, modified_since, sort_by="id", sort_order="asc")
 
     # -- writes -------------------------------------------------------------------------------------
 
@@ -391,13 +371,41 @@ class ZohoCrmClient:
                         SYSTEM, "a freshly issued access token was rejected", code="INVALID_TOKEN"
                     ) from None
                 self._token = None  # expired or revoked early: one refresh, then the same call again
+                self._store_rejected = True  # and never the shared copy of the rejected token
         raise AssertionError("unreachable")
 
     def _valid_token(self) -> _Token:
         token = self._token
+        if token is None and not self._store_rejected:
+            token = self._token = self._shared_token()
         if token is None or self._clock() >= token.expires_at - self.config.token_refresh_margin:
             token = self._token = self._refresh_token()
+            self._share(token)
         return token
+
+    def _store_key(self) -> str:
+        # A digest, so the refresh token itself is never a key in anyone's table.
+        cfg = self.config
+        return (
+            "zoho_crm:" + hashlib.sha256(f"{cfg.accounts_url}|{cfg.client_id}|{cfg.refresh_token}".encode()).hexdigest()
+        )
+
+    def _shared_token(self) -> _Token | None:
+        stored = self.token_store.load(self._store_key()) if self.token_store else None
+        if stored is None:
+            return None
+        value, expires_epoch = stored
+        left = expires_epoch - time.time()
+        if left <= self.config.token_refresh_margin:
+            return None
+        return _Token(value=value["access_token"], api_domain=value["api_domain"], expires_at=self._clock() + left)
+
+    def _share(self, token: _Token) -> None:
+        if self.token_store is not None:
+            expires_epoch = time.time() + (token.expires_at - self._clock())
+            self.token_store.save(
+                self._store_key(), {"access_token": token.value, "api_domain": token.api_domain}, expires_epoch
+            )
 
     def _refresh_token(self) -> _Token:
         cfg = self.config

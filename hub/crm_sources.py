@@ -17,8 +17,8 @@ from transforms import crm_orders
 
 class CrmClient(Protocol):
     def iter_sales_orders(self, modified_from: datetime, modified_to: datetime) -> Iterator[dict[str, Any]]: ...
-    def list_accounts(self) -> Iterator[dict[str, Any]]: ...
-    def list_products(self) -> Iterator[dict[str, Any]]: ...
+    def list_accounts(self, *, modified_since: datetime | None = None) -> Iterator[dict[str, Any]]: ...
+    def list_products(self, *, modified_since: datetime | None = None) -> Iterator[dict[str, Any]]: ...
     def close(self) -> None: ...
 
 
@@ -26,7 +26,7 @@ class CrmClient(Protocol):
 class CrmSource:
     name: str
     conn_id: str
-    make_client: Callable[[Any], CrmClient]  # Airflow Connection → client
+    make_client: Callable[[Any, Any], CrmClient]  # Airflow Connection, shared token store → client
     order_id: Callable[[Mapping[str, Any]], str]
     modified_at: Callable[[Mapping[str, Any]], datetime | None]
     raw_lines: Callable[[Mapping[str, Any]], list[dict[str, Any]]]
@@ -36,13 +36,14 @@ class CrmSource:
     enrich: Callable[[Any, list[dict[str, Any]]], None] = lambda _client, _orders: None
 
 
-def _zoho_client(conn: Any) -> CrmClient:
+def _zoho_client(conn: Any, token_store: Any) -> CrmClient:
     from connectors.zoho_crm import ZohoConfig, ZohoCrmClient
 
-    return ZohoCrmClient(ZohoConfig.from_connection(conn))
+    return ZohoCrmClient(ZohoConfig.from_connection(conn), token_store=token_store)
 
 
-def _fxiaoke_client(conn: Any) -> CrmClient:
+def _fxiaoke_client(conn: Any, _token_store: Any) -> CrmClient:
+    # Fxiaoke hands out the same corpAccessToken for 6,600 s by itself: nothing to share.
     from connectors.fxiaoke import FxiaokeClient, FxiaokeConfig
 
     return FxiaokeClient(FxiaokeConfig.from_connection(conn))

@@ -67,9 +67,10 @@ def pull(
     same order in this pull (the CRM's current version wins).
     """
     from hub.connections import get_connection
+    from hub.token_cache import token_store
 
     source = get_source(source_name)
-    client = client or source.make_client(get_connection(source.conn_id))
+    client = client or source.make_client(get_connection(source.conn_id), token_store(engine))
     try:
         _refresh_masters(engine, source, client, run_id)
         start = window.start - timedelta(seconds=overlap_seconds)
@@ -121,13 +122,42 @@ def pull(
 
 
 def _refresh_masters(engine: Engine, source: CrmSource, client: Any, run_id: str) -> None:
-    """Refresh the account → customer and product → material mappings from the CRM."""
+    """Refresh the account → customer and product → material mappings from the CRM.
+
+    Incremental: each stream reads what changed since the newest modification time it has seen
+    (inclusive, so a record stamped on the cursor is read again, harmlessly).
+    """
     now = utcnow()
-    accounts = [{**source.account(a), "source": source.name, "updated_at": now} for a in client.list_accounts()]
-    products = [{**source.product(p), "source": source.name, "updated_at": now} for p in client.list_products()]
-    with engine.begin() as conn:
-        upsert(conn, customer_map, accounts, key=("source", "crm_account_id"))
-        upsert(conn, material_map, products, key=("source", "crm_product_id"))
+    for stream, table, key, fetch, to_row in (
+        ("accounts", customer_map, "crm_account_id", client.list_accounts, source.account),
+        ("products", material_map, "crm_product_id", client.list_products, source.product),
+    ):
+        with engine.connect() as conn:
+            cursor = conn.execute(
+                select(sync_cursors.c.cursor_value).where(
+                    sync_cursors.c.source == source.name, sync_cursors.c.stream == stream
+                )
+            ).scalar_one_or_none()
+        since = datetime.fromisoformat(cursor) if cursor else None
+        rows = [{**to_row(r), "source": source.name, "updated_at": now} for r in fetch(modified_since=since)]
+        newest = max((r["crm_modified_at"] for r in rows if r["crm_modified_at"]), default=None)
+        with engine.begin() as conn:
+            upsert(conn, table, rows, key=("source", key))
+            if newest is not None and (since is None or newest > since):
+                upsert(
+                    conn,
+                    sync_cursors,
+                    [
+                        {
+                            "source": source.name,
+                            "stream": stream,
+                            "cursor_value": newest.isoformat(),
+                            "run_id": run_id,
+                            "updated_at": now,
+                        }
+                    ],
+                    key=("source", "stream"),
+                )
 
 
 # -- step 2: raw gate ----------------------------------------------------------------------------

@@ -29,9 +29,22 @@ POOLS = {
 }
 
 
+def fernet_key(home: Path = AIRFLOW_HOME) -> str:
+    """The local Fernet key, made once: Airflow encrypts Connections with it, the hub its token cache."""
+    path = home / "fernet.key"
+    if not path.exists():
+        from cryptography.fernet import Fernet
+
+        home.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(Fernet.generate_key())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def airflow_env(home: Path = AIRFLOW_HOME) -> dict[str, str]:
     """Environment for every Airflow process of the local setup."""
     return {
+        "AIRFLOW__CORE__FERNET_KEY": fernet_key(home),
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),

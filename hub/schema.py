@@ -254,3 +254,13 @@ price_list = Table(
     Column("price", MONEY, nullable=False, comment="list price per base unit"),
     Column("updated_at", TS, nullable=False),
 )
+
+# Access tokens shared by the tasks of one account (hub/token_cache.py), encrypted with Fernet.
+token_cache = Table(
+    "token_cache",
+    metadata,
+    Column("key", String(128), primary_key=True, comment="system and a digest of the credentials"),
+    Column("ciphertext", Text, nullable=False),
+    Column("expires_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+)

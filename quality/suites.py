@@ -26,6 +26,7 @@ from quality.spec import (
     row_count_between,
     unique_together,
 )
+from transforms.crm_orders import RAW_REQUIRED
 
 # Currencies the hub can price, post and settle: each needs its minor unit known downstream, so a
 # new one is added here on purpose, never accepted by default.
@@ -34,21 +35,8 @@ ACCEPTED_CURRENCIES: tuple[str, ...] = ("CNY", "EUR", "GBP", "HKD", "JPY", "SGD"
 CRM_SOURCES: tuple[str, ...] = ("zoho_crm", "fxiaoke")
 
 
-RAW_CRM_ORDER_COLUMNS = (
-    "record_key",
-    "source",
-    "crm_order_id",
-    "order_number",
-    "crm_account_id",
-    "currency",
-    "order_time",
-    "modified_at",
-    "line_no",
-    "product_ref",
-    "quantity",
-    "unit_price",
-    "line_currency",
-)
+# What the frame builder of crm_order_sync promises on every raw line.
+RAW_CRM_ORDER_COLUMNS = RAW_REQUIRED
 
 ACCEPTED_ORDER_COLUMNS = (
     "record_key",

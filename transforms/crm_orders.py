@@ -18,7 +18,8 @@ from typing import Any
 
 from transforms.money import quantize, to_decimal
 
-RAW_COLUMNS = (
+# The columns of a raw line: those the raw gate requires on every line, then the optional ones.
+RAW_REQUIRED = (
     "record_key",
     "source",
     "crm_order_id",
@@ -31,12 +32,17 @@ RAW_COLUMNS = (
     "product_ref",
     "quantity",
     "unit_price",
-    "discount",
     "line_currency",
+)
+RAW_COLUMNS = (
+    *RAW_REQUIRED,
+    "discount",
     "tax_rate",
     "description",
     "requested_date",
     "crm_status",
+    "crm_line_id",
+    "unit",
 )
 
 

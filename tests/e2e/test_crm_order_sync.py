@@ -63,6 +63,8 @@ def hub_env(crm_sandbox, seed, hub_db, tmp_path, monkeypatch, airflow_home):
     for conn_id, conn in connections_for(crm_sandbox, tmp_path / "unused.sqlite").items():
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
     monkeypatch.setenv("HUB_DATABASE_URL", hub_db.url.render_as_string(hide_password=False))
+    # Runs share Zoho access tokens as in production; the sandbox allows 10 new ones per 10 minutes.
+    monkeypatch.setenv("HUB_TOKEN_CACHE_KEY", "f1_uDcSrBhZlTMhQOZcJ9xc5y9u8_LU3s7Q5fR0bQZc=")
     monkeypatch.setenv("HUB__MASTERDATA__EXTRACT_DIR", str(write_extract(seed, tmp_path / "extract")))
     get_settings.cache_clear()
     yield hub_db

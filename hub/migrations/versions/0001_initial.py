@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 05:25:09.328836
+Create Date: 2026-11-29 06:17:12.059328
 """
 
 import sqlalchemy as sa
@@ -250,6 +250,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("source", "stream", name=op.f("pk_sync_cursors")),
     )
     op.create_table(
+        "token_cache",
+        sa.Column("key", sa.String(length=128), nullable=False, comment="system and a digest of the credentials"),
+        sa.Column("ciphertext", sa.Text(), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_token_cache")),
+    )
+    op.create_table(
         "order_lines",
         sa.Column("source", sa.String(length=16), nullable=False),
         sa.Column("crm_order_id", sa.String(length=64), nullable=False),
@@ -279,6 +287,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("order_lines")
+    op.drop_table("token_cache")
     op.drop_table("sync_cursors")
     with op.batch_alter_table("quarantine", schema=None) as batch_op:
         batch_op.drop_index("ix_quarantine_status")
