@@ -4,6 +4,7 @@ and reading an Airflow Connection-like object without importing Airflow.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -58,6 +59,41 @@ class TokenClient:
         self._clock = clock
         self._token: Any = None
         self.token_refreshes = 0
+
+    # -- sharing tokens through the store --------------------------------------------------------
+    def _credential_parts(self) -> tuple[str, ...]:
+        """What identifies the account whose tokens may be shared."""
+        raise NotImplementedError
+
+    def _token_from(self, fields: dict[str, Any], deadline: float) -> Any:
+        """A token object from stored ``fields``, good until ``deadline`` on this client's clock."""
+        raise NotImplementedError
+
+    def _store_key(self) -> str:
+        # A digest, so no credential is ever a key in anyone's table.
+        digest = hashlib.sha256("|".join(self._credential_parts()).encode()).hexdigest()
+        return f"{self.system}:{digest}"
+
+    def _shared_token(self) -> Any:
+        """A token another client of the same account stored and that is still good, else None."""
+        if self.token_store is None or self._store_rejected:
+            return None
+        stored = self.token_store.load(self._store_key())
+        if stored is None:
+            return None
+        fields, good_until = stored
+        left = good_until - time.time()
+        return self._token_from(fields, self._clock() + left) if left > 0 else None
+
+    def _share(self, fields: dict[str, Any], deadline: float) -> None:
+        """Store a fresh token, good until ``deadline`` on this client's clock."""
+        if self.token_store is not None:
+            self.token_store.save(self._store_key(), fields, time.time() + (deadline - self._clock()))
+
+    def _reject_token(self) -> None:
+        """The server refused the current token: drop it, and never take the shared copy again."""
+        self._token = None
+        self._store_rejected = True
 
     def close(self) -> None:
         self._http.close()

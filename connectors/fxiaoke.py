@@ -340,14 +340,24 @@ class FxiaokeClient(TokenClient):
                     raise AuthError(
                         SYSTEM, "a freshly issued corpAccessToken was rejected", code=str(TOKEN_REJECTED)
                     ) from None
-                self._token = None
+                self._reject_token()
         raise AssertionError("unreachable")
 
     def _valid_token(self) -> _Token:
-        token = self._token
+        # Shared too: the token endpoint takes at most 10 calls a minute per app.
+        token = self._token or self._shared_token()
         if token is None or self._clock() >= token.renew_at:
-            token = self._token = self._fetch_token()
+            token = self._fetch_token()
+            self._share({"corpAccessToken": token.value, "corpId": token.corp_id}, token.renew_at)
+        self._token = token
         return token
+
+    def _credential_parts(self) -> tuple[str, ...]:
+        cfg = self.config
+        return (cfg.base_url, cfg.app_id, cfg.permanent_code)
+
+    def _token_from(self, fields: dict[str, Any], deadline: float) -> _Token:
+        return _Token(value=fields["corpAccessToken"], corp_id=fields["corpId"], renew_at=deadline)
 
     def _fetch_token(self) -> _Token:
         cfg = self.config

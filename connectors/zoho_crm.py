@@ -9,8 +9,6 @@ mixed, 400 all failed). Error codes are matched on ``code``, not on the HTTP sta
 
 from __future__ import annotations
 
-import hashlib
-import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -370,42 +368,23 @@ class ZohoCrmClient(TokenClient):
                     raise AuthError(
                         SYSTEM, "a freshly issued access token was rejected", code="INVALID_TOKEN"
                     ) from None
-                self._token = None  # expired or revoked early: one refresh, then the same call again
-                self._store_rejected = True  # and never the shared copy of the rejected token
+                self._reject_token()  # expired or revoked early: one refresh, then the same call again
         raise AssertionError("unreachable")
 
     def _valid_token(self) -> _Token:
-        token = self._token
-        if token is None and not self._store_rejected:
-            token = self._token = self._shared_token()
+        token = self._token or self._shared_token()
         if token is None or self._clock() >= token.expires_at - self.config.token_refresh_margin:
-            token = self._token = self._refresh_token()
-            self._share(token)
+            token = self._refresh_token()
+            self._share({"access_token": token.value, "api_domain": token.api_domain}, token.expires_at)
+        self._token = token
         return token
 
-    def _store_key(self) -> str:
-        # A digest, so the refresh token itself is never a key in anyone's table.
+    def _credential_parts(self) -> tuple[str, ...]:
         cfg = self.config
-        return (
-            "zoho_crm:" + hashlib.sha256(f"{cfg.accounts_url}|{cfg.client_id}|{cfg.refresh_token}".encode()).hexdigest()
-        )
+        return (cfg.accounts_url, cfg.client_id, cfg.refresh_token)
 
-    def _shared_token(self) -> _Token | None:
-        stored = self.token_store.load(self._store_key()) if self.token_store else None
-        if stored is None:
-            return None
-        value, expires_epoch = stored
-        left = expires_epoch - time.time()
-        if left <= self.config.token_refresh_margin:
-            return None
-        return _Token(value=value["access_token"], api_domain=value["api_domain"], expires_at=self._clock() + left)
-
-    def _share(self, token: _Token) -> None:
-        if self.token_store is not None:
-            expires_epoch = time.time() + (token.expires_at - self._clock())
-            self.token_store.save(
-                self._store_key(), {"access_token": token.value, "api_domain": token.api_domain}, expires_epoch
-            )
+    def _token_from(self, fields: dict[str, Any], deadline: float) -> _Token:
+        return _Token(value=fields["access_token"], api_domain=fields["api_domain"], expires_at=deadline)
 
     def _refresh_token(self) -> _Token:
         cfg = self.config

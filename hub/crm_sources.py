@@ -42,11 +42,10 @@ def _zoho_client(conn: Any, token_store: Any) -> CrmClient:
     return ZohoCrmClient(ZohoConfig.from_connection(conn), token_store=token_store)
 
 
-def _fxiaoke_client(conn: Any, _token_store: Any) -> CrmClient:
-    # Fxiaoke hands out the same corpAccessToken for 6,600 s by itself: nothing to share.
+def _fxiaoke_client(conn: Any, token_store: Any) -> CrmClient:
     from connectors.fxiaoke import FxiaokeClient, FxiaokeConfig
 
-    return FxiaokeClient(FxiaokeConfig.from_connection(conn))
+    return FxiaokeClient(FxiaokeConfig.from_connection(conn), token_store=token_store)
 
 
 def _zoho_price_book_currency(client: Any, orders: list[dict[str, Any]]) -> None:

@@ -1,7 +1,8 @@
 """Access tokens shared across tasks and workers, encrypted at rest (connectors.base.TokenStore).
 
-Zoho hands out 10 access tokens per 10 minutes per refresh token; a token lives an hour. Sharing
-one across every task of every run keeps a backfill from locking the account out. Tokens are
+Zoho hands out 10 access tokens per 10 minutes per refresh token (a token lives an hour) and
+Fxiaoke's token endpoint takes 10 calls a minute. Sharing one token across every task of every run
+keeps a backfill from locking the account out. Tokens are
 encrypted with Fernet under ``$HUB_TOKEN_CACHE_KEY`` or else Airflow's own ``$AIRFLOW__CORE__FERNET_KEY``;
 with neither set there is no cache and each client fetches its own token.
 """
