@@ -81,7 +81,7 @@ def pull(
         client.close()
 
     if requeue:
-        quarantine.requeue(engine, source=source_name)
+        quarantine.requeue(engine, stage=CRM_STAGES, source=source_name)
     with engine.begin() as conn:
         replays = {}
         for row in quarantine.requeued(conn, source_name, CRM_STAGES):

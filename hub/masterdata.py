@@ -8,6 +8,7 @@ The extract is three UTF-8 CSV files in one folder, each a full snapshot:
 - ``prices.csv``: material, currency, price, valid_from, valid_to
 
 A bad row is quarantined (stage ``master_data``) with the file, line and field; the rest imports.
+Each import supersedes the quarantine of the one before: a row fixed in the extract leaves it.
 Materials missing from a new snapshot become inactive; the price list is replaced as a whole.
 """
 
@@ -169,5 +170,6 @@ def import_extract(engine: Engine, folder: Path | str, run_id: str | None = None
             conn.execute(update(materials).where(materials.c.material.not_in(listed)).values(active=False))
         conn.execute(delete(price_list))
         upsert(conn, price_list, prices, key=("material", "currency", "valid_from"))
+        quarantine.supersede(conn, STAGE, SOURCE)
         quarantine.add(conn, held, run_id)
     return {"customers": len(cust), "materials": len(mats), "prices": len(prices), "quarantined": len(held)}

@@ -105,7 +105,7 @@ def list_records(
 def requeue(
     engine: Engine,
     ids: Sequence[int] | None = None,
-    stage: str | None = None,
+    stage: str | Sequence[str] | None = None,
     source: str | None = None,
 ) -> int:
     """Mark open rows for replay (``hub quarantine requeue`` and the DAG param)."""
@@ -113,8 +113,18 @@ def requeue(
     if ids:
         stmt = stmt.where(quarantine.c.id.in_(list(ids)))
     if stage:
-        stmt = stmt.where(quarantine.c.stage == stage)
+        stmt = stmt.where(quarantine.c.stage.in_([stage] if isinstance(stage, str) else list(stage)))
     if source:
         stmt = stmt.where(quarantine.c.source == source)
     with engine.begin() as conn:
         return conn.execute(stmt).rowcount
+
+
+def supersede(conn: Connection, stage: str, source: str) -> int:
+    """Resolve every unresolved row of a stage whose input is a full snapshot: the new snapshot's
+    failures are added again, the rest were fixed at the source."""
+    return conn.execute(
+        update(quarantine)
+        .where(quarantine.c.stage == stage, quarantine.c.source == source, quarantine.c.status != "resolved")
+        .values(status="resolved", updated_at=utcnow())
+    ).rowcount
