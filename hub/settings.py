@@ -97,6 +97,7 @@ class AlertsSection(_Section):
 
 class GatesSection(_Section):
     max_quarantine_pct: Percent = Decimal("50.0")
+    min_rows_for_rate: int = Field(default=50, ge=0)
 
 
 class Settings(_Section):

@@ -101,7 +101,10 @@ def evaluate(
     breaches = breach_messages(verdicts, {**spec.parameters, **(parameters or {})})
     limit = _limit(max_quarantine_pct)
     share = _share(len(parts.quarantined_positions), n)
-    if share > limit:
+    # A share says little about a handful of rows: one bad order in a quiet interval is 100 %.
+    # The settings' limit waits for gates.min_rows_for_rate rows; an explicit limit always applies.
+    large_enough = max_quarantine_pct is not None or n >= _min_rows_for_rate()
+    if large_enough and share > limit:
         breaches.append(
             f"{len(parts.quarantined_positions)} of {n} rows quarantined ({share:.1f} %), "
             f"more than max_quarantine_pct {limit} %"
@@ -115,6 +118,12 @@ def _limit(override: Decimal | float | None) -> Decimal:
     from hub.settings import get_settings
 
     return get_settings().gates.max_quarantine_pct
+
+
+def _min_rows_for_rate() -> int:
+    from hub.settings import get_settings
+
+    return get_settings().gates.min_rows_for_rate
 
 
 def _share(quarantined: int, evaluated: int) -> Decimal:
@@ -175,7 +184,7 @@ def run_gate(
         key=key,
         payload_column=payload_column,
         source=source,
-        max_quarantine_pct=limit,
+        max_quarantine_pct=max_quarantine_pct,
         parameters=parameters,
     )
     quarantine.add(conn, evaluation.split.records, run_id)

@@ -188,18 +188,31 @@ def test_text_left_in_a_numeric_column_blocks_instead_of_passing_unchecked(hub_d
 
 
 def test_quarantine_share_above_the_setting_blocks(hub_db: Engine) -> None:
-    df = raw_frame(orders=4, lines=1)
-    df.loc[[0, 1, 2], "quantity"] = -1  # 75 % > gates.max_quarantine_pct = 50 in config/hub.toml
-    with pytest.raises(GateBreach, match=r"3 of 4 rows quarantined \(75.0 %\), more than max_quarantine_pct 50"):
+    df = raw_frame(orders=60, lines=1)  # ≥ gates.min_rows_for_rate = 50 in config/hub.toml
+    df.loc[list(range(45)), "quantity"] = -1  # 75 % > gates.max_quarantine_pct = 50
+    with pytest.raises(GateBreach, match=r"45 of 60 rows quarantined \(75.0 %\), more than max_quarantine_pct 50"):
         with hub_db.begin() as conn:
             run_gate("raw_crm_orders", df, conn=conn, run_id="run-p")
     (result,) = _results(hub_db, "run-p")
-    assert (result["blocking_breach"], result["quarantined"], result["passed"]) == (True, 3, 1)
-    assert len(_quarantine(hub_db, "run-p")) == 3  # committed with the result, for operations to see
+    assert (result["blocking_breach"], result["quarantined"], result["passed"]) == (True, 45, 15)
+    assert len(_quarantine(hub_db, "run-p")) == 45  # committed with the result, for operations to see
 
     with hub_db.begin() as conn:
         outcome = run_gate("raw_crm_orders", df, conn=conn, run_id="run-p2", max_quarantine_pct=80)
-    assert outcome.quarantined == 3 and not outcome.success
+    assert outcome.quarantined == 45 and not outcome.success
+
+
+def test_a_small_batch_is_not_judged_by_its_share(hub_db: Engine) -> None:
+    """One bad order in a quiet 15-minute interval is 100 %, not a reason to fail the run."""
+    df = raw_frame(orders=4, lines=1)
+    df.loc[[0, 1, 2], "quantity"] = -1
+    with hub_db.begin() as conn:
+        outcome = run_gate("raw_crm_orders", df, conn=conn, run_id="run-s")
+    assert (outcome.quarantined, len(outcome.passed)) == (3, 1)
+    assert _results(hub_db, "run-s")[0]["blocking_breach"] is False
+    with pytest.raises(GateBreach):  # an explicit limit applies at any size
+        with hub_db.begin() as conn:
+            run_gate("raw_crm_orders", df, conn=conn, run_id="run-s2", max_quarantine_pct=50)
 
 
 def test_empty_frame_records_zeros(hub_db: Engine) -> None:
