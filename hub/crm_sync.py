@@ -281,6 +281,7 @@ def accept(engine: Engine, source_name: str, run_id: str) -> dict[str, Any]:
             [
                 {
                     "record_key": key,
+                    "order_number": order["order_number"],
                     "customer_number": order["customer_number"],
                     "order_net_amount": order["net_amount"],
                     **line,
@@ -301,6 +302,7 @@ def accept(engine: Engine, source_name: str, run_id: str) -> dict[str, Any]:
         _set_stage(conn, source_name, accepted_ids, "accepted")
         rejected = [oid for oid, _ in inbox if oid not in accepted_ids]
         _set_stage(conn, source_name, rejected, "quarantined")
+        withdrawn = _withdraw_rejected(conn, source_name, run_id)
     return {
         "source": source_name,
         "evaluated": len(inbox),
@@ -308,7 +310,29 @@ def accept(engine: Engine, source_name: str, run_id: str) -> dict[str, Any]:
         "written": written,
         "unchanged": unchanged,
         "quarantined": len(rejected),
+        "withdrawn": withdrawn,
     }
+
+
+def _withdraw_rejected(conn: Connection, source_name: str, run_id: str) -> int:
+    """Take back accepted-but-not-posted orders whose new CRM version this run quarantined.
+
+    Otherwise the old version would sit in ``orders`` while the new one sits in the quarantine, and
+    SAP would get what the customer no longer asked for. Orders SAP already has stay (see
+    ``ChangedAfterPosting``); their lines go with them (ON DELETE CASCADE).
+    """
+    rejected = select(crm_inbox.c.crm_order_id).where(
+        crm_inbox.c.source == source_name, crm_inbox.c.run_id == run_id, crm_inbox.c.stage == "quarantined"
+    )
+    where = (orders.c.source == source_name, orders.c.status == "accepted", orders.c.crm_order_id.in_(rejected))
+    conn.execute(
+        delete(order_lines).where(
+            tuple_(order_lines.c.source, order_lines.c.crm_order_id).in_(
+                select(orders.c.source, orders.c.crm_order_id).where(*where)
+            )
+        )
+    )
+    return conn.execute(delete(orders).where(*where)).rowcount
 
 
 def _write_orders(

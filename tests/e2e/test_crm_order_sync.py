@@ -203,6 +203,24 @@ def test_edited_order_is_updated_not_duplicated(crm_sandbox, seed, hub_env):
     assert len(rows) == 1
     assert qty == new_qty
 
+    # Edited again, now broken: the accepted (not yet posted) version is withdrawn, not left behind.
+    requests.post(
+        f"{control}/records/zoho_crm",
+        json={
+            "module": "Sales_Orders",
+            "id": target.crm_id,
+            "touch": True,
+            "fields": {"Ordered_Items": [{**first, "Quantity": 0}, *items[1:]]},
+        },
+        timeout=10,
+    ).raise_for_status()
+    sync(later, start=now - timedelta(minutes=1))
+    accepted, held = _numbers(hub_env)
+    assert target.number not in accepted
+    assert held[target.number].field == "quantity"
+    with hub_env.connect() as conn:
+        assert not conn.execute(select(order_lines).where(order_lines.c.crm_order_id == target.crm_id)).all()
+
 
 @SQLITE_ONLY
 def test_requeue_from_the_dag_param_replays_quarantined_orders(crm_sandbox, seed, hub_env):
