@@ -144,7 +144,7 @@ def main() -> int:
         for name, system in sandbox["systems"].items():
             _say(f"    {name:<10} {system.get('api_domain') or system.get('base_url')}")
         _say("▶ preparing Airflow in .airflow/ (metadata DB, Connections, pools) …")
-        env = local_airflow.prepare(sandbox, hub_db_path)
+        env = local_airflow.prepare(sandbox, hub_db_path, fresh=True)
         os.environ.update(env)
         os.environ.pop("HUB_DATABASE_URL", None)
         from hub.db import make_engine, upgrade

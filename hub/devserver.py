@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from hub import local_airflow
 from hub.settings import get_settings
@@ -24,6 +25,8 @@ def main() -> int:
     with running_sandbox() as sandbox:
         env = {**os.environ, **local_airflow.prepare(sandbox, hub_db_path)}
         env.pop("HUB_DATABASE_URL", None)  # tasks use the hub_db Connection, as in production
+        # standalone starts its components as `airflow …`: the venv's bin must be on PATH.
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         print(
             f"Airflow UI: http://localhost:8080  (user {local_airflow.UI_USER}, password {local_airflow.UI_PASSWORD})\n"
             f"Sandbox:    {sandbox['base_url']}   Hub database: {hub_db_path}\nCtrl-C stops everything.",

@@ -36,6 +36,8 @@ def fernet_key(home: Path = AIRFLOW_HOME) -> str:
         from cryptography.fernet import Fernet
 
         home.mkdir(parents=True, exist_ok=True)
+        # A metadata database from before the key holds Connections nobody can decrypt any more.
+        (home / "airflow.db").unlink(missing_ok=True)
         path.write_bytes(Fernet.generate_key())
         path.chmod(0o600)
     return path.read_text().strip()
@@ -97,9 +99,17 @@ def _airflow(args: list[str], env: dict[str, str]) -> None:
         raise RuntimeError(f"airflow {' '.join(args)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
 
 
-def prepare(sandbox: dict[str, Any], hub_db_path: Path, home: Path = AIRFLOW_HOME) -> dict[str, str]:
-    """Migrate Airflow's metadata database, import Connections and pools; return the environment."""
+def prepare(
+    sandbox: dict[str, Any], hub_db_path: Path, home: Path = AIRFLOW_HOME, *, fresh: bool = False
+) -> dict[str, str]:
+    """Migrate Airflow's metadata database, import Connections and pools; return the environment.
+
+    ``fresh`` starts from an empty metadata database (the demo); ``make up`` keeps run history.
+    """
     home.mkdir(parents=True, exist_ok=True)
+    if fresh:
+        for stale in home.glob("airflow.db*"):
+            stale.unlink()
     (home / "passwords.json").write_text(json.dumps({UI_USER: UI_PASSWORD}))
     env = airflow_env(home)
     _airflow(["db", "migrate"], env)
