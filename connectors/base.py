@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 import requests
 
-from connectors.http import HttpClient, RetryPolicy, normalise_timeout
+from connectors.http import AuthError, HttpClient, RetryPolicy, TokenRejected, normalise_timeout
 
 T = TypeVar("T")
 
@@ -94,6 +94,21 @@ class TokenClient:
         """The server refused the current token: drop it, and never take the shared copy again."""
         self._token = None
         self._store_rejected = True
+
+    def _with_token(self, send: Callable[[Any], T], *, rejected_code: str) -> T:
+        """``send(token)``; when the server rejects the token (expired or revoked early), one fresh
+        token and the same call once more; a fresh token rejected too is an ``AuthError``."""
+        try:
+            return send(self._valid_token())
+        except TokenRejected:
+            self._reject_token()
+        try:
+            return send(self._valid_token())
+        except TokenRejected:
+            raise AuthError(self.system, "a freshly issued access token was rejected", code=rejected_code) from None
+
+    def _valid_token(self) -> Any:
+        raise NotImplementedError
 
     def close(self) -> None:
         self._http.close()

@@ -324,8 +324,8 @@ class FxiaokeClient(TokenClient):
 
     def _call(self, path: str, data: Mapping[str, Any], *, top: Mapping[str, Any] | None = None) -> dict[str, Any]:
         url = self.config.base_url.rstrip("/") + path
-        for retried_with_new_token in (False, True):
-            token = self._valid_token()
+
+        def send(token: _Token) -> dict[str, Any]:
             body = {
                 "corpAccessToken": token.value,
                 "corpId": token.corp_id,
@@ -333,15 +333,9 @@ class FxiaokeClient(TokenClient):
                 **(top or {}),
                 "data": data,
             }
-            try:
-                return self._http.send("POST", url, json_body=body, interpret=_interpret)
-            except TokenRejected:
-                if retried_with_new_token:
-                    raise AuthError(
-                        SYSTEM, "a freshly issued corpAccessToken was rejected", code=str(TOKEN_REJECTED)
-                    ) from None
-                self._reject_token()
-        raise AssertionError("unreachable")
+            return self._http.send("POST", url, json_body=body, interpret=_interpret)
+
+        return self._with_token(send, rejected_code=str(TOKEN_REJECTED))
 
     def _valid_token(self) -> _Token:
         # Shared too: the token endpoint takes at most 10 calls a minute per app.

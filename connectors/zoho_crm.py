@@ -352,24 +352,18 @@ class ZohoCrmClient(TokenClient):
         accept_record_errors: bool = False,
     ) -> tuple[int, Any]:
         interpret = partial(_interpret_api, accept_record_errors=accept_record_errors)
-        for retried_with_new_token in (False, True):
-            token = self._valid_token()
-            try:
-                return self._http.send(
-                    method,
-                    token.api_domain.rstrip("/") + path,
-                    params=params,
-                    json_body=json_body,
-                    headers={**(headers or {}), "Authorization": f"Zoho-oauthtoken {token.value}"},
-                    interpret=interpret,
-                )
-            except TokenRejected:
-                if retried_with_new_token:
-                    raise AuthError(
-                        SYSTEM, "a freshly issued access token was rejected", code="INVALID_TOKEN"
-                    ) from None
-                self._reject_token()  # expired or revoked early: one refresh, then the same call again
-        raise AssertionError("unreachable")
+
+        def send(token: _Token) -> tuple[int, Any]:
+            return self._http.send(
+                method,
+                token.api_domain.rstrip("/") + path,
+                params=params,
+                json_body=json_body,
+                headers={**(headers or {}), "Authorization": f"Zoho-oauthtoken {token.value}"},
+                interpret=interpret,
+            )
+
+        return self._with_token(send, rejected_code="INVALID_TOKEN")
 
     def _valid_token(self) -> _Token:
         token = self._token or self._shared_token()
