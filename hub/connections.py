@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-CONNECTION_IDS = ("crm_zoho", "crm_fxiaoke", "sap_s4", "logistics_3pl", "finance_drop", "smtp_default", "hub_db")
-
 
 class MissingConnection(LookupError):
     def __init__(self, conn_id: str) -> None:

@@ -9,14 +9,13 @@ returned balance: pulled = accepted + quarantined.
 from __future__ import annotations
 
 import hashlib
-from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, select, tuple_, update
+from sqlalchemy import Connection, Engine, delete, select, tuple_, update
 
 from hub import jsonable, order_review, quarantine
 from hub.bulk import upsert
@@ -393,18 +392,3 @@ def _write_orders(
             conn, order_lines, [ln for _, lines in to_write for ln in lines], key=("source", "crm_order_id", "line_no")
         )
     return len(to_write), len(accepted) - len(to_write) - len(held), held
-
-
-def quarantine_reasons(engine: Engine, run_id: str) -> dict[str, Counter]:
-    """Per CRM, how many orders this run quarantined for which reason (error class and field)."""
-    from hub.schema import quarantine as q
-
-    reasons: dict[str, Counter] = defaultdict(Counter)
-    with engine.connect() as conn:
-        for r in conn.execute(
-            select(q.c.source, q.c.stage, q.c.error_class, q.c.field).where(
-                and_(q.c.run_id == run_id, q.c.status == "open")
-            )
-        ):
-            reasons[r.source][f"{r.stage}: {r.error_class}({r.field or '-'})"] += 1
-    return reasons

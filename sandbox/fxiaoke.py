@@ -23,7 +23,7 @@ from sandbox.fxiaoke_query import run_query
 from sandbox.fxiaoke_records import FxiaokeStore, price_line, total_order
 from sandbox.fxiaoke_schema import OBJECTS, OK_BODY, SYSTEM_MANAGED, FxiaokeError, encode, param_error
 from sandbox.seed_data import FXIAOKE
-from sandbox.system import EmulatedSystem, RecordError, SandboxContext
+from sandbox.system import EmulatedSystem, RecordError, SandboxContext, record_edit
 
 TOKEN_PATHS = ("/cgi/corpAccessToken/get/V2", "/oauth2.0/token")
 LINES = "SalesOrderProductObj"
@@ -102,18 +102,10 @@ class Fxiaoke(EmulatedSystem):
         Fields are stored as given (tests plant bad data this way); ``touch`` moves
         ``last_modified_time`` to the sandbox clock and bumps ``version``.
         """
-        module = body.get("module")
-        if module not in self.store.objects:
-            raise RecordError(f"unknown object {module!r}; known: {sorted(self.store.objects)}")
-        records = self.store.objects[module]
-        fields = body.get("fields") or {}
-        if not isinstance(fields, dict):
-            raise RecordError("fields must be an object")
-        record_id = str(body["id"]) if body.get("id") else None
-        if body.get("delete"):
-            if record_id is None or records.pop(record_id, None) is None:
-                raise RecordError("no such record to delete")
-            return {"deleted": record_id}
+        records, fields, record_id, deleted = record_edit(body, self.store.objects)
+        if deleted is not None:
+            return deleted
+        module = body["module"]
         now = self.ctx.clock.now()
         if record_id is None:
             record_id = self.store.runtime_ids.next(now)

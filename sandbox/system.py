@@ -39,6 +39,29 @@ class RecordError(ValueError):
     """A control-API record request that does not fit the system's data model."""
 
 
+def record_edit(
+    body: dict[str, Any], tables: dict[str, dict[str, dict[str, Any]]]
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any], str | None, dict[str, Any] | None]:
+    """Read a control-API record edit ``{"module", "id"?, "fields", "delete"}`` against ``tables``.
+
+    Returns the module's records, the fields, the record id (None: create) and, for a delete that
+    was carried out, its answer.
+    """
+    module = body.get("module")
+    if module not in tables:
+        raise RecordError(f"unknown module {module!r}; known: {sorted(tables)}")
+    records = tables[module]
+    fields = body.get("fields") or {}
+    if not isinstance(fields, dict):
+        raise RecordError("fields must be an object")
+    record_id = str(body["id"]) if body.get("id") else None
+    if body.get("delete"):
+        if record_id is None or records.pop(record_id, None) is None:
+            raise RecordError("no such record to delete")
+        return records, fields, record_id, {"deleted": record_id}
+    return records, fields, record_id, None
+
+
 class EmulatedSystem(ABC):
     name: ClassVar[str]  # key in the ready line, the control API and the call log, e.g. "zoho_crm"
     prefix: ClassVar[str]  # mount point, e.g. "/zoho"

@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 from sandbox.clock import parse_instant
 from sandbox.faults import FaultConfig, FaultKind
 from sandbox.seed_data import ZOHO
-from sandbox.system import EmulatedSystem, RecordError, SandboxContext
+from sandbox.system import EmulatedSystem, RecordError, SandboxContext, record_edit
 from sandbox.zoho_auth import ZohoAuth
 from sandbox.zoho_paging import MAX_PER_PAGE, SORT_FIELDS, PageRequest, PageTokens, select_page
 from sandbox.zoho_records import ZohoStore, price_line, total_order
@@ -158,18 +158,10 @@ class ZohoCrm(EmulatedSystem):
         Fields are stored as given (no validation: tests plant bad data this way). ``touch`` moves
         ``Modified_Time`` to the sandbox clock; a ``Modified_Time`` in ``fields`` wins over it.
         """
-        module = body.get("module")
-        if module not in self.store.modules:
-            raise RecordError(f"unknown module {module!r}; known: {sorted(self.store.modules)}")
-        records = self.store.modules[module]
-        fields = body.get("fields") or {}
-        if not isinstance(fields, dict):
-            raise RecordError("fields must be an object")
-        record_id = str(body["id"]) if body.get("id") else None
-        if body.get("delete"):
-            if record_id is None or records.pop(record_id, None) is None:
-                raise RecordError("no such record to delete")
-            return {"deleted": record_id}
+        records, fields, record_id, deleted = record_edit(body, self.store.modules)
+        if deleted is not None:
+            return deleted
+        module = body["module"]
         now = zoho_time(self.ctx.clock.now())
         if record_id is None:
             record_id = self.store.new_id(module)
