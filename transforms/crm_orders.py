@@ -271,7 +271,17 @@ def canonical_order(
     return order, out_lines
 
 
+# Of the CRM status only a cancellation is content: the other moves (Created → Approved, and the
+# statuses the hub writes back itself: Confirmed, Backordered, Shipped…) must not look like a
+# customer's change to an order SAP already has.
+CANCELLED_STATUSES = frozenset({"Cancelled", "invalid", "ineffective"})
+# Bookkeeping, not content: every CRM write (ours included) moves the modified time.
+_NOT_CONTENT = ("crm_modified_at", "content_hash")
+
+
 def content_hash(order: Mapping[str, Any], lines: Sequence[Mapping[str, Any]]) -> str:
     """SHA-256 of the business content, so an unchanged re-pull is recognised as unchanged."""
-    body = json.dumps({"order": order, "lines": list(lines)}, sort_keys=True, default=str, ensure_ascii=False)
+    content = {k: v for k, v in order.items() if k not in _NOT_CONTENT}
+    content["crm_status"] = content.get("crm_status") in CANCELLED_STATUSES
+    body = json.dumps({"order": content, "lines": list(lines)}, sort_keys=True, default=str, ensure_ascii=False)
     return hashlib.sha256(body.encode()).hexdigest()

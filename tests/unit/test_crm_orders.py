@@ -102,3 +102,15 @@ def test_content_hash_changes_with_content_only():
     order["details"][0]["quantity"] = str(Decimal(order["details"][0]["quantity"]) * 2)
     changed, _ = canonical("fxiaoke", order)
     assert changed["content_hash"] != first["content_hash"]
+
+
+def test_content_hash_ignores_the_hubs_own_write_back():
+    order = recorded("zoho_crm")["clean"]
+    first, _ = canonical("zoho_crm", order)
+    order["Status"] = "Partially Confirmed"
+    order["Modified_Time"] = "2026-12-24T10:00:00+08:00"
+    echoed, _ = canonical("zoho_crm", order)
+    assert echoed["content_hash"] == first["content_hash"]
+    order["Status"] = "Cancelled"
+    cancelled, _ = canonical("zoho_crm", order)
+    assert cancelled["content_hash"] != first["content_hash"]
