@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from sandbox.clock import iso_z, parse_instant
 from sandbox.faults import FaultConfigError
+from sandbox.smtp import SmtpSystem
 from sandbox.system import EmulatedSystem, RecordError, SandboxContext
 
 
@@ -130,6 +131,19 @@ def control_routes(
             return _error(400, "since must be a call sequence number")
         return JSONResponse({"calls": ctx.calls.query(system, since)})
 
+    async def mail(request: Request) -> Response:
+        smtp = next((s for s in systems if isinstance(s, SmtpSystem)), None)
+        if smtp is None:
+            return _error(404, "this sandbox has no SMTP server")
+        if request.method == "DELETE":
+            smtp.mailbox.clear()
+            return JSONResponse({"messages": []})
+        try:
+            since = int(request.query_params.get("since", "0"))
+        except ValueError:
+            return _error(400, "since must be a message sequence number")
+        return JSONResponse({"messages": smtp.mailbox.query(request.query_params.get("to"), since)})
+
     async def writes(request: Request) -> Response:
         if request.method == "DELETE":
             ctx.writes.clear()
@@ -188,6 +202,7 @@ def control_routes(
         Route("/clock", clock, methods=["GET", "POST"]),
         Route("/calls", calls, methods=["GET", "DELETE"]),
         Route("/writes", writes, methods=["GET", "DELETE"]),
+        Route("/mail", mail, methods=["GET", "DELETE"]),
         Route("/records/{system}", put_record, methods=["POST"]),
         Route("/records/{system}/{module}/{record_id:path}", get_record, methods=["GET"]),
         Route("/seed/orders", seed_orders, methods=["GET"]),

@@ -2,6 +2,7 @@
 
 Once the socket listens, exactly one JSON line goes to stdout (the ready line: URLs and credentials)
 and nothing else is ever written there; logs go to stderr. SIGINT/SIGTERM stop the server cleanly.
+The SMTP emulator (:mod:`sandbox.smtp`) listens on a second port of the same host, on the same loop.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from sandbox.faults import FaultConfigError
 from sandbox.gateway import TRANSPORT_KEY
 from sandbox.registry import SYSTEMS
 from sandbox.seed_data import DEFAULT_ORDERS, generate
+from sandbox.smtp import SmtpSystem
 from sandbox.system import EmulatedSystem, SandboxContext
 
 log = logging.getLogger("sandbox")
@@ -54,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--orders", type=int, default=DEFAULT_ORDERS, help="orders in the CRMs (both together)")
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    up.add_argument("--smtp-port", type=int, default=0, help="SMTP port on the same host; 0 picks a free port")
     up.add_argument("--now", default=None, help=f"sandbox clock start, ISO-8601 (default {iso_z(DEFAULT_START)})")
     up.add_argument("--frozen", action="store_true", help="keep the sandbox clock still until told to move")
     up.add_argument("--faults", default=None, help="fault settings as JSON: one object or a list of them")
@@ -64,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
 def build(seed: int, orders: int, now: str | None, frozen: bool) -> tuple[SandboxContext, list[EmulatedSystem]]:
     start = parse_instant(now) if now else DEFAULT_START
     ctx = SandboxContext(seed=seed, clock=SandboxClock(start, frozen=frozen), data=generate(seed, orders, start))
-    return ctx, [system(ctx) for system in SYSTEMS]
+    return ctx, [*(system(ctx) for system in SYSTEMS), SmtpSystem(ctx)]
 
 
 def ready_line(ctx: SandboxContext, systems: list[EmulatedSystem], base_url: str) -> dict[str, Any]:
@@ -78,6 +81,17 @@ def ready_line(ctx: SandboxContext, systems: list[EmulatedSystem], base_url: str
     }
 
 
+def _bound_socket(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(f"cannot listen on {host}:{port}: {exc}") from exc
+    return sock
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
@@ -89,15 +103,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sandbox: {exc}", file=sys.stderr)
         return 2
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((args.host, args.port))
+        sock = _bound_socket(args.host, args.port)
+        smtp_sock = _bound_socket(args.host, args.smtp_port)
     except OSError as exc:
-        print(f"sandbox: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        print(f"sandbox: {exc}", file=sys.stderr)
         return 2
+    smtp = next(s for s in systems if isinstance(s, SmtpSystem))
     host, port = sock.getsockname()[:2]
     base_url = f"http://{host}:{port}"
+    smtp.address = smtp_sock.getsockname()[:2]
     info = ready_line(ctx, systems, base_url)
     app = build_app(ctx, systems, lambda: {"base_url": base_url})
     config = uvicorn.Config(
@@ -121,15 +136,20 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, request_stop)
 
     async def serve() -> None:
-        task = asyncio.create_task(server.serve(sockets=[sock]))
-        while not server.started:
-            if task.done():
-                await task
-                return
-            await asyncio.sleep(0.01)
-        sys.stdout.write(json.dumps(info, ensure_ascii=False) + "\n")
-        sys.stdout.flush()
-        await task
+        mail_server = await smtp.start(smtp_sock)
+        try:
+            task = asyncio.create_task(server.serve(sockets=[sock]))
+            while not server.started:
+                if task.done():
+                    await task
+                    return
+                await asyncio.sleep(0.01)
+            sys.stdout.write(json.dumps(info, ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+            await task
+        finally:
+            # Open SMTP sessions are cancelled by asyncio.run when this returns.
+            mail_server.close()
 
     asyncio.run(serve())
     return 0
