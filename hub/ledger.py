@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -117,6 +117,54 @@ class Ledger:
             raise
         self._record_sent(row.id, outcome)
         return SendResult(target, key, outcome.ref, outcome.response, called=True)
+
+    def send_many(
+        self,
+        target: str,
+        items: Sequence[tuple[str, Any]],
+        call: Callable[[list[Any]], Sequence[Delivered | Exception]],
+        lookup: Callable[[list[Any]], Sequence[Delivered | None]] | None = None,
+    ) -> list[SendResult | Exception]:
+        """:meth:`send` for many ``(key, payload)`` items with one ``call`` for all that need sending
+        (e.g. one SAP ``$batch``), keeping their order. ``call`` and ``lookup`` answer per payload, in
+        order; an exception in the answer fails that item only, one raised by ``call`` fails all it was
+        given. Returns per item a SendResult or the exception (LedgerConflict/LedgerBusy included).
+        """
+        results: list[SendResult | Exception | None] = [None] * len(items)
+        waiting: list[tuple[int, Row]] = []
+        for i, (key, payload) in enumerate(items):
+            try:
+                row = self._claim(target, key, payload, payload_hash(payload))
+            except LedgerError as exc:
+                results[i] = exc
+                continue
+            if row.status == "sent":
+                results[i] = SendResult(target, key, row.response_ref, row.response, called=False)
+            else:
+                waiting.append((i, row))
+
+        retried = [(i, row) for i, row in waiting if row.attempts > 0]
+        if retried and lookup is not None:
+            # Earlier attempts may have reached the target before we lost track of them.
+            for (i, row), found in zip(retried, lookup([items[i][1] for i, _ in retried]), strict=True):
+                if found is not None:
+                    self._record_sent(row.id, found)
+                    results[i] = SendResult(target, items[i][0], found.ref, found.response, called=False)
+            waiting = [(i, row) for i, row in waiting if results[i] is None]
+
+        if waiting:
+            try:
+                answers: Sequence[Delivered | Exception] = call([items[i][1] for i, _ in waiting])
+            except Exception as exc:  # noqa: BLE001 - the whole call failed: so did every item in it
+                answers = [exc] * len(waiting)
+            for (i, row), answer in zip(waiting, answers, strict=True):
+                if isinstance(answer, Exception):
+                    self._record_failed(row.id, answer)
+                    results[i] = answer
+                else:
+                    self._record_sent(row.id, answer)
+                    results[i] = SendResult(target, items[i][0], answer.ref, answer.response, called=True)
+        return results  # type: ignore[return-value] - every slot is filled above
 
     # -- claims --------------------------------------------------------------------------------
     def _claim(self, target: str, key: str, payload: Any, digest: str) -> Row:

@@ -264,3 +264,65 @@ token_cache = Table(
     Column("expires_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
 )
+
+# -- SAP order posting (hub/sap_posting.py) ---------------------------------------------------------
+# What SAP said it can deliver, per material and plant, when a posting run planned its allocation.
+stock_snapshots = Table(
+    "stock_snapshots",
+    metadata,
+    Column("run_id", String(250), primary_key=True),
+    Column("plant", String(4), primary_key=True),
+    Column("material", String(40), primary_key=True),
+    Column("unrestricted", QUANTITY, nullable=False, comment="SAP unrestricted-use stock (stock type 01)"),
+    Column("available", QUANTITY, nullable=False, comment="SAP availability: stock minus open confirmed demand"),
+    Column("unit", String(8)),
+    Column("taken_at", TS, nullable=False),
+)
+
+# Per order line: the hub's plan (allocated) and SAP's answer (confirmed). Rewritten for orders
+# not yet in SAP on every run; for posted orders only SAP's confirmation moves.
+order_allocations = Table(
+    "order_allocations",
+    metadata,
+    Column("source", String(16), primary_key=True),
+    Column("crm_order_id", String(64), primary_key=True),
+    Column("line_no", Integer, primary_key=True),
+    Column("material", String(40), nullable=False),
+    Column("plant", String(4), nullable=False),
+    Column("priority", String(2), comment="SAP DeliveryPriority of the customer; 01 = most urgent"),
+    Column("ordered_qty", QUANTITY, nullable=False),
+    Column("allocated_qty", QUANTITY, nullable=False, comment="what the hub's allocation planned"),
+    Column("confirmed_qty", QUANTITY, nullable=False, server_default="0", comment="what SAP's ATP check confirmed"),
+    Column("confirmed_date", Date),
+    Column("sap_item", String(6)),
+    Column("run_id", String(250)),
+    Column("updated_at", TS, nullable=False),
+)
+
+# The link from a CRM order to its SAP sales order, and which confirmation the customer last got.
+sap_orders = Table(
+    "sap_orders",
+    metadata,
+    Column("source", String(16), primary_key=True),
+    Column("crm_order_id", String(64), primary_key=True),
+    Column("order_number", String(64), nullable=False, comment="= SAP PurchaseOrderByCustomer"),
+    Column("sap_order", String(10), nullable=False),
+    Column("sap_net_amount", MONEY),
+    Column("currency", String(5)),
+    Column("created_at", TS, nullable=False),
+    Column("run_id", String(250)),
+    Column("updated_at", TS, nullable=False),
+    UniqueConstraint("sap_order"),
+)
+
+# The last confirmation each order's customer was sent (all channels), so only changes go out.
+order_confirmations = Table(
+    "order_confirmations",
+    metadata,
+    Column("source", String(16), primary_key=True),
+    Column("crm_order_id", String(64), primary_key=True),
+    Column("confirmation_key", String(200), nullable=False, comment="order number + digest of what was confirmed"),
+    Column("status", String(24), nullable=False, comment="confirmed | partially_confirmed | backordered"),
+    Column("run_id", String(250)),
+    Column("updated_at", TS, nullable=False),
+)

@@ -227,3 +227,56 @@ def test_claim_batch_gives_parallel_workers_disjoint_rows(hub_db):
         t.join()
     keys = [k for b in batches for k in b]
     assert len(keys) == len(set(keys)) == 40
+
+
+def test_send_many_calls_once_for_all_new_items_keeps_order_and_isolates_failures(hub_db, outbox):
+    led = Ledger(hub_db, owner="t")
+    led.send("sap.sales_order", "SO-1", {"order": "SO-1"}, outbox.deliver)
+    calls = []
+
+    def deliver_batch(payloads):
+        calls.append([p["order"] for p in payloads])
+        return [ValueError("V1/382 material unknown") if p["order"] == "SO-3" else outbox.deliver(p) for p in payloads]
+
+    items = [(f"SO-{n}", {"order": f"SO-{n}"}) for n in (1, 2, 3, 4)]
+    results = led.send_many("sap.sales_order", items, deliver_batch, lambda ps: [outbox.find(p) for p in ps])
+    assert calls == [["SO-2", "SO-3", "SO-4"]]  # SO-1 was sent before: its stored result, no call
+    assert [getattr(r, "ref", None) for r in results] == ["DOC-SO-1", "DOC-SO-2", None, "DOC-SO-4"]
+    assert isinstance(results[2], ValueError) and _row(hub_db, "SO-3").status == "failed"
+    assert outbox.count() == 3
+
+
+def test_send_many_asks_lookup_for_retried_items_and_survives_a_failed_call(hub_db, outbox):
+    led = Ledger(hub_db, owner="t")
+
+    def outage(payloads):
+        for p in payloads[:1]:
+            outbox.deliver(p)  # the first went through before the connection broke
+        raise ConnectionError("reset by peer")
+
+    items = [("SO-7", {"order": "SO-7"}), ("SO-8", {"order": "SO-8"})]
+    first = led.send_many("sap.sales_order", items, outage)
+    assert all(isinstance(r, ConnectionError) for r in first)
+    assert {_row(hub_db, k).status for k, _ in items} == {"failed"}
+
+    sent = []
+    again = led.send_many(
+        "sap.sales_order",
+        items,
+        lambda ps: sent.extend(ps) or [outbox.deliver(p) for p in ps],
+        lambda ps: [outbox.find(p) for p in ps],
+    )
+    assert sent == [{"order": "SO-8"}]  # SO-7 was found by the lookup, not sent again
+    assert [r.called for r in again] == [False, True]
+    assert outbox.count() == 2
+
+
+def test_send_many_reports_a_conflict_per_item(hub_db, outbox):
+    led = Ledger(hub_db, owner="t")
+    led.send("sap.sales_order", "SO-9", {"order": "SO-9", "qty": 1}, outbox.deliver)
+    results = led.send_many(
+        "sap.sales_order",
+        [("SO-9", {"order": "SO-9", "qty": 2}), ("SO-10", {"order": "SO-10"})],
+        lambda ps: [outbox.deliver(p) for p in ps],
+    )
+    assert isinstance(results[0], LedgerConflict) and results[1].ref == "DOC-SO-10"

@@ -15,14 +15,19 @@ T0 = datetime(2026, 11, 30, tzinfo=UTC)
 
 
 def demand(order: str, qty: int, *, priority: str = "02", minutes: int = 0, material: str = "SP-1", line: int = 1):
-    return Demand("zoho_crm", order, order, line, material, "1010", Decimal(qty), priority, T0 + timedelta(minutes=minutes))
+    return Demand(
+        "zoho_crm", order, order, line, material, "1010", Decimal(qty), priority, T0 + timedelta(minutes=minutes)
+    )
 
 
 def test_priority_beats_order_time_and_partial_then_backorder():
     late_urgent = demand("SO-3", 4, priority="01", minutes=30)
     early_normal = demand("SO-1", 5, minutes=0)
     later_normal = demand("SO-2", 5, minutes=10)
-    result = {a.demand.order_number: a for a in allocate([early_normal, later_normal, late_urgent], {("SP-1", "1010"): Decimal(7)})}
+    result = {
+        a.demand.order_number: a
+        for a in allocate([early_normal, later_normal, late_urgent], {("SP-1", "1010"): Decimal(7)})
+    }
     assert result["SO-3"].allocated == 4
     assert result["SO-1"].allocated == 3 and result["SO-1"].backordered == 2
     assert result["SO-2"].allocated == 0 and result["SO-2"].backordered == 5
