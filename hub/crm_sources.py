@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from transforms import crm_orders
+from transforms import crm_confirmation, crm_orders
 
 
 class CrmClient(Protocol):
@@ -32,6 +32,9 @@ class CrmSource:
     raw_lines: Callable[[Mapping[str, Any]], list[dict[str, Any]]]
     account: Callable[[Mapping[str, Any]], dict[str, Any]]  # → crm_account_id, customer_number, name
     product: Callable[[Mapping[str, Any]], dict[str, Any]]  # → crm_product_id, material, name
+    # Writes confirmations back: client, update payloads → one WriteResult per payload, in order.
+    write_back: Callable[[Any, list[dict[str, Any]]], list[Any]]
+    confirmation_update: Callable[[Any], dict[str, Any]]  # transforms.confirmation.Confirmation → payload
     # Resolves, at pull time, lookups the CRM returns only as ids (Zoho: a line's price-book currency).
     enrich: Callable[[Any, list[dict[str, Any]]], None] = lambda _client, _orders: None
 
@@ -79,6 +82,8 @@ SOURCES: dict[str, CrmSource] = {
             "name": p.get("Product_Name"),
             "crm_modified_at": crm_orders.parse_time(p.get("Modified_Time")),
         },
+        write_back=lambda client, updates: client.update_sales_orders(updates),
+        confirmation_update=crm_confirmation.zoho_update,
         enrich=_zoho_price_book_currency,
     ),
     "fxiaoke": CrmSource(
@@ -100,6 +105,8 @@ SOURCES: dict[str, CrmSource] = {
             "name": p.get("name"),
             "crm_modified_at": crm_orders.parse_time(p.get("last_modified_time")),
         },
+        write_back=lambda client, updates: client.update_objects("SalesOrderObj", updates),
+        confirmation_update=crm_confirmation.fxiaoke_update,
     ),
 }
 

@@ -21,7 +21,7 @@ from hub import jsonable, order_review, quarantine
 from hub.bulk import upsert
 from hub.crm_sources import CrmSource, get_source
 from hub.db import utcnow
-from hub.schema import crm_inbox, customer_map, material_map, order_lines, orders, sync_cursors
+from hub.schema import UNPOSTED_STATES, crm_inbox, customer_map, material_map, order_lines, orders, sync_cursors
 from transforms import crm_orders
 
 RAW_GATE = "raw_crm_orders"
@@ -323,7 +323,7 @@ def _withdraw_rejected(conn: Connection, source_name: str, run_id: str) -> int:
     rejected = select(crm_inbox.c.crm_order_id).where(
         crm_inbox.c.source == source_name, crm_inbox.c.run_id == run_id, crm_inbox.c.stage == "quarantined"
     )
-    where = (orders.c.source == source_name, orders.c.status == "accepted", orders.c.crm_order_id.in_(rejected))
+    where = (orders.c.source == source_name, orders.c.status.in_(UNPOSTED_STATES), orders.c.crm_order_id.in_(rejected))
     conn.execute(
         delete(order_lines).where(
             tuple_(order_lines.c.source, order_lines.c.crm_order_id).in_(
@@ -359,7 +359,7 @@ def _write_orders(
         prior = existing.get(order["crm_order_id"])
         if prior is not None and prior.content_hash == order["content_hash"]:
             continue
-        if prior is not None and prior.status != "accepted":
+        if prior is not None and prior.status not in UNPOSTED_STATES:
             held.add(key)
             continue
         to_write.append((order, lines))

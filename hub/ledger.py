@@ -124,11 +124,15 @@ class Ledger:
         items: Sequence[tuple[str, Any]],
         call: Callable[[list[Any]], Sequence[Delivered | Exception]],
         lookup: Callable[[list[Any]], Sequence[Delivered | None]] | None = None,
+        *,
+        lookup_first: bool = False,
     ) -> list[SendResult | Exception]:
         """:meth:`send` for many ``(key, payload)`` items with one ``call`` for all that need sending
         (e.g. one SAP ``$batch``), keeping their order. ``call`` and ``lookup`` answer per payload, in
         order; an exception in the answer fails that item only, one raised by ``call`` fails all it was
-        given. Returns per item a SendResult or the exception (LedgerConflict/LedgerBusy included).
+        given. ``lookup_first`` asks ``lookup`` about every unsent item, not only retried ones (SAP
+        orders: the target may hold the document even when the ledger has never seen it).
+        Returns per item a SendResult or the exception (LedgerConflict/LedgerBusy included).
         """
         results: list[SendResult | Exception | None] = [None] * len(items)
         waiting: list[tuple[int, Row]] = []
@@ -143,7 +147,7 @@ class Ledger:
             else:
                 waiting.append((i, row))
 
-        retried = [(i, row) for i, row in waiting if row.attempts > 0]
+        retried = [(i, row) for i, row in waiting if lookup_first or row.attempts > 0]
         if retried and lookup is not None:
             # Earlier attempts may have reached the target before we lost track of them.
             for (i, row), found in zip(retried, lookup([items[i][1] for i, _ in retried]), strict=True):

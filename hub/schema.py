@@ -42,7 +42,22 @@ QUANTITY = Numeric(18, 3)
 TS = DateTime(timezone=True)
 
 # Lifecycle of a canonical order (DESIGN §3.1). The quarantine holds what never became one.
-ORDER_STATES = ("accepted", "posted", "confirmed", "backordered", "shipped", "invoiced", "settled")
+# Not in SAP: accepted (new), backordered (nothing available yet), held (SAP refused it: quarantine).
+# In SAP: posted (customer not told yet), review (postings gate failed: held for a human),
+# confirmed (all confirmed, customer told), partial (told; the rest is backordered in SAP).
+ORDER_STATES = (
+    "accepted",
+    "backordered",
+    "held",
+    "posted",
+    "review",
+    "confirmed",
+    "partial",
+    "shipped",
+    "invoiced",
+    "settled",
+)
+UNPOSTED_STATES = ("accepted", "backordered", "held")
 
 orders = Table(
     "orders",

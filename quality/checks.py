@@ -88,3 +88,33 @@ def control_total_mismatches(frame: pd.DataFrame, key: str) -> list[str]:
         if total != header:
             problems.append(f"order {k}: lines sum to {total} but the order header says {header}")
     return problems
+
+
+def over_confirmed(frame: pd.DataFrame) -> Mapping[int, str]:
+    """Rows where SAP confirmed more than was ordered."""
+    found: dict[int, str] = {}
+    for pos, ordered, confirmed in zip(
+        frame.index, _column(frame, "ordered_qty"), _column(frame, "confirmed_qty"), strict=True
+    ):
+        o, c = to_decimal(ordered), to_decimal(confirmed)
+        if o is not None and c is not None and c > o:
+            found[int(pos)] = f"confirmed {c} of {o} ordered"
+    return found
+
+
+def sap_net_deviations(frame: pd.DataFrame, tolerance_pct: Decimal = Decimal("2")) -> Mapping[int, str]:
+    """Rows whose SAP order net amount is more than ``tolerance_pct`` off the hub's order net amount.
+
+    SAP prices the order itself; a bigger gap means the agreed price did not reach SAP (a condition
+    record overrode it), which finance would only find at billing.
+    """
+    found: dict[int, str] = {}
+    for pos, hub_net, sap_net in zip(
+        frame.index, _column(frame, "order_net_amount"), _column(frame, "sap_net_amount"), strict=True
+    ):
+        h, s = to_decimal(hub_net), to_decimal(sap_net)
+        if h is None or s is None:
+            continue
+        if abs(s - h) > abs(h) * tolerance_pct / 100:
+            found[int(pos)] = f"SAP net {s}, hub net {h}"
+    return found

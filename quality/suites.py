@@ -12,7 +12,7 @@ table suites (``*_table``) validate a hub table in the database through
 from __future__ import annotations
 
 from hub.schema import ORDER_STATES
-from quality.checks import control_total_mismatches, net_amount_mismatches
+from quality.checks import control_total_mismatches, net_amount_mismatches, over_confirmed, sap_net_deviations
 from quality.spec import (
     RowCheck,
     SuiteSpec,
@@ -182,9 +182,56 @@ ORDER_LINES_TABLE = SuiteSpec(
     parameters={"min_rows": 0},
 )
 
+SAP_POSTING_COLUMNS = (
+    "record_key",
+    "order_number",
+    "line_no",
+    "sap_order",
+    "material",
+    "ordered_qty",
+    "confirmed_qty",
+    "currency",
+    "sap_currency",
+    "order_net_amount",
+    "sap_net_amount",
+)
+
+SAP_POSTINGS = SuiteSpec(
+    description=(
+        "One row per line of each order posted to SAP in the run, with what SAP answered: its order "
+        "number, confirmed quantity, currency and net amount (header values repeated on each line). "
+        "A failing order is held for a human before the customer is told anything."
+    ),
+    rules=(
+        columns_present(*SAP_POSTING_COLUMNS),
+        *not_null("record_key", "order_number", "sap_order", "confirmed_qty", "sap_currency"),
+        matches("sap_order", r"^[0-9]{1,10}$", says="sap_order must be SAP's document number (1-10 digits)"),
+        between("confirmed_qty", 0),
+        equal_columns("sap_currency", "currency", says="SAP must book the order in the order's currency"),
+    ),
+    row_checks=(
+        RowCheck(
+            "expect_confirmed_qty_to_not_exceed_ordered_qty",
+            "confirmed_qty",
+            over_confirmed,
+            says="SAP cannot confirm more than was ordered",
+        ),
+        RowCheck(
+            "expect_sap_net_amount_to_match_order_net_amount",
+            "sap_net_amount",
+            sap_net_deviations,
+            says="SAP's net amount must be within 2 % of the order's net amount",
+        ),
+    ),
+    noun="order",
+    label_column="order_number",
+    line_column="line_no",
+)
+
 SUITES: dict[str, SuiteSpec] = {
     "raw_crm_orders": RAW_CRM_ORDERS,
     "accepted_orders": ACCEPTED_ORDERS,
+    "sap_postings": SAP_POSTINGS,
     "orders_table": ORDERS_TABLE,
     "order_lines_table": ORDER_LINES_TABLE,
 }

@@ -65,3 +65,26 @@ def raw_frame(orders: int = 3, lines: int = 2) -> pd.DataFrame:
 def accepted_frame(orders: int = 3, lines: int = 2) -> pd.DataFrame:
     """A sound batch of accepted order lines."""
     return frame([accepted_line(o, n, lines) for o in range(1, orders + 1) for n in range(1, lines + 1)])
+
+
+def posting_line(order: int, line: int, **changes: Any) -> dict[str, Any]:
+    """One line of an order SAP took, with SAP's answer, as sap_order_posting builds it."""
+    row = {
+        "record_key": f"zoho_crm:SO-{order:04d}",
+        "order_number": f"SO-{order:04d}",
+        "line_no": line,
+        "sap_order": f"{1_000_000 + order}",
+        "material": f"MAT-{line:03d}",
+        "ordered_qty": Decimal(line * 2),
+        "confirmed_qty": Decimal(line),
+        "currency": "CNY",
+        "sap_currency": "CNY",
+        "order_net_amount": Decimal("75.00"),
+        "sap_net_amount": Decimal("75.00"),
+    }
+    return row | changes
+
+
+def posting_frame(orders: int = 3, lines: int = 2) -> pd.DataFrame:
+    """A sound batch of SAP postings."""
+    return frame([posting_line(o, n) for o in range(1, orders + 1) for n in range(1, lines + 1)])

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pandas as pd
 import pytest
-from quality_frames import accepted_frame, raw_frame
+from quality_frames import accepted_frame, posting_frame, raw_frame
 
 from quality.gate import evaluate
 from quality.spec import Rule, SuiteSpec, between, columns_present, not_null
@@ -112,9 +112,18 @@ BREAKERS: dict[str, dict[str, Callable[[pd.DataFrame], pd.DataFrame]]] = {
         "expect_net_amount_to_equal_quantity_times_unit_price_less_discount(net_amount)": _net_off_by("0.02"),
         "expect_order_net_amount_to_equal_sum_of_line_net_amounts(order_net_amount)": _header_off,
     },
+    "sap_postings": {
+        "expect_table_columns_to_match_set": _drop("sap_order"),
+        **_not_null("record_key", "order_number", "sap_order", "confirmed_qty", "sap_currency"),
+        "expect_column_values_to_match_regex(sap_order)": _set("sap_order", "SO-1"),
+        "expect_column_values_to_be_between(confirmed_qty)": _set("confirmed_qty", Decimal("-1")),
+        "expect_column_pair_values_to_be_equal(sap_currency,currency)": _set("sap_currency", "EUR"),
+        "expect_confirmed_qty_to_not_exceed_ordered_qty(confirmed_qty)": _set("confirmed_qty", Decimal("5")),
+        "expect_sap_net_amount_to_match_order_net_amount(sap_net_amount)": _set("sap_net_amount", Decimal("76.51")),
+    },
 }
 
-GOOD = {"raw_crm_orders": raw_frame, "accepted_orders": accepted_frame}
+GOOD = {"raw_crm_orders": raw_frame, "accepted_orders": accepted_frame, "sap_postings": posting_frame}
 CASES = [(suite, name) for suite, breakers in BREAKERS.items() for name in breakers]
 
 

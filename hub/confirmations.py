@@ -1,0 +1,282 @@
+"""Tell the customer what SAP confirmed: a write-back to the CRM the order came from and an e-mail.
+
+Each goes through the ledger under ``<order number>:<digest of what is confirmed>``: an unchanged
+confirmation is never sent twice, a changed one (SAP confirmed a backorder) is a new send. Once
+both channels have it the order's state follows: ``confirmed``, or ``partial`` while SAP still owes
+quantities; an order not in SAP yet stays ``backordered`` (the customer is told that, once).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, select, tuple_, update
+
+from connectors.http import BusinessError, TransientError
+from hub import jsonable
+from hub.bulk import upsert
+from hub.crm_sources import get_source
+from hub.db import utcnow
+from hub.ledger import Delivered, Ledger, SendResult
+from hub.schema import customers, order_allocations, order_confirmations, order_lines, orders, sap_orders
+from transforms.confirmation import Confirmation, ConfirmedLine
+
+log = logging.getLogger(__name__)
+
+MAIL_TARGET = "mail.order_confirmation"
+CONFIRMABLE = ("posted", "partial", "confirmed", "backordered")
+# The order's state once the customer has a confirmation (orders in SAP; see module docstring).
+STATE_AFTER = {"confirmed": "confirmed", "partially_confirmed": "partial", "backordered": "partial"}
+
+
+def crm_target(source: str) -> str:
+    return f"crm.{source}.confirmation"
+
+
+def confirmation_key(c: Confirmation) -> str:
+    """Deterministic per confirmed content: same content, same key (ledger idempotency)."""
+    content = [c.status, c.sap_order] + [
+        [ln.line_no, _plain(ln.confirmed_qty), ln.confirmed_date.isoformat() if ln.confirmed_date else None]
+        for ln in c.lines
+    ]
+    digest = hashlib.sha256(jsonable.dumps(content, canonical=True).encode()).hexdigest()[:16]
+    return f"{c.order_number}:{digest}"
+
+
+def pending(conn: Connection, default_language: str) -> list[Confirmation]:
+    """Confirmations whose content differs from the last one the customer got."""
+    heads = conn.execute(
+        select(
+            orders.c.source,
+            orders.c.crm_order_id,
+            orders.c.order_number,
+            orders.c.customer_number,
+            orders.c.customer_name,
+            orders.c.currency,
+            orders.c.net_amount,
+            orders.c.gross_amount,
+            orders.c.status,
+            sap_orders.c.sap_order,
+            customers.c.name.label("sap_customer_name"),
+            customers.c.email,
+            customers.c.language,
+            order_confirmations.c.confirmation_key,
+        )
+        .outerjoin(
+            sap_orders,
+            and_(sap_orders.c.source == orders.c.source, sap_orders.c.crm_order_id == orders.c.crm_order_id),
+        )
+        .outerjoin(customers, customers.c.customer_number == orders.c.customer_number)
+        .outerjoin(
+            order_confirmations,
+            and_(
+                order_confirmations.c.source == orders.c.source,
+                order_confirmations.c.crm_order_id == orders.c.crm_order_id,
+            ),
+        )
+        .where(orders.c.status.in_(CONFIRMABLE))
+    ).all()
+    if not heads:
+        return []
+    keys = [(h.source, h.crm_order_id) for h in heads]
+    lines: dict[tuple[str, str], list[ConfirmedLine]] = defaultdict(list)
+    for ln in conn.execute(
+        select(
+            order_lines.c.source,
+            order_lines.c.crm_order_id,
+            order_lines.c.line_no,
+            order_lines.c.crm_line_id,
+            order_lines.c.material,
+            order_lines.c.description,
+            order_lines.c.quantity,
+            order_lines.c.unit,
+            order_allocations.c.confirmed_qty,
+            order_allocations.c.confirmed_date,
+        )
+        .outerjoin(
+            order_allocations,
+            and_(
+                order_allocations.c.source == order_lines.c.source,
+                order_allocations.c.crm_order_id == order_lines.c.crm_order_id,
+                order_allocations.c.line_no == order_lines.c.line_no,
+            ),
+        )
+        .where(tuple_(order_lines.c.source, order_lines.c.crm_order_id).in_(keys))
+        .order_by(order_lines.c.source, order_lines.c.crm_order_id, order_lines.c.line_no)
+    ):
+        lines[(ln.source, ln.crm_order_id)].append(
+            ConfirmedLine(
+                line_no=ln.line_no,
+                material=ln.material,
+                description=ln.description,
+                ordered_qty=ln.quantity,
+                confirmed_qty=ln.confirmed_qty or Decimal(0),
+                unit=ln.unit or "PC",
+                confirmed_date=ln.confirmed_date,
+                crm_line_id=ln.crm_line_id,
+            )
+        )
+    result = []
+    for h in heads:
+        c = Confirmation(
+            source=h.source,
+            crm_order_id=h.crm_order_id,
+            order_number=h.order_number,
+            customer_number=h.customer_number,
+            customer_name=h.sap_customer_name or h.customer_name,
+            email=h.email or None,
+            language=h.language or default_language,
+            sap_order=h.sap_order,
+            currency=h.currency,
+            net_amount=h.net_amount,
+            gross_amount=h.gross_amount,
+            lines=tuple(lines[(h.source, h.crm_order_id)]),
+        )
+        if c.lines and confirmation_key(c) != h.confirmation_key:
+            result.append(c)
+    return result
+
+
+def confirm(
+    engine: Engine,
+    ledger: Ledger,
+    run_id: str,
+    *,
+    crm_clients: Mapping[str, Any],
+    send_mail: Callable[[Confirmation, str], str] | None,
+    default_language: str,
+) -> dict[str, int]:
+    """Send every pending confirmation to its CRM and by e-mail; returns counts.
+
+    ``send_mail(confirmation, key)`` renders and sends one e-mail and returns its Message-ID
+    (``None``: e-mail is off). A channel that fails leaves the confirmation pending: the ledger
+    retries it on the next run, and the channel that succeeded is not repeated.
+    """
+    with engine.connect() as conn:
+        todo = pending(conn, default_language)
+    counts: Counter[str] = Counter()
+    crm_ok = _write_back(ledger, todo, crm_clients, counts)
+    for c in todo:
+        key = confirmation_key(c)
+        mailed = _mail(ledger, c, key, send_mail, counts)
+        if crm_ok.get(key) and mailed:
+            with engine.begin() as conn:
+                _record(conn, c, key, run_id)
+            counts[c.status] += 1
+    counts["pending"] = len(todo)
+    return {k: counts.get(k, 0) for k in _COUNTS}
+
+
+_COUNTS = (
+    "pending",
+    "confirmed",
+    "partially_confirmed",
+    "backordered",
+    "crm_sent",
+    "crm_failed",
+    "mail_sent",
+    "mail_failed",
+    "no_email",
+)
+
+
+def _write_back(
+    ledger: Ledger, todo: Sequence[Confirmation], clients: Mapping[str, Any], counts: Counter[str]
+) -> dict[str, bool]:
+    ok: dict[str, bool] = {}
+    by_source: dict[str, list[Confirmation]] = defaultdict(list)
+    for c in todo:
+        by_source[c.source].append(c)
+    for source_name, group in by_source.items():
+        source = get_source(source_name)
+        client = clients[source_name]
+        updates = [(confirmation_key(c), source.confirmation_update(c)) for c in group]
+        results = ledger.send_many(
+            crm_target(source_name),
+            updates,
+            lambda payloads, source=source, client=client: [
+                _delivered(source.name, r) for r in source.write_back(client, payloads)
+            ],
+        )
+        for (key, _), result in zip(updates, results, strict=True):
+            ok[key] = isinstance(result, SendResult)
+            counts["crm_sent" if ok[key] else "crm_failed"] += 1
+            if not ok[key]:
+                log.warning("%s: confirmation %s not written back: %s", source_name, key, result)
+    return ok
+
+
+def _delivered(system: str, result: Any) -> Delivered | Exception:
+    if result.ok:
+        return Delivered(ref=result.record_id)
+    error = TransientError if result.retryable else BusinessError
+    return error(system, f"record {result.record_id}: {result.field or ''} {result.message}".strip(), code=result.code)
+
+
+def _mail(
+    ledger: Ledger,
+    c: Confirmation,
+    key: str,
+    send_mail: Callable[[Confirmation, str], str] | None,
+    counts: Counter[str],
+) -> bool:
+    if send_mail is None or not c.email:
+        counts["no_email"] += 1
+        return True
+    try:
+        ledger.send(
+            MAIL_TARGET,
+            key,
+            {"to": c.email, "language": c.language, "confirmation": key},
+            lambda _payload: Delivered(ref=send_mail(c, key)),
+        )
+    except Exception as exc:  # noqa: BLE001 - one failed e-mail must not stop the others
+        log.warning("order %s: confirmation e-mail not sent: %s", c.order_number, exc)
+        counts["mail_failed"] += 1
+        return False
+    counts["mail_sent"] += 1
+    return True
+
+
+def _record(conn: Connection, c: Confirmation, key: str, run_id: str) -> None:
+    upsert(
+        conn,
+        order_confirmations,
+        [
+            {
+                "source": c.source,
+                "crm_order_id": c.crm_order_id,
+                "confirmation_key": key,
+                "status": c.status,
+                "run_id": run_id,
+                "updated_at": utcnow(),
+            }
+        ],
+        key=("source", "crm_order_id"),
+    )
+    if c.sap_order:
+        conn.execute(
+            update(orders)
+            .where(orders.c.source == c.source, orders.c.crm_order_id == c.crm_order_id)
+            .values(status=STATE_AFTER[c.status], run_id=run_id, updated_at=utcnow())
+        )
+
+
+def _plain(value: Decimal) -> str:
+    return format(value.normalize(), "f") if value else "0"
+
+
+def mail_sender(mailer: Any, sender: str, sent_at: datetime) -> Callable[[Confirmation, str], str]:
+    """``send_mail`` for :func:`confirm`: the customer's template, the run's time, a stable Message-ID."""
+    from transforms.confirmation_mail import render_confirmation
+
+    def send(c: Confirmation, key: str) -> str:
+        return mailer.send(render_confirmation(c, sender=sender, sent_at=sent_at, idempotency_key=key))
+
+    return send

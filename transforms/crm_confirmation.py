@@ -1,0 +1,85 @@
+"""A confirmation as each CRM wants it written back: status, SAP number, confirmed quantities, dates.
+
+Field names are the hub's custom fields in each CRM (reference/crm_report.md; the sandbox declares
+the same): Zoho ``SAP_Order_No__c``, ``Confirmed_Delivery_Date__c``, ``Hub_Message__c`` and per
+``Ordered_Items`` row ``Confirmed_Quantity__c`` / ``Confirmed_Date__c``; Fxiaoke ``hub_status__c``,
+``sap_order_no__c``, ``confirmed_delivery_date__c``, ``hub_message__c`` and per
+``SalesOrderProductObj`` row ``confirmed_quantity__c``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+
+from transforms.confirmation import Confirmation
+
+ZOHO_STATUS = {"confirmed": "Confirmed", "partially_confirmed": "Partially Confirmed", "backordered": "Backordered"}
+# Fxiaoke DATE fields travel as epoch milliseconds of midnight in the tenant's zone (China).
+CN_TZ = timezone(timedelta(hours=8))
+
+
+def summary_en(c: Confirmation) -> str:
+    backordered = [ln for ln in c.lines if ln.backordered_qty > 0]
+    head = f"SAP order {c.sap_order}" if c.sap_order else "Not yet in SAP"
+    if not backordered:
+        return f"{head}: all {len(c.lines)} lines confirmed"
+    parts = ", ".join(f"line {ln.line_no} {ln.material} {_qty(ln.backordered_qty)} {ln.unit}" for ln in backordered)
+    return f"{head}: backordered {parts}"
+
+
+def summary_zh(c: Confirmation) -> str:
+    backordered = [ln for ln in c.lines if ln.backordered_qty > 0]
+    head = f"SAP订单 {c.sap_order}" if c.sap_order else "尚未进入SAP"
+    if not backordered:
+        return f"{head}：全部 {len(c.lines)} 行已确认"
+    parts = "，".join(f"第{ln.line_no}行 {ln.material} 缺 {_qty(ln.backordered_qty)} {ln.unit}" for ln in backordered)
+    return f"{head}：缺货待补 {parts}"
+
+
+def zoho_update(c: Confirmation) -> dict[str, Any]:
+    # Every Ordered_Items row goes with its id: Zoho appends rows sent without one.
+    return {
+        "id": c.crm_order_id,
+        "Status": ZOHO_STATUS[c.status],
+        "SAP_Order_No__c": c.sap_order,
+        "Confirmed_Delivery_Date__c": _iso(c.confirmed_date),
+        "Hub_Message__c": summary_en(c)[:2000],
+        "Ordered_Items": [
+            {
+                "id": ln.crm_line_id,
+                "Confirmed_Quantity__c": ln.confirmed_qty,
+                "Confirmed_Date__c": _iso(ln.confirmed_date if ln.confirmed_qty > 0 else None),
+            }
+            for ln in c.lines
+            if ln.crm_line_id
+        ],
+    }
+
+
+def fxiaoke_update(c: Confirmation) -> dict[str, Any]:
+    return {
+        "_id": c.crm_order_id,
+        "hub_status__c": c.status,
+        "sap_order_no__c": c.sap_order,
+        "confirmed_delivery_date__c": _cn_midnight(c.confirmed_date),
+        "hub_message__c": summary_zh(c),
+        "details": {
+            "SalesOrderProductObj": [
+                {"_id": ln.crm_line_id, "confirmed_quantity__c": ln.confirmed_qty} for ln in c.lines if ln.crm_line_id
+            ]
+        },
+    }
+
+
+def _qty(value: Any) -> str:
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _iso(value: date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _cn_midnight(value: date | None) -> datetime | None:
+    return datetime.combine(value, time(0), CN_TZ) if value else None
