@@ -156,10 +156,14 @@ def render_confirmation(
     message["To"] = Address(display_name=confirmation.customer_name or "", addr_spec=confirmation.email)
     message["Subject"] = context["subject"]
     message["Date"] = format_datetime(sent_at)
-    message["Message-ID"] = stable_message_id(idempotency_key, domain_of(sender))
-    message["Content-Language"] = lang
+    message_id = stable_message_id(idempotency_key, domain_of(sender))
+    message["Message-ID"] = message_id
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to an automatic message
     message["X-Hub-Order"] = confirmation.order_number
     message.set_content(env.get_template(f"{TEMPLATE}.{lang}.txt.j2").render(context))
     message.add_alternative(env.get_template(f"{TEMPLATE}.{lang}.html.j2").render(context), subtype="html")
+    # After the parts: set_content drops Content-* headers. A boundary from the Message-ID (not random)
+    # makes a resend byte-identical to the first send.
+    message["Content-Language"] = lang
+    message.set_boundary(f"=_hub_{message_id.strip('<>').partition('@')[0]}")
     return message
