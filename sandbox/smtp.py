@@ -76,17 +76,18 @@ _ENHANCED = {
 }
 _REPLY = re.compile(r"^(\d{3})[ -](\d\.\d{1,3}\.\d{1,3})?")
 
-# aiosmtpd warns on every connection that AUTH without TLS is unsafe; here that is the documented
-# choice (loopback only), and the warning would fill the sandbox log.
+# aiosmtpd warns on every connection that AUTH without TLS is unsafe (here the documented choice:
+# loopback only) and on every login about its own deprecated attribute; both would fill the sandbox log.
 warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
+_NOISE = ("auth_require_tls == False", "Session.login_data is deprecated")
 
 
-class _QuietAuthWarning(logging.Filter):
+class _QuietAiosmtpd(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        return "auth_require_tls == False" not in record.getMessage()
+        return not any(noise in record.getMessage() for noise in _NOISE)
 
 
-logging.getLogger("mail.log").addFilter(_QuietAuthWarning())
+logging.getLogger("mail.log").addFilter(_QuietAiosmtpd())
 
 
 def _secret(seed: int, label: str) -> str:
