@@ -815,6 +815,12 @@ def test_payload_is_a_deep_insert_with_items_and_agreed_prices() -> None:
     json.dumps(body)  # plain JSON: no Decimal, no date left
 
 
+def test_payload_rounds_a_derived_unit_price_to_the_condition_scale() -> None:
+    body = payload(lines=[OrderLine("M1", Decimal(3), "PC", "1010", net_unit_price=Decimal(10) / Decimal(3))])
+    condition = body["to_Item"]["results"][0]["to_PricingElement"]["results"][0]
+    assert condition["ConditionRateValue"] == "3.333333333"  # Decimal(24,9)
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [

@@ -1,0 +1,484 @@
+"""SAP S/4HANA documents as the hub reads them (sales orders with schedule lines, deliveries, billing
+documents, stock rows) and the deep-insert body of a sales order, built from plain values.
+
+Pure functions over cleaned entities (:func:`connectors.sap_values.clean_entity`): no HTTP here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+from connectors.base import to_decimal
+from connectors.sap_values import ETAG, edm_decimal, to_odata_date
+
+# ---------------------------------------------------------------------------------------------------
+# Documents as the hub reads them
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StockRow:
+    material: str
+    plant: str
+    storage_location: str
+    batch: str
+    stock_type: str  # InventoryStockType
+    special_stock_type: str  # InventorySpecialStockType ("" = own stock)
+    quantity: Decimal
+    unit: str
+
+
+@dataclass(frozen=True)
+class ScheduleLine:
+    schedule_line: str
+    requested_date: date | None
+    confirmed_date: date | None
+    order_quantity: Decimal
+    confirmed_quantity: Decimal  # ConfdOrderQtyByMatlAvailCheck
+    delivered_quantity: Decimal
+    unit: str
+
+
+@dataclass(frozen=True)
+class SalesOrderItemDoc:
+    item: str
+    material: str
+    requested_quantity: Decimal
+    unit: str
+    plant: str
+    net_amount: Decimal | None
+    confirmed_quantity: Decimal
+    confirmed_date: date | None  # latest ConfirmedDeliveryDate of a schedule line with a quantity
+    delivery_status: str
+    rejection_reason: str
+    schedule_lines: tuple[ScheduleLine, ...] = ()
+
+    @property
+    def open_quantity(self) -> Decimal:
+        """Requested but not confirmed: SAP's backorder for this item."""
+        return max(self.requested_quantity - self.confirmed_quantity, Decimal(0))
+
+
+@dataclass(frozen=True)
+class SalesOrderDoc:
+    number: str
+    purchase_order: str  # PurchaseOrderByCustomer (the CRM order number)
+    order_type: str
+    sold_to: str
+    sales_organization: str
+    distribution_channel: str
+    division: str
+    currency: str
+    net_amount: Decimal | None
+    requested_delivery_date: date | None
+    created_on: date | None
+    last_changed_at: datetime | None
+    etag: str | None
+    overall_status: str  # OverallSDProcessStatus
+    delivery_status: str  # OverallDeliveryStatus
+    rejection_status: str  # OverallSDDocumentRejectionSts
+    credit_status: str  # TotalCreditCheckStatus
+    block_status: str  # TotalBlockStatus
+    items: tuple[SalesOrderItemDoc, ...]
+
+    @property
+    def confirmed_quantity(self) -> Decimal:
+        return sum((i.confirmed_quantity for i in self.items), Decimal(0))
+
+    @property
+    def fully_confirmed(self) -> bool:
+        return all(i.confirmed_quantity >= i.requested_quantity for i in self.items)
+
+
+@dataclass(frozen=True)
+class DeliveryItemDoc:
+    item: str
+    material: str
+    plant: str
+    storage_location: str
+    batch: str
+    quantity: Decimal  # ActualDeliveryQuantity
+    unit: str
+    sales_order: str  # ReferenceSDDocument
+    sales_order_item: str
+    goods_movement_status: str
+
+
+@dataclass(frozen=True)
+class DeliveryDoc:
+    number: str
+    delivery_type: str
+    shipping_point: str
+    sold_to: str
+    ship_to: str
+    goods_movement_status: str  # OverallGoodsMovementStatus: A not yet, B partly, C completely
+    goods_issue_date: date | None  # ActualGoodsMovementDate
+    planned_goods_issue_date: date | None
+    delivery_date: date | None
+    last_change_date: date | None
+    bill_of_lading: str
+    version: str | None  # the ETag (DeliveryVersion)
+    items: tuple[DeliveryItemDoc, ...]
+
+
+@dataclass(frozen=True)
+class BillingItemDoc:
+    item: str
+    material: str
+    plant: str
+    quantity: Decimal
+    unit: str
+    net_amount: Decimal
+    tax_amount: Decimal
+    gross_amount: Decimal
+    delivery: str  # ReferenceSDDocument
+    delivery_item: str
+    sales_order: str  # SalesDocument
+    sales_order_item: str
+
+
+@dataclass(frozen=True)
+class BillingDoc:
+    number: str
+    billing_type: str
+    category: str
+    billing_date: date | None
+    sold_to: str
+    payer: str
+    purchase_order: str
+    currency: str
+    net_amount: Decimal
+    tax_amount: Decimal
+    gross_amount: Decimal
+    is_cancelled: bool
+    cancelled_document: str
+    accounting_posting_status: str
+    overall_billing_status: str
+    last_changed_at: datetime | None
+    items: tuple[BillingItemDoc, ...]
+
+
+def field_decimal(value: Any) -> Decimal:
+    """A quantity or amount; 0 when SAP leaves it empty."""
+    return to_decimal(value) or Decimal(0)
+
+
+def _date(value: Any) -> date | None:
+    if isinstance(value, datetime):
+        return value.date()
+    return value if isinstance(value, date) else None
+
+
+def field_text(row: Mapping[str, Any], key: str) -> str:
+    """A string property; "" when absent or null (SAP's own blank)."""
+    value = row.get(key)
+    return "" if value is None else str(value)
+
+
+def stock_row_from(row: Mapping[str, Any]) -> StockRow:
+    return StockRow(
+        material=field_text(row, "Material"),
+        plant=field_text(row, "Plant"),
+        storage_location=field_text(row, "StorageLocation"),
+        batch=field_text(row, "Batch"),
+        stock_type=field_text(row, "InventoryStockType"),
+        special_stock_type=field_text(row, "InventorySpecialStockType"),
+        quantity=field_decimal(row.get("MatlWrhsStkQtyInMatlBaseUnit")),
+        unit=field_text(row, "MaterialBaseUnit"),
+    )
+
+
+def schedule_line_from(row: Mapping[str, Any]) -> ScheduleLine:
+    return ScheduleLine(
+        schedule_line=field_text(row, "ScheduleLine"),
+        requested_date=_date(row.get("RequestedDeliveryDate")),
+        confirmed_date=_date(row.get("ConfirmedDeliveryDate")),
+        order_quantity=field_decimal(row.get("ScheduleLineOrderQuantity")),
+        confirmed_quantity=field_decimal(row.get("ConfdOrderQtyByMatlAvailCheck")),
+        delivered_quantity=field_decimal(row.get("DeliveredQtyInOrderQtyUnit")),
+        unit=field_text(row, "OrderQuantityUnit"),
+    )
+
+
+def sales_order_from(
+    header: Mapping[str, Any], schedule_lines: Mapping[tuple[str, str], Sequence[Mapping[str, Any]]] | None = None
+) -> SalesOrderDoc:
+    """A cleaned A_SalesOrder (with ``to_Item`` expanded) and its schedule lines keyed by
+    (SalesOrder, SalesOrderItem) as a document. Without schedule lines, an item's confirmed quantity
+    is its own ``ConfdDelivQtyInOrderQtyUnit``."""
+    number = field_text(header, "SalesOrder")
+    items = []
+    for row in header.get("to_Item") or []:
+        item = field_text(row, "SalesOrderItem")
+        lines = [schedule_line_from(s) for s in (schedule_lines or {}).get((number, item), [])]
+        # A schedule line's own navigation may be expanded too.
+        lines += [schedule_line_from(s) for s in row.get("to_ScheduleLine") or []]
+        if lines:
+            confirmed = sum((s.confirmed_quantity for s in lines), Decimal(0))
+        else:
+            confirmed = field_decimal(row.get("ConfdDelivQtyInOrderQtyUnit"))
+        dates = [s.confirmed_date for s in lines if s.confirmed_quantity > 0 and s.confirmed_date]
+        items.append(
+            SalesOrderItemDoc(
+                item=item,
+                material=field_text(row, "Material"),
+                requested_quantity=field_decimal(row.get("RequestedQuantity")),
+                unit=field_text(row, "RequestedQuantityUnit") or field_text(row, "OrderQuantityUnit"),
+                plant=field_text(row, "ProductionPlant"),
+                net_amount=to_decimal(row.get("NetAmount")),
+                confirmed_quantity=confirmed,
+                confirmed_date=max(dates) if dates else None,
+                delivery_status=field_text(row, "DeliveryStatus"),
+                rejection_reason=field_text(row, "SalesDocumentRjcnReason"),
+                schedule_lines=tuple(sorted(lines, key=lambda s: s.schedule_line.zfill(4))),
+            )
+        )
+    changed = header.get("LastChangeDateTime")
+    return SalesOrderDoc(
+        number=number,
+        purchase_order=field_text(header, "PurchaseOrderByCustomer"),
+        order_type=field_text(header, "SalesOrderType"),
+        sold_to=field_text(header, "SoldToParty"),
+        sales_organization=field_text(header, "SalesOrganization"),
+        distribution_channel=field_text(header, "DistributionChannel"),
+        division=field_text(header, "OrganizationDivision"),
+        currency=field_text(header, "TransactionCurrency"),
+        net_amount=to_decimal(header.get("TotalNetAmount")),
+        requested_delivery_date=_date(header.get("RequestedDeliveryDate")),
+        created_on=_date(header.get("CreationDate")),
+        last_changed_at=changed if isinstance(changed, datetime) else None,
+        etag=header.get(ETAG),
+        overall_status=field_text(header, "OverallSDProcessStatus"),
+        delivery_status=field_text(header, "OverallDeliveryStatus"),
+        rejection_status=field_text(header, "OverallSDDocumentRejectionSts"),
+        credit_status=field_text(header, "TotalCreditCheckStatus"),
+        block_status=field_text(header, "TotalBlockStatus"),
+        items=tuple(sorted(items, key=lambda i: i.item.zfill(6))),
+    )
+
+
+def delivery_from(header: Mapping[str, Any]) -> DeliveryDoc:
+    items = tuple(
+        DeliveryItemDoc(
+            item=field_text(row, "DeliveryDocumentItem"),
+            material=field_text(row, "Material"),
+            plant=field_text(row, "Plant"),
+            storage_location=field_text(row, "StorageLocation"),
+            batch=field_text(row, "Batch"),
+            quantity=field_decimal(row.get("ActualDeliveryQuantity")),
+            unit=field_text(row, "DeliveryQuantityUnit"),
+            sales_order=field_text(row, "ReferenceSDDocument"),
+            sales_order_item=field_text(row, "ReferenceSDDocumentItem"),
+            goods_movement_status=field_text(row, "GoodsMovementStatus"),
+        )
+        for row in header.get("to_DeliveryDocumentItem") or []
+    )
+    return DeliveryDoc(
+        number=field_text(header, "DeliveryDocument"),
+        delivery_type=field_text(header, "DeliveryDocumentType"),
+        shipping_point=field_text(header, "ShippingPoint"),
+        sold_to=field_text(header, "SoldToParty"),
+        ship_to=field_text(header, "ShipToParty"),
+        goods_movement_status=field_text(header, "OverallGoodsMovementStatus"),
+        goods_issue_date=_date(header.get("ActualGoodsMovementDate")),
+        planned_goods_issue_date=_date(header.get("PlannedGoodsIssueDate")),
+        delivery_date=_date(header.get("DeliveryDate")),
+        last_change_date=_date(header.get("LastChangeDate")),
+        bill_of_lading=field_text(header, "BillOfLading"),
+        version=header.get(ETAG) or (field_text(header, "DeliveryVersion") or None),
+        items=tuple(sorted(items, key=lambda i: i.item.zfill(6))),
+    )
+
+
+def billing_document_from(header: Mapping[str, Any]) -> BillingDoc:
+    items = tuple(
+        BillingItemDoc(
+            item=field_text(row, "BillingDocumentItem"),
+            material=field_text(row, "Material"),
+            plant=field_text(row, "Plant"),
+            quantity=field_decimal(row.get("BillingQuantity")),
+            unit=field_text(row, "BillingQuantityUnit"),
+            net_amount=field_decimal(row.get("NetAmount")),
+            tax_amount=field_decimal(row.get("TaxAmount")),
+            gross_amount=field_decimal(row.get("GrossAmount")),
+            delivery=field_text(row, "ReferenceSDDocument"),
+            delivery_item=field_text(row, "ReferenceSDDocumentItem"),
+            sales_order=field_text(row, "SalesDocument"),
+            sales_order_item=field_text(row, "SalesDocumentItem"),
+        )
+        for row in header.get("to_Item") or []
+    )
+    changed = header.get("LastChangeDateTime")
+    return BillingDoc(
+        number=field_text(header, "BillingDocument"),
+        billing_type=field_text(header, "BillingDocumentType"),
+        category=field_text(header, "BillingDocumentCategory"),
+        billing_date=_date(header.get("BillingDocumentDate")),
+        sold_to=field_text(header, "SoldToParty"),
+        payer=field_text(header, "PayerParty"),
+        purchase_order=field_text(header, "PurchaseOrderByCustomer"),
+        currency=field_text(header, "TransactionCurrency"),
+        net_amount=field_decimal(header.get("TotalNetAmount")),
+        tax_amount=field_decimal(header.get("TaxAmount")),
+        gross_amount=field_decimal(header.get("TotalGrossAmount")),
+        is_cancelled=bool(header.get("BillingDocumentIsCancelled")),
+        cancelled_document=field_text(header, "CancelledBillingDocument"),
+        accounting_posting_status=field_text(header, "AccountingPostingStatus"),
+        overall_billing_status=field_text(header, "OverallBillingStatus"),
+        last_changed_at=changed if isinstance(changed, datetime) else None,
+        items=tuple(sorted(items, key=lambda i: i.item.zfill(6))),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# The deep-insert body of a sales order
+# ---------------------------------------------------------------------------------------------------
+
+# MaxLength of the properties the hub writes (API_SALES_ORDER_SRV metadata).
+_KEY_LENGTHS = {
+    "SalesOrderType": 4,
+    "SalesOrganization": 4,
+    "DistributionChannel": 2,
+    "OrganizationDivision": 2,
+    "SoldToParty": 10,
+    "PurchaseOrderByCustomer": 35,
+    "TransactionCurrency": 5,
+    "SalesOrderItem": 6,
+    "Material": 40,
+    "MaterialByCustomer": 35,
+    "RequestedQuantityUnit": 3,
+    "ProductionPlant": 4,
+    "PartnerFunction": 2,
+    "Customer": 10,
+    "ConditionType": 4,
+    "ConditionCurrency": 5,
+}
+_TEXT_LENGTHS = {"SalesOrderItemText": 40}
+# Edm.Decimal(precision, scale) of the numbers the hub writes.
+_DECIMALS = {"RequestedQuantity": (15, 3), "ConditionRateValue": (24, 9), "ConditionQuantity": (5, 0)}
+PRICE_CONDITION = "PPR0"  # the customer's agreed net unit price
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    """One item of an order to create. ``item`` defaults to 10, 20, … by position."""
+
+    material: str
+    quantity: Decimal
+    unit: str
+    plant: str
+    net_unit_price: Decimal | None = None
+    item: str | None = None
+    text: str | None = None
+    customer_material: str | None = None
+
+
+def _key(path: str, name: str, value: Any, *, required: bool = True) -> str | None:
+    text = "" if value is None else str(value).strip()
+    if not text:
+        if required:
+            raise ValueError(f"{path}{name} is required")
+        return None
+    limit = _KEY_LENGTHS[name]
+    if len(text) > limit:
+        raise ValueError(f"{path}{name} {text!r} is {len(text)} characters; SAP allows {limit}")
+    return text
+
+
+def _number(path: str, name: str, value: Decimal | int | str) -> str:
+    number = to_decimal(value)
+    if number is None:
+        raise ValueError(f"{path}{name} is required")
+    precision, scale = _DECIMALS[name]
+    if abs(number) >= Decimal(10) ** (precision - scale):
+        raise ValueError(f"{path}{name} {number} exceeds Decimal({precision},{scale})")
+    if number != number.quantize(Decimal(1).scaleb(-scale)):
+        raise ValueError(f"{path}{name} {number} has more than {scale} decimals")
+    return edm_decimal(number)
+
+
+def sales_order_payload(
+    *,
+    sold_to: str,
+    purchase_order: str,
+    sales_organization: str,
+    distribution_channel: str,
+    division: str,
+    lines: Sequence[OrderLine],
+    currency: str | None = None,
+    purchase_order_date: date | None = None,
+    requested_delivery_date: date | None = None,
+    order_type: str = "OR",
+    ship_to: str | None = None,
+) -> dict[str, Any]:
+    """The deep-insert body of ``POST A_SalesOrder``: header, ``to_Item`` (and ``to_Partner`` for a
+    ship-to), each item with ``to_PricingElement`` PPR0 when it carries an agreed net unit price.
+
+    Keys that are too long are refused with a ValueError naming the field (truncating
+    ``PurchaseOrderByCustomer`` would break the lookup that prevents duplicates); free texts are cut
+    to their length. Quantities must be positive with at most 3 decimals.
+    """
+    if not lines:
+        raise ValueError("an order needs at least one line")
+    body: dict[str, Any] = {
+        "SalesOrderType": _key("", "SalesOrderType", order_type),
+        "SalesOrganization": _key("", "SalesOrganization", sales_organization),
+        "DistributionChannel": _key("", "DistributionChannel", distribution_channel),
+        "OrganizationDivision": _key("", "OrganizationDivision", division),
+        "SoldToParty": _key("", "SoldToParty", sold_to),
+        "PurchaseOrderByCustomer": _key("", "PurchaseOrderByCustomer", purchase_order),
+    }
+    if purchase_order_date is not None:
+        body["CustomerPurchaseOrderDate"] = to_odata_date(purchase_order_date)
+    if requested_delivery_date is not None:
+        body["RequestedDeliveryDate"] = to_odata_date(requested_delivery_date)
+    if currency_code := _key("", "TransactionCurrency", currency, required=False):
+        body["TransactionCurrency"] = currency_code
+    items = []
+    seen: set[str] = set()
+    for index, line in enumerate(lines):
+        path = f"to_Item[{index}]."
+        number = _key(path, "SalesOrderItem", line.item or str((index + 1) * 10))
+        assert number is not None
+        if number in seen:
+            raise ValueError(f"{path}SalesOrderItem {number} appears twice")
+        seen.add(number)
+        quantity = to_decimal(line.quantity)
+        if quantity is None or quantity <= 0:
+            raise ValueError(f"{path}RequestedQuantity must be positive, got {line.quantity!r}")
+        item: dict[str, Any] = {
+            "SalesOrderItem": number,
+            "Material": _key(path, "Material", line.material),
+            "RequestedQuantity": _number(path, "RequestedQuantity", quantity),
+            "RequestedQuantityUnit": _key(path, "RequestedQuantityUnit", line.unit),
+            "ProductionPlant": _key(path, "ProductionPlant", line.plant),
+        }
+        if line.text:
+            item["SalesOrderItemText"] = line.text.strip()[: _TEXT_LENGTHS["SalesOrderItemText"]]
+        if customer_material := _key(path, "MaterialByCustomer", line.customer_material, required=False):
+            item["MaterialByCustomer"] = customer_material
+        if line.net_unit_price is not None:
+            if not currency_code:
+                raise ValueError(f"{path}net_unit_price needs the order currency")
+            price = to_decimal(line.net_unit_price)
+            if price is None or price < 0:
+                raise ValueError(f"{path}ConditionRateValue must not be negative")
+            # A unit price derived as amount / quantity may carry more decimals than SAP keeps (9);
+            # the rounding moves the line amount by < 1e-9 per unit, far below any currency's minor unit.
+            price = price.quantize(Decimal("1e-9"), rounding=ROUND_HALF_EVEN).normalize()
+            condition = {
+                "ConditionType": PRICE_CONDITION,
+                "ConditionRateValue": _number(path + "to_PricingElement[0].", "ConditionRateValue", price),
+                "ConditionCurrency": currency_code,
+                "ConditionQuantity": "1",
+            }
+            item["to_PricingElement"] = {"results": [condition]}
+        items.append(item)
+    body["to_Item"] = {"results": items}
+    if ship_to_party := _key("", "Customer", ship_to, required=False):
+        body["to_Partner"] = {"results": [{"PartnerFunction": "SH", "Customer": ship_to_party}]}
+    return body
