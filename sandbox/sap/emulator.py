@@ -1,0 +1,228 @@
+"""SAP S/4HANA (on-premise URL shape) emulator under ``/sap``: six OData V2 services.
+
+Services under ``/sap/opu/odata/sap/<SERVICE>/`` (sap_contract.md, sap_report.md): API_SALES_ORDER_SRV,
+API_MATERIAL_STOCK_SRV, API_PRODUCT_AVAILY_INFO_BASIC, ``API_OUTBOUND_DELIVERY_SRV;v=0002``,
+API_BILLING_DOCUMENT_SRV, API_BUSINESS_PARTNER. This module is the HTTP edge: basic auth (or a
+static bearer token), the ``sap-client`` check, CSRF, the lazy progression of documents on every
+request; :mod:`sandbox.sap.handler` does the OData work.
+
+Choices where the reference is silent [verify]: a failed logon answers 401 with
+``WWW-Authenticate: Basic realm="SAP NetWeaver Application Server [S4H/100]"`` and an SAP error body
+(code /IWFND/CM_CONSUMER/101) rather than the ICF's HTML logon page; an unknown ``sap-client`` is
+also a 401; an unknown service is 404 /IWFND/MED/170. Injected 5xx faults answer with the SAP error
+body; 429 comes as API Management (Apigee) would send it, ``{"fault": {"faultstring", "detail":
+{"errorcode"}}}``, with ``Retry-After`` only when the fault settings give one.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from datetime import UTC
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from sandbox.clock import iso_z
+from sandbox.faults import FaultConfig, FaultKind
+from sandbox.sap.backend import SapBackend
+from sandbox.sap.csrf import CsrfSessions, csrf_failed
+from sandbox.sap.errors import ErrorFactory, SapError, ServiceInfo
+from sandbox.sap.handler import SERVICE_ROOT, ODataHandler, ODataRequest, ODataResponse
+from sandbox.sap.odata_json import Renderer
+from sandbox.sap.services import SERVICES
+from sandbox.system import EmulatedSystem, RecordError, SandboxContext
+
+USER = "HUB_COMM_USER"
+CLIENT = "100"
+SYSTEM_ID = "S4H"
+REALM = f'Basic realm="SAP NetWeaver Application Server [{SYSTEM_ID}/{CLIENT}]"'
+MODIFYING = frozenset({"POST", "PUT", "PATCH", "MERGE", "DELETE"})
+METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "MERGE", "DELETE"]
+
+
+def _secret(seed: int, label: str, length: int) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(f"{seed}:sap:{label}".encode()).digest()).decode()[:length]
+
+
+class SapS4(EmulatedSystem):
+    name = "sap_s4"
+    prefix = "/sap"
+
+    def __init__(self, ctx: SandboxContext) -> None:
+        super().__init__(ctx)
+        self.password = _secret(ctx.seed, "password", 20)
+        self.bearer_token = _secret(ctx.seed, "bearer", 40)
+        self.backend = SapBackend(ctx.data, USER)
+        self.errors = ErrorFactory(ctx.seed)
+        self.csrf = CsrfSessions(ctx.seed)
+        self.handler = ODataHandler(self.backend, self.errors, ctx.clock.now)
+        self.handler.on_write = self._log_write
+
+    # -- framework hooks --------------------------------------------------------------------------
+
+    def routes(self) -> list[BaseRoute]:
+        return [Route("/opu/odata/sap/{rest:path}", self._odata, methods=METHODS)]
+
+    def not_found(self, path: str) -> Response:
+        return self._error(SapError(404, "/IWFND/MED/170", f"No service found for path '{path}'"), None)
+
+    def connection_info(self, base_url: str) -> dict[str, Any]:
+        return {
+            "base_url": base_url,
+            "service_root": f"{base_url}{SERVICE_ROOT}",
+            "user": USER,
+            "password": self.password,
+            "client": CLIENT,
+            "bearer_token": self.bearer_token,
+        }
+
+    def fault_response(self, kind: FaultKind, config: FaultConfig, path: str) -> Response:
+        if kind == "server_error":
+            status = config.status_5xx
+            message = (
+                "Service temporarily unavailable; the system is overloaded or in maintenance"
+                if status == 503
+                else "An exception was raised in the backend system; try again later"
+            )
+            return self._error(SapError(status, "/IWBEP/CM_MGW_RT/000", message), None)
+        headers = {"Retry-After": str(config.retry_after)} if config.retry_after is not None else None
+        if kind == "concurrency":
+            fault = {
+                "faultstring": (
+                    "Spike arrest violation. Allowed rate : "
+                    "MessageRate{messagesPerPeriod=10, periodInMicroseconds=1000000}"
+                ),
+                "detail": {"errorcode": "policies.ratelimit.SpikeArrestViolation"},
+            }
+        else:
+            fault = {
+                "faultstring": "Rate limit quota violation. Quota limit  exceeded. Identifier : _default",
+                "detail": {"errorcode": "policies.ratelimit.QuotaViolation"},
+            }
+        return JSONResponse({"fault": fault}, status_code=429, headers=headers)
+
+    def expire_tokens(self) -> int:
+        return self.csrf.expire_all()
+
+    def get_record(self, module: str, record_id: str) -> dict[str, Any] | None:
+        """Any entity by its (single) key as verbose JSON; an order comes with items, schedule lines,
+        pricing elements and partners, a delivery or billing document with its items."""
+        self.backend.advance(self.ctx.clock.now())
+        for service in SERVICES.values():
+            es = service.set_by_name.get(module)
+            if es is None or len(es.type.keys) != 1:
+                continue
+            row = self.backend.store.table(module).get((record_id,))
+            if row is None:
+                return None
+            expand: dict[str, Any] = {nav.name: {} for nav in es.type.navs if nav.many}
+            if module == "A_SalesOrder":
+                expand["to_Item"] = {"to_ScheduleLine": {}, "to_PricingElement": {}}
+            renderer = Renderer(service, f"{SERVICE_ROOT}/{service.path}", self.backend.store.children)
+            return renderer.entity(es, row, None, expand)
+        return None
+
+    def put_record(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Control API modules: ``goods_receipt`` {Material, Plant, Quantity}; ``A_Customer`` (id =
+        customer number) with fields such as ``OrderIsBlockedForCustomer``; ``config`` {page_size}."""
+        module = body.get("module")
+        fields = body.get("fields") or {}
+        if not isinstance(fields, dict):
+            raise RecordError("fields must be an object")
+        now = self.ctx.clock.now()
+        if module == "goods_receipt":
+            result = self.backend.goods_receipt(fields, now)
+            self.ctx.writes.add(self.name, {"at": iso_z(now), "module": module, "fields": fields})
+            return result
+        if module == "A_Customer":
+            customer = str(body.get("id") or fields.get("Customer") or "")
+            return self.backend.edit_customer(customer, fields)
+        if module == "config":
+            page_size = fields.get("page_size")
+            if not isinstance(page_size, int) or isinstance(page_size, bool) or page_size < 1:
+                raise RecordError("page_size must be a positive integer")
+            self.handler.page_size = page_size
+            return {"record": {"page_size": page_size}}
+        raise RecordError(f"unknown module {module!r}; known: ['A_Customer', 'config', 'goods_receipt']")
+
+    # -- HTTP edge --------------------------------------------------------------------------------
+
+    def _error(self, error: SapError, service: Any) -> Response:
+        info = ServiceInfo(service.name, service.component_id, service.version) if service else None
+        return self.errors.response(error, info, self.ctx.clock.now())
+
+    def _authenticated(self, header: str | None) -> bool:
+        if not header:
+            return False
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer":
+            return hmac.compare_digest(value.strip(), self.bearer_token)
+        if scheme.lower() != "basic":
+            return False
+        try:
+            user, _, password = base64.b64decode(value.strip()).decode("utf-8").partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return False
+        return hmac.compare_digest(user.upper(), USER) and hmac.compare_digest(password, self.password)
+
+    def _log_write(self, method: str, service: str, path: str, status: int) -> None:
+        self.ctx.writes.add(
+            self.name,
+            {"at": iso_z(self.ctx.clock.now()), "method": method, "service": service, "path": path, "status": status},
+        )
+
+    async def _odata(self, request: Request) -> Response:
+        rest = request.path_params["rest"]
+        service_path, _, resource = rest.partition("/")
+        service = SERVICES.get(service_path)
+        query = dict(parse_qsl(request.url.query, keep_blank_values=True))
+        if not self._authenticated(request.headers.get("authorization")):
+            error = SapError(401, "/IWFND/CM_CONSUMER/101", "Logon failed: user or password is not valid")
+            error.headers["WWW-Authenticate"] = REALM
+            return self._error(error, service)
+        if query.get("sap-client", CLIENT) != CLIENT:
+            error = SapError(
+                401, "/IWFND/CM_CONSUMER/101", f"Logon failed: client {query['sap-client']} is not available"
+            )
+            error.headers["WWW-Authenticate"] = REALM
+            return self._error(error, service)
+        if service is None:
+            name = service_path.split(";")[0]
+            return self._error(
+                SapError(
+                    404, "/IWFND/MED/170", f"No service found for namespace '/SAP/', name '{name}', version '0001'"
+                ),
+                None,
+            )
+        method = request.method.upper()
+        fetch = request.headers.get("x-csrf-token", "").lower() == "fetch"
+        cookie = request.headers.get("cookie")
+        if method in MODIFYING and not self.csrf.valid(request.headers.get("x-csrf-token"), cookie):
+            return csrf_failed()
+        self.backend.advance(self.ctx.clock.now().astimezone(UTC))
+        host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
+        odata = ODataRequest(
+            method="GET" if method == "HEAD" else method,
+            service=service,
+            path=resource,
+            query={k: v for k, v in query.items() if k not in ("sap-client", "sap-language")},
+            headers={k.lower(): v for k, v in request.headers.items()},
+            body=await request.body(),
+            host_url=f"{request.url.scheme}://{host}",
+        )
+        answer: ODataResponse = self.handler.handle(odata)
+        headers = dict(answer.headers)
+        if fetch and method in ("GET", "HEAD"):
+            token, set_cookie = self.csrf.fetch(cookie)
+            headers["x-csrf-token"] = token
+            response = Response(answer.body, status_code=answer.status, headers=headers)
+            if set_cookie:
+                response.headers.append("set-cookie", set_cookie)
+                response.headers.append("set-cookie", f"sap-usercontext=sap-client={CLIENT}; path=/")
+            return response
+        return Response(answer.body, status_code=answer.status, headers=headers)
