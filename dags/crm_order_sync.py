@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, get_current_context, task
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
 
+from hub.assets import ACCEPTED_ORDERS
 from hub.dag_defaults import default_args
-
-ACCEPTED_ORDERS = Asset("hub://orders/accepted", extra={"table": "orders", "status": "accepted"})
 
 DOC = """
 ### CRM order sync

@@ -18,8 +18,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, select, tuple_, update
 
-from connectors.http import BusinessError, TransientError
-from hub import jsonable
+from connectors.http import AuthError, BusinessError, TransientError
+from hub import jsonable, quarantine
 from hub.bulk import upsert
 from hub.crm_sources import get_source
 from hub.db import utcnow
@@ -30,6 +30,7 @@ from transforms.confirmation import Confirmation, ConfirmedLine
 log = logging.getLogger(__name__)
 
 MAIL_TARGET = "mail.order_confirmation"
+MAIL_STAGE = "confirmation_mail"  # quarantine stage of e-mails the customer's server refuses
 CONFIRMABLE = ("posted", "partial", "confirmed", "backordered")
 # The order's state once the customer has a confirmation (orders in SAP; see module docstring).
 STATE_AFTER = {"confirmed": "confirmed", "partially_confirmed": "partial", "backordered": "partial"}
@@ -236,12 +237,35 @@ def _mail(
             {"to": c.email, "language": c.language, "confirmation": key},
             lambda _payload: Delivered(ref=send_mail(c, key)),
         )
-    except Exception as exc:  # noqa: BLE001 - one failed e-mail must not stop the others
+    except AuthError:
+        raise  # the smtp_default Connection is wrong: a task failure for ops, not a per-order problem
+    except BusinessError as exc:
+        # The customer's mail server refuses the address: retrying cannot help. The CRM still gets the
+        # confirmation; the address waits in the quarantine for someone to correct it.
+        with ledger.engine.begin() as conn:
+            quarantine.add(conn, [_refused_mail(c, exc)])
+        counts["mail_failed"] += 1
+        return True
+    except Exception as exc:  # noqa: BLE001 - one failed e-mail must not stop the others; retried next run
         log.warning("order %s: confirmation e-mail not sent: %s", c.order_number, exc)
         counts["mail_failed"] += 1
         return False
     counts["mail_sent"] += 1
     return True
+
+
+def _refused_mail(c: Confirmation, exc: Exception) -> quarantine.QuarantineRecord:
+    from transforms.crm_orders import record_key
+
+    return quarantine.QuarantineRecord(
+        MAIL_STAGE,
+        c.source,
+        record_key(c.source, c.crm_order_id),
+        type(exc).__name__,
+        f"order {c.order_number}: confirmation e-mail to customer {c.customer_number} refused: {exc}",
+        {"order_number": c.order_number, "customer_number": c.customer_number},
+        field="email",
+    )
 
 
 def _record(conn: Connection, c: Confirmation, key: str, run_id: str) -> None:

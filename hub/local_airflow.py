@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from hub.settings import PROJECT_ROOT
 
@@ -83,6 +84,29 @@ def connections_for(sandbox: dict[str, Any], hub_db_path: Path) -> dict[str, dic
             ),
         },
         "hub_db": {"conn_type": "sqlite", "description": "Hub database (embedded SQLite)", "host": str(hub_db_path)},
+    }
+    if "sap_s4" in systems:
+        sap = systems["sap_s4"]
+        url = urlsplit(sap["base_url"])
+        conns["sap_s4"] = {
+            "conn_type": "http",
+            "description": "SAP S/4HANA OData V2 (sandbox)",
+            "schema": url.scheme,
+            "host": url.hostname,
+            "port": url.port,
+            "login": sap["user"],
+            "password": sap["password"],
+            "extra": json.dumps({"sap_client": sap["client"], "service_root": urlsplit(sap["service_root"]).path}),
+        }
+    smtp = systems["smtp"]
+    conns["smtp_default"] = {
+        "conn_type": "smtp",
+        "description": "Mail submission (sandbox; plain SMTP with AUTH on loopback)",
+        "host": smtp["host"],
+        "port": smtp["port"],
+        "login": smtp["user"],
+        "password": smtp["password"],
+        "extra": json.dumps({"from_email": smtp["from_address"], "disable_ssl": True, "disable_tls": True}),
     }
     return conns
 

@@ -39,6 +39,8 @@ IN_SAP_UNCONFIRMED = ("posted", "partial")  # in SAP with quantities SAP may sti
 # before every re-send), then left failed in the ledger for the next run.
 POST_RETRY = RetryPolicy(max_attempts=3, base=1.0, cap=10.0)
 
+PRICE_STEP = Decimal("0.0001")  # ConditionRateValue is Decimal(24,9); 4 places keep SAP's net within a cent
+
 OrderKey = tuple[str, str]
 
 
@@ -302,7 +304,7 @@ def post(
     Every order is looked up by ``PurchaseOrderByCustomer`` before it is created, so an order SAP
     already has (a crash after SAP answered, a restored hub database) is linked, not duplicated.
     """
-    from connectors.sap_s4 import sales_order_payload
+    from connectors.sap_s4 import OrderLine, sales_order_payload
 
     keys = [(s, o) for s, o in planned["sequence"]]
     areas = {c: SalesArea(**a) for c, a in planned["sales_areas"].items()}
@@ -313,24 +315,25 @@ def post(
         head = heads[key]
         area = areas[head.customer_number]
         payload = sales_order_payload(
-            sales_org=area.sales_org,
-            distribution_channel=area.channel,
-            division=area.division,
             sold_to=head.customer_number,
             purchase_order=head.order_number,
-            order_date=head.order_time.date(),
-            requested_date=head.requested_date,
+            sales_organization=area.sales_org,
+            distribution_channel=area.channel,
+            division=area.division,
             currency=head.currency,
-            items=[
-                {
-                    "item": str(ln.line_no * 10),
-                    "material": ln.material,
-                    "quantity": ln.quantity,
-                    "unit": ln.unit or "PC",
-                    "plant": ln.plant or default_plant,
-                    "net_price": ln.net_amount / ln.quantity if ln.quantity else None,
-                    "text": ln.description,
-                }
+            purchase_order_date=head.order_time.date(),
+            requested_delivery_date=head.requested_date,
+            lines=[
+                OrderLine(
+                    material=ln.material,
+                    quantity=ln.quantity,
+                    unit=ln.unit or "PC",
+                    plant=ln.plant or default_plant,
+                    # The agreed price after discount, so SAP's net amount is the CRM's (to ±0.00005/unit).
+                    net_unit_price=(ln.net_amount / ln.quantity).quantize(PRICE_STEP),
+                    item=str(ln.line_no * 10),
+                    text=ln.description,
+                )
                 for ln in lines[key]
             ],
         )
@@ -399,20 +402,20 @@ def _lookup(sap: Any, payloads: list[dict[str, Any]]) -> list[Delivered | None]:
 def _delivered(doc: Any) -> Delivered | Exception:
     if isinstance(doc, Exception):
         return doc
-    return Delivered(ref=doc.sales_order, response=order_summary(doc))
+    return Delivered(ref=doc.number, response=order_summary(doc))
 
 
 def order_summary(doc: Any) -> dict[str, Any]:
     """What the hub keeps of a SAP sales order (ledger response, sap_orders, allocations)."""
     return {
-        "sap_order": doc.sales_order,
+        "sap_order": doc.number,
         "net_amount": str(doc.net_amount) if doc.net_amount is not None else None,
         "currency": doc.currency,
         "items": [
             {
                 "item": it.item,
                 "material": it.material,
-                "confirmed_qty": str(it.confirmed_qty),
+                "confirmed_qty": str(it.confirmed_quantity),
                 "confirmed_date": it.confirmed_date.isoformat() if it.confirmed_date else None,
             }
             for it in doc.items

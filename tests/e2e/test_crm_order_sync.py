@@ -5,13 +5,13 @@ One sandbox per module (the tests edit its records); a fresh hub database per te
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 import requests
+from flows import deploy, run_dag, sync
 from sqlalchemy import select
 
 from hub.schema import crm_inbox, order_lines, orders, quarantine
@@ -55,44 +55,11 @@ def seed(crm_sandbox):
 
 @pytest.fixture
 def hub_env(crm_sandbox, seed, hub_db, tmp_path, monkeypatch, airflow_home):
-    """Connections to the sandbox, the test's hub database and the ERP extract, as a deployment has."""
-    from hub.local_airflow import connections_for
     from hub.settings import get_settings
-    from sandbox.erp_extract import write_extract
 
-    for conn_id, conn in connections_for(crm_sandbox, tmp_path / "unused.sqlite").items():
-        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
-    monkeypatch.setenv("HUB_DATABASE_URL", hub_db.url.render_as_string(hide_password=False))
-    # Runs share Zoho access tokens as in production; the sandbox allows 10 new ones per 10 minutes.
-    monkeypatch.setenv("HUB_TOKEN_CACHE_KEY", "f1_uDcSrBhZlTMhQOZcJ9xc5y9u8_LU3s7Q5fR0bQZc=")
-    monkeypatch.setenv("HUB__MASTERDATA__EXTRACT_DIR", str(write_extract(seed, tmp_path / "extract")))
-    get_settings.cache_clear()
+    deploy(crm_sandbox, seed, hub_db, tmp_path, monkeypatch)
     yield hub_db
     get_settings.cache_clear()
-
-
-_runs = iter(range(10**6))
-
-
-def run_dag(dag_id: str, conf: dict[str, Any] | None = None) -> Any:
-    """``dag.test()`` one run; each gets its own logical date (they are unique per DAG)."""
-    from airflow.dag_processing.dagbag import DagBag
-
-    from hub.settings import PROJECT_ROOT
-
-    dag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / f"{dag_id}.py")).get_dag(dag_id)
-    # After the DAGs' start_date, or dag.test() finds no task to run.
-    logical = datetime(2026, 11, 20, tzinfo=UTC) + timedelta(minutes=next(_runs))
-    run = dag.test(logical_date=logical, run_conf=conf or {})
-    states = [(ti.task_id, str(ti.state)) for ti in run.get_task_instances()]
-    assert str(run.state) == "success", states
-    assert states and all(state == "success" for _, state in states), states  # every task really ran
-    return run
-
-
-def sync(now: datetime, start: datetime | None = None, **conf: Any) -> Any:
-    start = start or now - timedelta(days=42)
-    return run_dag("crm_order_sync", {"window_start": start.isoformat(), "window_end": now.isoformat(), **conf})
 
 
 def snapshot(engine) -> dict[str, list]:  # noqa: ANN001

@@ -1,0 +1,159 @@
+"""sap_order_posting: accepted orders become SAP sales orders, and the customer is told what SAP confirmed.
+
+Wiring only; the steps live in ``hub.sap_posting`` and ``hub.confirmations``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import dag, get_current_context, task
+
+from hub.assets import ACCEPTED_ORDERS, POSTED_ORDERS
+from hub.dag_defaults import default_args
+
+DOC = """
+### SAP order posting
+
+Runs whenever `crm_order_sync` publishes the accepted-orders Asset (every 15 minutes):
+
+1. **plan** — for the open orders (new, and backordered ones waiting for stock): the customers'
+   sales areas and delivery priorities from SAP (API_BUSINESS_PARTNER), unrestricted stock
+   (API_MATERIAL_STOCK_SRV) and availability (API_PRODUCT_AVAILY_INFO_BASIC) per material and
+   plant → `stock_snapshots`; allocation by priority, then order time, partial where stock is
+   short → `order_allocations`. Orders with nothing available are **backordered** and planned
+   again next run; customers SAP blocks or does not know are **held** (quarantine `sap_posting`).
+2. **post** — SAP sales orders (deep insert with `to_Item`, the agreed net price as condition
+   PPR0) in allocation order, ≤ 20 per `$batch`, one order per changeset, through the ledger
+   (`sap.sales_order`, key = CRM order number). Each order is first looked up by
+   `PurchaseOrderByCustomer`, so nothing is created twice. SAP's refusals are **held** with SAP's
+   message and field; a 5xx storm is retried, then left `failed` in the ledger for the next run.
+3. **refresh** — SAP's confirmed quantities and dates (schedule lines) of orders in SAP with open
+   quantities: what SAP's backorder run confirmed since is picked up here.
+4. **gate** — `sap_postings` suite: SAP number, currency, confirmed ≤ ordered, SAP net within
+   2 % of the agreed amount; a failing order goes to **review** and nobody is told anything.
+5. **confirm** — to the CRM the order came from (status, SAP number, confirmed quantities and
+   dates) and by e-mail to the customer (zh or en), each through the ledger, only when the
+   confirmation changed.
+
+Ops: `hub ledger list --target sap.sales_order --status failed`, `hub quarantine list --stage sap_posting`,
+then `hub quarantine requeue --stage sap_posting` once SAP or the CRM is fixed.
+"""
+
+
+@dag(
+    dag_id="sap_order_posting",
+    schedule=[ACCEPTED_ORDERS],
+    start_date=datetime(2026, 11, 1),
+    catchup=False,
+    max_active_runs=1,  # allocation must see the previous run's postings
+    default_args=default_args(),
+    tags=["sap", "orders", "allocation", "confirmations"],
+    doc_md=DOC,
+)
+def sap_order_posting():
+    @task(pool="sap_api")
+    def plan() -> dict:
+        from hub.db import make_engine
+        from hub.sap_posting import plan as plan_step
+        from hub.settings import get_settings
+
+        with _sap() as sap:
+            return plan_step(make_engine(), sap, _run_id(), default_plant=get_settings().plants.default)
+
+    @task(pool="sap_api")
+    def post(planned: dict) -> dict:
+        from hub.db import make_engine
+        from hub.ledger import Ledger
+        from hub.sap_posting import post as post_step
+        from hub.settings import get_settings
+
+        engine = make_engine()
+        with _sap() as sap:
+            posted = post_step(
+                engine,
+                sap,
+                Ledger(engine, owner=_owner()),
+                _run_id(),
+                planned,
+                default_plant=get_settings().plants.default,
+            )
+        return {**{k: v for k, v in planned.items() if k not in ("sequence", "sales_areas")}, **posted}
+
+    @task(pool="sap_api")
+    def refresh(posted: dict) -> dict:
+        from hub.db import make_engine
+        from hub.sap_posting import refresh as refresh_step
+
+        with _sap() as sap:
+            return {**posted, "refresh": refresh_step(make_engine(), sap, _run_id())}
+
+    @task
+    def gate(refreshed: dict) -> dict:
+        from hub.db import make_engine
+        from hub.sap_posting import gate as gate_step
+
+        return {**refreshed, "gate": gate_step(make_engine(), _run_id())}
+
+    @task(pool="crm_api", outlets=[POSTED_ORDERS])
+    def confirm(gated: dict) -> dict:
+        from connectors.mail import Mailer, SmtpConfig
+        from hub.confirmations import confirm as confirm_step
+        from hub.confirmations import mail_sender
+        from hub.connections import get_connection
+        from hub.crm_sources import get_source
+        from hub.db import make_engine
+        from hub.ledger import Ledger
+        from hub.settings import get_settings
+        from hub.token_cache import token_store
+
+        ctx = get_current_context()
+        engine = make_engine()
+        settings = get_settings()
+        clients = {}
+        try:
+            for name in settings.crm.enabled:
+                source = get_source(name)
+                clients[name] = source.make_client(get_connection(source.conn_id), token_store(engine))
+            smtp = SmtpConfig.from_connection(get_connection("smtp_default"))
+            confirmed = confirm_step(
+                engine,
+                Ledger(engine, owner=_owner()),
+                ctx["run_id"],
+                crm_clients=clients,
+                send_mail=mail_sender(Mailer(smtp), smtp.from_address, ctx["dag_run"].run_after),
+                default_language=settings.hub.language,
+            )
+        finally:
+            for client in clients.values():
+                client.close()
+        summary = {**gated, "confirm": confirmed}
+        ctx["outlet_events"][POSTED_ORDERS].extra = {
+            "run_id": ctx["run_id"],
+            "posted": gated["posted"],
+            "confirmed": confirmed["confirmed"] + confirmed["partially_confirmed"],
+        }
+        return summary
+
+    confirm(gate(refresh(post(plan()))))
+
+
+def _run_id() -> str:
+    return get_current_context()["run_id"]
+
+
+def _owner() -> str:
+    ti = get_current_context()["ti"]
+    return f"{ti.dag_id}.{ti.task_id}"
+
+
+def _sap():  # noqa: ANN202 - a connectors.sap_s4.SapClient, imported lazily
+    from contextlib import closing
+
+    from connectors.sap_s4 import SapClient
+    from hub.connections import get_connection
+
+    return closing(SapClient.from_connection(get_connection("sap_s4")))
+
+
+sap_order_posting()
