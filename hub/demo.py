@@ -15,6 +15,8 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
+import requests
+
 from hub.settings import PROJECT_ROOT, get_settings
 
 # The order data flows in; DAGs found in dags/ but not listed here run after these.
@@ -107,6 +109,7 @@ def _summary(engine) -> None:  # noqa: ANN001
             _say("Data-quality gates (rows in = passed + quarantined):")
             for gate, ev, ok, bad in gates:
                 _say(f"  {gate:<24} {ev:>6} = {ok:>6} + {bad:>5}")
+        _sap_summary(conn)
         sends = conn.execute(
             select(ledger.c.target, ledger.c.status, func.count()).group_by(ledger.c.target, ledger.c.status)
         ).all()
@@ -114,6 +117,46 @@ def _summary(engine) -> None:  # noqa: ANN001
             _say("Ledger (messages to outside systems):")
             for target, status, n in sends:
                 _say(f"  {target:<28} {status:<10} {n:>5}")
+
+
+def _sap_summary(conn) -> None:  # noqa: ANN001
+    from sqlalchemy import func, select
+
+    from hub.schema import ledger, order_allocations, order_confirmations, orders, sap_orders
+
+    states = dict(conn.execute(select(orders.c.status, func.count()).group_by(orders.c.status)).all())
+    if not states:
+        return
+    posted = conn.execute(select(func.count()).select_from(sap_orders)).scalar_one()
+    short = conn.execute(
+        select(func.count(), func.sum(order_allocations.c.ordered_qty - order_allocations.c.confirmed_qty)).where(
+            order_allocations.c.confirmed_qty < order_allocations.c.ordered_qty
+        )
+    ).one()
+    told = dict(
+        conn.execute(select(order_confirmations.c.status, func.count()).group_by(order_confirmations.c.status)).all()
+    )
+    failed = conn.execute(
+        select(func.count()).where(ledger.c.status == "failed", ledger.c.target.like("sap.%"))
+    ).scalar_one()
+    _say("SAP order posting:")
+    _say(f"  posted to SAP      {posted:>5} sales orders")
+    _say(
+        f"  backordered        {states.get('backordered', 0) + states.get('partial', 0):>5} orders "
+        f"({states.get('backordered', 0)} waiting for stock, {states.get('partial', 0)} partly confirmed; "
+        f"{short[0]} lines, {short[1] or 0:.0f} units short)"
+    )
+    _say(
+        f"  confirmed          {sum(told.values()):>5} confirmations sent to CRM + e-mail "
+        f"({told.get('confirmed', 0)} full, {told.get('partially_confirmed', 0)} partial, "
+        f"{told.get('backordered', 0)} backorder notices)"
+    )
+    _say(
+        f"  held / review      {states.get('held', 0):>5} / {states.get('review', 0)} "
+        "(quarantine sap_posting / sap_postings)"
+    )
+    _say(f"  failed             {failed:>5} SAP postings failed in the ledger (retried next run)")
+    _say("  order states       " + ", ".join(f"{k} {v}" for k, v in sorted(states.items())))
 
 
 SEED, ORDERS = 7, 600
@@ -142,7 +185,8 @@ def main() -> int:
         write_extract(generate(SEED, ORDERS, now), extract_dir)
         _say(f"    ERP master-data extract → {extract_dir}")
         for name, system in sandbox["systems"].items():
-            _say(f"    {name:<10} {system.get('api_domain') or system.get('base_url')}")
+            where = system.get("api_domain") or system.get("base_url") or f"smtp://{system['host']}:{system['port']}"
+            _say(f"    {name:<10} {where}")
         _say("▶ preparing Airflow in .airflow/ (metadata DB, Connections, pools) …")
         env = local_airflow.prepare(sandbox, hub_db_path, fresh=True)
         os.environ.update(env)
@@ -156,6 +200,8 @@ def main() -> int:
         engine = make_engine(url)
         _summary(engine)
         engine.dispose()
+        mails = requests.get(f"{sandbox['control_url']}/mail", timeout=10).json()["messages"]
+        _say(f"  e-mails captured by the sandbox SMTP server: {len(mails)}  ({sandbox['control_url']}/mail)")
 
     failed = [d for d, state, _ in results if state != "success"]
     _say("\n== Where things are ==")
