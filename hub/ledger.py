@@ -150,7 +150,14 @@ class Ledger:
         retried = [(i, row) for i, row in waiting if lookup_first or row.attempts > 0]
         if retried and lookup is not None:
             # Earlier attempts may have reached the target before we lost track of them.
-            for (i, row), found in zip(retried, lookup([items[i][1] for i, _ in retried]), strict=True):
+            try:
+                answers_found = lookup([items[i][1] for i, _ in retried])
+            except Exception as exc:  # noqa: BLE001 - cannot tell what the target holds: send none of them
+                for i, row in retried:
+                    self._record_failed(row.id, exc)
+                    results[i] = exc
+                answers_found = [None] * len(retried)
+            for (i, row), found in zip(retried, answers_found, strict=True):
                 if found is not None:
                     self._record_sent(row.id, found)
                     results[i] = SendResult(target, items[i][0], found.ref, found.response, called=False)

@@ -280,3 +280,21 @@ def test_send_many_reports_a_conflict_per_item(hub_db, outbox):
         lambda ps: [outbox.deliver(p) for p in ps],
     )
     assert isinstance(results[0], LedgerConflict) and results[1].ref == "DOC-SO-10"
+
+
+def test_send_many_sends_nothing_it_could_not_look_up(hub_db, outbox):
+    led = Ledger(hub_db, owner="t")
+
+    def lookup_down(payloads):
+        raise ConnectionError("lookup: 503")
+
+    sent = []
+    results = led.send_many(
+        "sap.sales_order",
+        [("SO-20", {"order": "SO-20"})],
+        lambda ps: sent.extend(ps) or [outbox.deliver(p) for p in ps],
+        lookup_down,
+        lookup_first=True,
+    )
+    assert isinstance(results[0], ConnectionError) and sent == []
+    assert _row(hub_db, "SO-20").status == "failed"
