@@ -19,7 +19,7 @@ from typing import Any
 
 from sandbox.sap.masterdata import STORAGE_LOCATION, UNRESTRICTED, stock_row
 from sandbox.sap.services import SALES_ORDER_ITEM
-from sandbox.sap.store import Row, Store
+from sandbox.sap.store import Row, Store, later
 
 CONFIRMATION_DAYS = 2
 DELIVERY_LEAD = timedelta(days=1)  # delivery and goods issue this long before the confirmed date
@@ -180,7 +180,10 @@ class Atp:
             self._commit(key, take)
             order = orders.get((item["SalesOrder"],))
             if order is not None:
-                orders.update(order, {"LastChangeDateTime": now, "LastChangeDate": day_of(now)})
+                orders.update(
+                    order,
+                    {"LastChangeDateTime": later(order["LastChangeDateTime"], now), "LastChangeDate": day_of(now)},
+                )
             self.schedule(date - DELIVERY_LEAD, item["SalesOrder"])
             if confirmed + take >= item["RequestedQuantity"]:
                 self._backorder(key, item_key, add=False)

@@ -23,7 +23,7 @@ from sandbox.sap.errors import SapError
 from sandbox.sap.masterdata import STORAGE_LOCATION
 from sandbox.sap.odata_json import currency_decimals, quantize
 from sandbox.sap.services import DELIVERY_HEADER, SALES_ORDER, SALES_ORDER_ITEM
-from sandbox.sap.store import Row, Store
+from sandbox.sap.store import Row, Store, later
 from sandbox.seed_data import SeedData
 
 BILLING_LEAD = timedelta(days=1)
@@ -191,7 +191,7 @@ class Documents:
                 "OverallDeliveryStatus": delivery,
                 "OverallTotalDeliveryStatus": delivery,
                 "OverallSDProcessStatus": "C" if billed else "B",
-                "LastChangeDateTime": moment,
+                "LastChangeDateTime": later(order["LastChangeDateTime"], moment),
                 "LastChangeDate": day_of(moment),
             },
         )

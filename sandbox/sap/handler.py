@@ -35,7 +35,7 @@ from sandbox.sap.odata_query import (
     sort_rows,
 )
 from sandbox.sap.resource import Segment, parse_key, parse_path
-from sandbox.sap.store import Row
+from sandbox.sap.store import Row, later
 
 SERVICE_ROOT = "/sap/opu/odata/sap"
 DEFAULT_PAGE_SIZE = 1000
@@ -314,7 +314,7 @@ class ODataHandler:
         now = self.now()
         etag_prop = es.type.etag_prop
         if etag_prop is not None and etag_prop.type == "Edm.DateTimeOffset":
-            changes[etag_prop.name] = now
+            changes[etag_prop.name] = later(row[etag_prop.name], now)
             if "LastChangeDate" in es.type.by_name:
                 changes["LastChangeDate"] = now.replace(hour=0, minute=0, second=0, microsecond=0)
         elif etag_prop is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
 from sandbox.sap.edm import EntitySet, Service
@@ -18,6 +19,13 @@ from sandbox.sap.odata_json import blank_row
 
 Row = dict[str, Any]
 Key = tuple[Any, ...]
+TICK = timedelta(microseconds=1)
+
+
+def later(previous: datetime | None, now: datetime) -> datetime:
+    """A change timestamp after ``previous``: ETags built from it must change with every change, even
+    when the sandbox clock stands still."""
+    return now if previous is None or now > previous else previous + TICK
 
 
 class Journal:
