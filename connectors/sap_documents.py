@@ -179,6 +179,13 @@ def field_text(row: Mapping[str, Any], key: str) -> str:
     return "" if value is None else str(value)
 
 
+def item_number(row: Mapping[str, Any], key: str) -> str:
+    """An item or schedule-line number (NUMC) without leading zeros: one API renders "000010" where
+    another renders "10", and the hub matches delivery and billing items to order items by it."""
+    text = field_text(row, key)
+    return str(int(text)) if text.isdigit() else text
+
+
 def stock_row_from(row: Mapping[str, Any]) -> StockRow:
     return StockRow(
         material=field_text(row, "Material"),
@@ -194,7 +201,7 @@ def stock_row_from(row: Mapping[str, Any]) -> StockRow:
 
 def schedule_line_from(row: Mapping[str, Any]) -> ScheduleLine:
     return ScheduleLine(
-        schedule_line=field_text(row, "ScheduleLine"),
+        schedule_line=item_number(row, "ScheduleLine"),
         requested_date=_date(row.get("RequestedDeliveryDate")),
         confirmed_date=_date(row.get("ConfirmedDeliveryDate")),
         order_quantity=field_decimal(row.get("ScheduleLineOrderQuantity")),
@@ -213,7 +220,7 @@ def sales_order_from(
     number = field_text(header, "SalesOrder")
     items = []
     for row in header.get("to_Item") or []:
-        item = field_text(row, "SalesOrderItem")
+        item = item_number(row, "SalesOrderItem")
         lines = [schedule_line_from(s) for s in (schedule_lines or {}).get((number, item), [])]
         # A schedule line's own navigation may be expanded too.
         lines += [schedule_line_from(s) for s in row.get("to_ScheduleLine") or []]
@@ -264,7 +271,7 @@ def sales_order_from(
 def delivery_from(header: Mapping[str, Any]) -> DeliveryDoc:
     items = tuple(
         DeliveryItemDoc(
-            item=field_text(row, "DeliveryDocumentItem"),
+            item=item_number(row, "DeliveryDocumentItem"),
             material=field_text(row, "Material"),
             plant=field_text(row, "Plant"),
             storage_location=field_text(row, "StorageLocation"),
@@ -272,7 +279,7 @@ def delivery_from(header: Mapping[str, Any]) -> DeliveryDoc:
             quantity=field_decimal(row.get("ActualDeliveryQuantity")),
             unit=field_text(row, "DeliveryQuantityUnit"),
             sales_order=field_text(row, "ReferenceSDDocument"),
-            sales_order_item=field_text(row, "ReferenceSDDocumentItem"),
+            sales_order_item=item_number(row, "ReferenceSDDocumentItem"),
             goods_movement_status=field_text(row, "GoodsMovementStatus"),
         )
         for row in header.get("to_DeliveryDocumentItem") or []
@@ -297,7 +304,7 @@ def delivery_from(header: Mapping[str, Any]) -> DeliveryDoc:
 def billing_document_from(header: Mapping[str, Any]) -> BillingDoc:
     items = tuple(
         BillingItemDoc(
-            item=field_text(row, "BillingDocumentItem"),
+            item=item_number(row, "BillingDocumentItem"),
             material=field_text(row, "Material"),
             plant=field_text(row, "Plant"),
             quantity=field_decimal(row.get("BillingQuantity")),
@@ -306,9 +313,9 @@ def billing_document_from(header: Mapping[str, Any]) -> BillingDoc:
             tax_amount=field_decimal(row.get("TaxAmount")),
             gross_amount=field_decimal(row.get("GrossAmount")),
             delivery=field_text(row, "ReferenceSDDocument"),
-            delivery_item=field_text(row, "ReferenceSDDocumentItem"),
+            delivery_item=item_number(row, "ReferenceSDDocumentItem"),
             sales_order=field_text(row, "SalesDocument"),
-            sales_order_item=field_text(row, "SalesDocumentItem"),
+            sales_order_item=item_number(row, "SalesDocumentItem"),
         )
         for row in header.get("to_Item") or []
     )

@@ -46,6 +46,7 @@ from connectors.sap_documents import (
     delivery_from,
     field_decimal,
     field_text,
+    item_number,
     sales_order_from,
     sales_order_payload,
     stock_row_from,
@@ -80,6 +81,8 @@ __all__ = [  # the documents and the payload builder are part of this client's A
     "SapConfig",
     "ScheduleLine",
     "StockRow",
+    "billing_document_from",
+    "delivery_from",
     "sales_order_from",
     "sales_order_payload",
 ]
@@ -327,7 +330,7 @@ class SapClient:
                 orderby=("SalesOrder", "SalesOrderItem", "ScheduleLine"),
                 page_size=self.config.page_size,
             ):
-                lines.setdefault((field_text(row, "SalesOrder"), field_text(row, "SalesOrderItem")), []).append(row)
+                lines.setdefault((field_text(row, "SalesOrder"), item_number(row, "SalesOrderItem")), []).append(row)
         return lines
 
     def _with_schedule_lines(self, headers: Sequence[dict[str, Any]]) -> list[SalesOrderDoc]:

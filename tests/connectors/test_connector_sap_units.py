@@ -58,6 +58,8 @@ from connectors.sap_s4 import (
     SalesOrderDoc,
     SapClient,
     SapConfig,
+    billing_document_from,
+    delivery_from,
     sales_order_from,
     sales_order_payload,
 )
@@ -744,6 +746,50 @@ def test_sales_order_document_sums_confirmations_from_schedule_lines() -> None:
     assert first.open_quantity == Decimal("6")
     assert second.confirmed_quantity == Decimal("9") and second.confirmed_date is None  # no schedule lines read
     assert doc.net_amount == Decimal("370.20") and not doc.fully_confirmed
+
+
+def test_delivery_and_billing_items_match_order_items_whatever_the_zero_padding() -> None:
+    delivery = delivery_from(
+        clean_entity(
+            {
+                "__metadata": {"etag": "W/\"'0002'\""},
+                "DeliveryDocument": "80000001",
+                "OverallGoodsMovementStatus": "C",
+                "ActualGoodsMovementDate": "/Date(1773360000000)/",
+                "LastChangeDate": "/Date(1773360000000)/",
+                "to_DeliveryDocumentItem": {
+                    "results": [
+                        {
+                            "DeliveryDocumentItem": "000010",
+                            "Material": "M1",
+                            "ActualDeliveryQuantity": "5.000",
+                            "DeliveryQuantityUnit": "PC",
+                            "ReferenceSDDocument": "1000001",
+                            "ReferenceSDDocumentItem": "000010",
+                        }
+                    ]
+                },
+            }
+        )
+    )
+    assert delivery.version == "W/\"'0002'\"" and delivery.goods_issue_date == date(2026, 3, 13)
+    (item,) = delivery.items
+    assert (item.item, item.sales_order, item.sales_order_item, item.quantity) == ("10", "1000001", "10", Decimal(5))
+    bill = billing_document_from(
+        clean_entity(
+            {
+                "BillingDocument": "90000001",
+                "TotalNetAmount": "401.50",
+                "TaxAmount": "52.20",
+                "TotalGrossAmount": "453.70",
+                "LastChangeDateTime": "/Date(1773446400000+0000)/",
+                "BillingDocumentIsCancelled": False,
+                "to_Item": {"results": [{"BillingDocumentItem": "10", "ReferenceSDDocumentItem": "000010"}]},
+            }
+        )
+    )
+    assert bill.gross_amount == Decimal("453.70") and bill.last_changed_at == datetime(2026, 3, 14, tzinfo=UTC)
+    assert bill.items[0].delivery_item == "10"
 
 
 def test_availability_accepts_wrapped_and_unwrapped_answers() -> None:
