@@ -13,7 +13,7 @@ order up with :meth:`SapClient.find_sales_orders` before sending it again (see :
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -31,7 +31,7 @@ from connectors.base import (
     require_aware,
     to_decimal,
 )
-from connectors.http import DEFAULT_TIMEOUT, AuthError, PermanentError, RetryPolicy, TransientError
+from connectors.http import DEFAULT_TIMEOUT, AuthError, ConnectorError, PermanentError, RetryPolicy, TransientError
 from connectors.sap_documents import (
     BillingDoc,
     BillingItemDoc,
@@ -178,7 +178,13 @@ class SapConfig:
 class SapClient:
     """The SAP services the hub calls. One client per task (one session, its own CSRF tokens)."""
 
-    def __init__(self, config: SapConfig, *, session: requests.Session | None = None, sleep: Any = None) -> None:
+    def __init__(
+        self,
+        config: SapConfig,
+        *,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
         self.config = config
         extra = {"sleep": sleep} if sleep is not None else {}
         self.odata = ODataClient(
@@ -338,7 +344,7 @@ class SapClient:
         if that read fails the orders still exist, so the documents come back without them."""
         try:
             lines = self._schedule_lines(h["SalesOrder"] for h in headers)
-        except TransientError as exc:
+        except ConnectorError as exc:  # never let a failed follow-up read pass for a failed create
             log.warning("sap_s4: schedule lines of new orders not read (%s); confirmations follow later", exc)
             lines = {}
         return [sales_order_from(h, lines) for h in headers]

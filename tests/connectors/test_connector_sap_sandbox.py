@@ -15,7 +15,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from connectors.http import RetryPolicy, TransientError
+from connectors.http import AuthError, RetryPolicy, TransientError
 from connectors.sap_odata import SapBusinessError, SapError, SapRequestError, SapTransientError, eq, maybe_applied
 from connectors.sap_s4 import OrderLine, SalesOrderDoc, SapClient, SapConfig, sales_order_payload
 
@@ -142,6 +142,17 @@ def test_stock_rows_and_unrestricted_totals(sandbox_env, world: World) -> None:
         expected = sum((r.quantity for r in rows if r.material == material and r.stock_type == "01"), Decimal(0))
         assert totals[material] == expected
     assert totals["NO-SUCH-MATERIAL"] == 0
+
+
+def test_bearer_token_and_an_unknown_sap_client(sandbox_env, world: World) -> None:
+    info, _ = sandbox_env
+    token = info["systems"][SYSTEM].get("bearer_token")
+    if token:
+        with make_client(info, user=None, password=None, bearer_token=token) as sap:
+            assert sap.unrestricted_stock(PLANT, world.materials[:1])[world.materials[0]] > 0
+    with make_client(info, client="999") as sap, pytest.raises(AuthError) as refused:
+        sap.unrestricted_stock(PLANT, world.materials[:1])
+    assert refused.value.status == 401
 
 
 def test_quality_and_blocked_stock_is_not_unrestricted(sandbox_env) -> None:
