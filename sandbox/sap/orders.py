@@ -293,25 +293,28 @@ class OrderService:
         requested = header.get("RequestedDeliveryDate") or today
         order_table = self.store.table("A_SalesOrder")
         order = order_table.new_row(
-            **{k: v for k, v in header.items() if not k.startswith("_")},
-            SalesOrder=order_id,
-            TransactionCurrency=currency,
-            CreationDate=today,
-            CreatedByUser=self.user,
-            LastChangeDate=today,
-            LastChangeDateTime=now,
-            SalesOrderDate=header.get("SalesOrderDate") or today,
-            PricingDate=header.get("PricingDate") or today,
-            RequestedDeliveryDate=requested,
-            CustomerPaymentTerms=header.get("CustomerPaymentTerms") or area["CustomerPaymentTerms"],
-            ShippingCondition=header.get("ShippingCondition") or area["ShippingCondition"],
-            IncotermsClassification=header.get("IncotermsClassification") or area["IncotermsClassification"],
-            IncotermsLocation1=header.get("IncotermsLocation1") or area["IncotermsLocation1"],
-            OverallSDProcessStatus="A",
-            OverallDeliveryStatus="A",
-            OverallTotalDeliveryStatus="A",
-            OverallSDDocumentRejectionSts="A",
-            TotalCreditCheckStatus="A",
+            # Computed values win over what the client sent (dict() lets later keywords override).
+            **dict(
+                header,
+                SalesOrder=order_id,
+                TransactionCurrency=currency,
+                CreationDate=today,
+                CreatedByUser=self.user,
+                LastChangeDate=today,
+                LastChangeDateTime=now,
+                SalesOrderDate=header.get("SalesOrderDate") or today,
+                PricingDate=header.get("PricingDate") or today,
+                RequestedDeliveryDate=requested,
+                CustomerPaymentTerms=header.get("CustomerPaymentTerms") or area["CustomerPaymentTerms"],
+                ShippingCondition=header.get("ShippingCondition") or area["ShippingCondition"],
+                IncotermsClassification=header.get("IncotermsClassification") or area["IncotermsClassification"],
+                IncotermsLocation1=header.get("IncotermsLocation1") or area["IncotermsLocation1"],
+                OverallSDProcessStatus="A",
+                OverallDeliveryStatus="A",
+                OverallTotalDeliveryStatus="A",
+                OverallSDDocumentRejectionSts="A",
+                TotalCreditCheckStatus="A",
+            )
         )
         order_table.insert(order)
         total = Decimal(0)
@@ -324,33 +327,36 @@ class OrderService:
             net = money(rate * quantity / per, currency)
             total += net
             weight = quantize(material.weight_kg * quantity, 3)
+            given = {k: v for k, v in item.items() if not k.startswith("_")}
             row = item_table.new_row(
-                **{k: v for k, v in item.items() if not k.startswith("_")},
-                SalesOrder=order_id,
-                SalesOrderItem=number,
-                SalesOrderItemCategory=item.get("SalesOrderItemCategory") or "TAN",
-                SalesOrderItemText=item.get("SalesOrderItemText") or material.description_en[:40],
-                PurchaseOrderByCustomer=item.get("PurchaseOrderByCustomer")
-                or header.get("PurchaseOrderByCustomer", ""),
-                RequestedQuantityUnit=item["_unit"],
-                RequestedQuantitySAPUnit=item["_unit"],
-                RequestedQuantityISOUnit="PCE",
-                OrderQuantityUnit=item["_unit"],
-                OrderQuantitySAPUnit=item["_unit"],
-                OrderQuantityISOUnit="PCE",
-                ItemGrossWeight=weight,
-                ItemNetWeight=weight,
-                ItemWeightUnit="KG",
-                ItemWeightSAPUnit="KG",
-                ItemWeightISOUnit="KGM",
-                TransactionCurrency=currency,
-                NetAmount=net,
-                TaxAmount=money(net * vat / 100, currency),
-                ShippingPoint=item.get("ShippingPoint") or item["ProductionPlant"],
-                DeliveryPriority=item.get("DeliveryPriority") or area["DeliveryPriority"],
-                SDProcessStatus="A",
-                DeliveryStatus="A",
-                PricingDate=today,
+                **dict(
+                    given,
+                    SalesOrder=order_id,
+                    SalesOrderItem=number,
+                    SalesOrderItemCategory=item.get("SalesOrderItemCategory") or "TAN",
+                    SalesOrderItemText=item.get("SalesOrderItemText") or material.description_en[:40],
+                    PurchaseOrderByCustomer=item.get("PurchaseOrderByCustomer")
+                    or header.get("PurchaseOrderByCustomer", ""),
+                    RequestedQuantityUnit=item["_unit"],
+                    RequestedQuantitySAPUnit=item["_unit"],
+                    RequestedQuantityISOUnit="PCE",
+                    OrderQuantityUnit=item["_unit"],
+                    OrderQuantitySAPUnit=item["_unit"],
+                    OrderQuantityISOUnit="PCE",
+                    ItemGrossWeight=weight,
+                    ItemNetWeight=weight,
+                    ItemWeightUnit="KG",
+                    ItemWeightSAPUnit="KG",
+                    ItemWeightISOUnit="KGM",
+                    TransactionCurrency=currency,
+                    NetAmount=net,
+                    TaxAmount=money(net * vat / 100, currency),
+                    ShippingPoint=item.get("ShippingPoint") or item["ProductionPlant"],
+                    DeliveryPriority=item.get("DeliveryPriority") or area["DeliveryPriority"],
+                    SDProcessStatus="A",
+                    DeliveryStatus="A",
+                    PricingDate=today,
+                )
             )
             item_table.insert(row)
             self._pricing_element(row, rate, per, quantity, net, currency, today, item["_unit"])
