@@ -153,7 +153,7 @@ def blank_row(entity_type: EntityType) -> dict[str, Any]:
 
 
 def key_literal(value: Any) -> str:
-    return "'" + quote(str(value).replace("'", "''"), safe="-_.~!$&*+,;=:@") + "'"
+    return "'" + quote(str(value).replace("'", "''"), safe="-_.~!$&'*+,;=:@") + "'"
 
 
 def key_predicate(entity_type: EntityType, row: dict[str, Any]) -> str:
