@@ -247,7 +247,10 @@ class SapClient:
     def availability(
         self, material: str, plant: str, quantity: Decimal | None = None, checking_rule: str = "A"
     ) -> Decimal:
-        """``DetermineAvailabilityOf``: the quantity available to promise now (base unit)."""
+        """``DetermineAvailabilityOf``: the quantity available to promise now (base unit).
+
+        SAP Gateway requires every parameter of the function import; without a ``quantity`` the
+        request asks for 0, i.e. "what is available at once", which is what allocation needs."""
         result = self.odata.call_function(
             AVAILABILITY_SRV,
             "DetermineAvailabilityOf",
@@ -255,7 +258,7 @@ class SapClient:
                 "Material": material,
                 "SupplyingPlant": plant,
                 "ATPCheckingRule": checking_rule,
-                "RequestedQuantityInBaseUnit": to_decimal(quantity) if quantity is not None else None,
+                "RequestedQuantityInBaseUnit": to_decimal(quantity) if quantity is not None else Decimal(0),
             },
         )
         record = result[0] if isinstance(result, list) and result else result

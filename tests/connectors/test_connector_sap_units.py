@@ -801,6 +801,10 @@ def test_availability_accepts_wrapped_and_unwrapped_answers() -> None:
         query = adapter.seen[0].url.split("?", 1)[1]
         assert "Material='PX-1'" in query and "SupplyingPlant='1010'" in query
         assert "ATPCheckingRule='A'" in query and "RequestedQuantityInBaseUnit=10M" in query
+    adapter = FakeSap(lambda seen: Answer(200, {"d": {"DetermineAvailabilityOf": record}}))
+    with make_sap(adapter) as sap:
+        sap.availability("PX-1", "1010")
+    assert "RequestedQuantityInBaseUnit=0M" in adapter.seen[0].url  # every parameter is mandatory
 
 
 def test_unrestricted_stock_counts_only_type_01() -> None:
