@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -604,3 +605,38 @@ def test_injected_faults_have_the_sap_shapes(sap: Sap) -> None:
         assert r.json()["fault"]["detail"]["errorcode"] == "policies.ratelimit.QuotaViolation"
     finally:
         requests.delete(sap.control + "/faults", timeout=10).raise_for_status()
+
+
+def test_other_function_imports(sap: Sap, customer: dict[str, Any], materials: Materials) -> None:
+    material, stock = materials.take("MatlWrhsStkQtyInMatlBaseUnit ge 10M")
+    params = {"Material": f"'{material}'", "SupplyingPlant": "'1010'", "ATPCheckingRule": "'A'"}
+    at = sap.d(
+        "API_PRODUCT_AVAILY_INFO_BASIC",
+        "DetermineAvailabilityAt",
+        **params,
+        RequestedUTCDateTime="datetimeoffset'2026-12-24T00:00:00Z'",
+    )["DetermineAvailabilityAt"]
+    assert (
+        Decimal(at["AvailableQuantityInBaseUnit"]) == stock and at["PeriodStartUTCDateTime"] == "/Date(1798070400000)/"
+    )
+    series = sap.results("API_PRODUCT_AVAILY_INFO_BASIC", "CalculateAvailabilityTimeseries", **params)
+    assert [Decimal(r["AvailableQuantityInBaseUnit"]) for r in series] == [stock]
+    missing = sap.get("API_PRODUCT_AVAILY_INFO_BASIC", "DetermineAvailabilityOf", Material=f"'{material}'")
+    assert missing.status_code == 400
+    sap.post_order(order_body(customer, "FN-1", (material, 1)))
+    sap.control_post("/clock", {"advance_seconds": 2 * 86400})
+    bill = sap.results(
+        "API_BILLING_DOCUMENT_SRV",
+        "A_BillingDocument",
+        **{"$filter": "PurchaseOrderByCustomer eq 'FN-1'", "$expand": "to_Item"},
+    )[0]
+    pdf = sap.d("API_BILLING_DOCUMENT_SRV", "GetPDF", BillingDocument=f"'{bill['BillingDocument']}'")["GetPDF"]
+    assert base64.b64decode(pdf["BillingDocumentBinary"]).startswith(b"%PDF-")
+    delivery = bill["to_Item"]["results"][0]["ReferenceSDDocument"]
+    sap.fetch_token()
+    r = sap.session.post(
+        sap.url("API_OUTBOUND_DELIVERY_SRV;v=0002", "PostGoodsIssue"),
+        params={"DeliveryDocument": f"'{delivery}'"},
+        timeout=10,
+    )
+    assert r.status_code == 400 and r.json()["error"]["code"] == "VL/609"
