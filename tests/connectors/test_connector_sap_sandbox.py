@@ -186,6 +186,46 @@ def test_paging_to_the_end_with_a_small_page_size(sandbox_env) -> None:
     assert first["$top"] == ["7"] and first["$inlinecount"] == ["allpages"] and "$orderby" in first
 
 
+def test_server_driven_paging_follows_next(sandbox_env) -> None:
+    info, control = sandbox_env
+
+    def server_page_size(size: int) -> None:
+        body = {"module": "config", "fields": {"page_size": size}}
+        assert control.http.post(f"{control.url}/records/{SYSTEM}", json=body, timeout=10).ok
+
+    with make_client(info) as sap:
+        everything = list(sap.stock(PLANT))
+        server_page_size(9)
+        try:
+            since = control.last_seq(SYSTEM)
+            paged = list(sap.stock(PLANT))
+        finally:
+            server_page_size(1000)
+    assert paged == everything
+    reads = [parse_qs(c["query"]) for c in calls_since(control, since) if c["path"].endswith("/A_MatlStkInAcctMod")]
+    # Each $top window of 1,000 rows arrives in server pages of 9 linked by __next; the next window
+    # starts with $skip once a window's last page carries no __next.
+    windows = [min(1000, len(everything) - start) for start in range(0, len(everything), 1000)]
+    assert len(reads) == sum(-(-w // 9) for w in windows)
+    assert sum("$skiptoken" in q for q in reads) == len(reads) - len(windows)
+
+
+def test_short_stock_is_confirmed_in_part_and_the_rest_after_a_goods_receipt(sandbox_env, world: World) -> None:
+    info, control = sandbox_env
+    material = world.materials[8]
+    with make_client(info) as sap:
+        available = sap.availability(material, PLANT)
+        doc = sap.create_sales_order(order(world, materials=(8,), qty=str(available + 3)))
+        (item,) = doc.items
+        assert item.confirmed_quantity == available and item.open_quantity == 3 and not doc.fully_confirmed
+        assert sap.availability(material, PLANT) == 0
+        receipt = {"module": "goods_receipt", "fields": {"Material": material, "Plant": PLANT, "Quantity": "10"}}
+        assert control.http.post(f"{control.url}/records/{SYSTEM}", json=receipt, timeout=10).ok
+        again = sap.sales_order(doc.number)
+        assert again.items[0].confirmed_quantity == available + 3 and again.fully_confirmed
+        assert sap.availability(material, PLANT) == 7
+
+
 def test_availability_is_what_can_still_be_promised(sandbox_env, world: World) -> None:
     info, _ = sandbox_env
     material = world.materials[6]
