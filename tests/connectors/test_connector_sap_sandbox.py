@@ -170,20 +170,29 @@ def test_quality_and_blocked_stock_is_not_unrestricted(sandbox_env) -> None:
     assert totals[sample.material] == unrestricted
 
 
+AREA_KEY = ("Customer", "SalesOrganization", "DistributionChannel", "Division")
+
+
+def sales_areas(sap: SapClient, page_size: int) -> list[dict[str, Any]]:
+    return list(
+        sap.odata.iter_entities("API_BUSINESS_PARTNER", "A_CustomerSalesArea", orderby=AREA_KEY, page_size=page_size)
+    )
+
+
 def test_paging_to_the_end_with_a_small_page_size(sandbox_env) -> None:
     info, control = sandbox_env
-    with make_client(info) as big:
-        everything = list(big.stock(PLANT))
-    since = control.last_seq(SYSTEM)
-    with make_client(info, page_size=7) as small:
-        paged = list(small.stock(PLANT))
+    with make_client(info) as sap:
+        everything = sales_areas(sap, 1000)
+        since = control.last_seq(SYSTEM)
+        paged = sales_areas(sap, 7)
     assert paged == everything and len(everything) > 20
-    keys = [(r.material, r.storage_location, r.batch, r.stock_type) for r in paged]
+    keys = [tuple(row[k] for k in AREA_KEY) for row in paged]
     assert len(keys) == len(set(keys)), "no row twice, none skipped under the stable $orderby"
-    reads = [c for c in calls_since(control, since) if c["path"].endswith("/A_MatlStkInAcctMod")]
+    reads = [parse_qs(c["query"]) for c in calls_since(control, since)]
     assert len(reads) == -(-len(everything) // 7)  # exactly the pages needed: the count ends the paging
-    first = parse_qs(reads[0]["query"])
-    assert first["$top"] == ["7"] and first["$inlinecount"] == ["allpages"] and "$orderby" in first
+    assert [q["$skip"] for q in reads] == [[str(n)] for n in range(0, len(everything), 7)]
+    assert reads[0]["$top"] == ["7"] and reads[0]["$inlinecount"] == ["allpages"]
+    assert reads[0]["$orderby"] == [",".join(AREA_KEY)]
 
 
 def test_server_driven_paging_follows_next(sandbox_env) -> None:
@@ -194,18 +203,18 @@ def test_server_driven_paging_follows_next(sandbox_env) -> None:
         assert control.http.post(f"{control.url}/records/{SYSTEM}", json=body, timeout=10).ok
 
     with make_client(info) as sap:
-        everything = list(sap.stock(PLANT))
+        everything = sales_areas(sap, 1000)
         server_page_size(9)
         try:
             since = control.last_seq(SYSTEM)
-            paged = list(sap.stock(PLANT))
+            paged = sales_areas(sap, 20)
         finally:
             server_page_size(1000)
     assert paged == everything
-    reads = [parse_qs(c["query"]) for c in calls_since(control, since) if c["path"].endswith("/A_MatlStkInAcctMod")]
-    # Each $top window of 1,000 rows arrives in server pages of 9 linked by __next; the next window
-    # starts with $skip once a window's last page carries no __next.
-    windows = [min(1000, len(everything) - start) for start in range(0, len(everything), 1000)]
+    reads = [parse_qs(c["query"]) for c in calls_since(control, since)]
+    # Each $top window of 20 rows arrives in server pages of 9 linked by __next (9, 9, 2); the next
+    # window starts with $skip once a window's last page carries no __next.
+    windows = [min(20, len(everything) - start) for start in range(0, len(everything), 20)]
     assert len(reads) == sum(-(-w // 9) for w in windows)
     assert sum("$skiptoken" in q for q in reads) == len(reads) - len(windows)
 
