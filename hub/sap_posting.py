@@ -262,13 +262,14 @@ def _hold(conn: Connection, problems: Mapping[OrderKey, tuple[str, str, str | No
     """Quarantine orders SAP will not take, with the SAP field to fix, and mark them held."""
     if not problems:
         return
-    names = dict(
-        conn.execute(
-            select(tuple_(orders.c.source, orders.c.crm_order_id), orders.c.order_number).where(
+    names = {
+        (r.source, r.crm_order_id): r.order_number
+        for r in conn.execute(
+            select(orders.c.source, orders.c.crm_order_id, orders.c.order_number).where(
                 tuple_(orders.c.source, orders.c.crm_order_id).in_(list(problems))
             )
-        ).all()
-    )
+        )
+    }
     quarantine.add(
         conn,
         [
