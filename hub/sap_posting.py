@@ -17,16 +17,16 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, delete, select, tuple_, update
 
-from connectors.http import RetryPolicy, TransientError
+from connectors.http import BusinessError, RetryPolicy, TransientError
 from hub import quarantine
 from hub.bulk import upsert
 from hub.db import utcnow
 from hub.ledger import Delivered, Ledger, LedgerBusy, SendResult
-from hub.schema import order_allocations, order_lines, orders, sap_orders, stock_snapshots
+from hub.schema import materials, order_allocations, order_lines, orders, sap_orders, stock_snapshots
 from transforms.allocation import Demand, allocate, posting_sequence
 from transforms.crm_orders import record_key
 
@@ -96,10 +96,16 @@ def plan(engine: Engine, sap: Any, run_id: str, *, default_plant: str) -> dict[s
     for material, plant in pairs:
         materials_by_plant[plant].append(material)
     unrestricted: dict[tuple[str, str], Decimal] = {}
-    for plant, materials in materials_by_plant.items():
-        for material, qty in sap.unrestricted_stock(plant, materials).items():
+    for plant, wanted in materials_by_plant.items():
+        for material, qty in sap.unrestricted_stock(plant, wanted).items():
             unrestricted[(material, plant)] = qty
-    available = {pair: sap.availability(*pair) for pair in pairs}
+    available, unknown = _availability(sap, pairs)
+    for r in plannable:
+        if (r.material, r.plant) in unknown:
+            refused[(r.source, r.crm_order_id)] = (
+                f"order {r.order_number} line {r.line_no}: {unknown[r.material, r.plant]}"
+            )
+    plannable = [r for r in plannable if (r.source, r.crm_order_id) not in refused]
 
     allocations = allocate(
         (
@@ -134,7 +140,34 @@ def plan(engine: Engine, sap: Any, run_id: str, *, default_plant: str) -> dict[s
     }
 
 
-def _open_lines(conn: Connection, default_plant: str) -> list[Any]:
+class OpenLine(NamedTuple):
+    source: str
+    crm_order_id: str
+    order_number: str
+    customer_number: str
+    currency: str
+    order_time: Any
+    line_no: int
+    material: str
+    quantity: Decimal
+    plant: str
+
+
+def _availability(
+    sap: Any, pairs: Sequence[tuple[str, str]]
+) -> tuple[dict[tuple[str, str], Decimal], dict[tuple[str, str], str]]:
+    """SAP's availability per (material, plant), and the pairs SAP refuses to check (e.g. a material
+    not maintained in the plant: its orders cannot be posted either)."""
+    available, unknown = {}, {}
+    for pair in pairs:
+        try:
+            available[pair] = sap.availability(*pair)
+        except BusinessError as exc:
+            unknown[pair] = f"SAP cannot check material {pair[0]} in plant {pair[1]}: {exc}"
+    return available, unknown
+
+
+def _open_lines(conn: Connection, default_plant: str) -> list[OpenLine]:
     rows = conn.execute(
         select(
             orders.c.source,
@@ -155,7 +188,11 @@ def _open_lines(conn: Connection, default_plant: str) -> list[Any]:
         .where(orders.c.status.in_(("accepted", "backordered")))
         .order_by(orders.c.source, orders.c.crm_order_id, order_lines.c.line_no)
     ).all()
-    return [r._replace(plant=r.plant or default_plant) for r in rows]
+    return [OpenLine(*r)._replace(plant=r.plant or default_plant) for r in rows]
+
+
+def _field_of(problem: str) -> str:
+    return "material" if "material" in problem else "customer_number"
 
 
 def _area_problem(order: Any, area: SalesArea | None) -> str | None:
@@ -225,7 +262,7 @@ def _write_plan(
         )
         _set_status(conn, nothing_available, "backordered", run_id)
         _set_status(conn, sequence, "accepted", run_id)
-        _hold(conn, {key: (why, "SapCustomerNotOrderable", "SoldToParty") for key, why in refused.items()}, run_id)
+        _hold(conn, {key: (why, "SapNotOrderable", _field_of(why)) for key, why in refused.items()}, run_id)
 
 
 def _release_requeued(conn: Connection) -> int:
@@ -328,7 +365,7 @@ def post(
                 OrderLine(
                     material=ln.material,
                     quantity=ln.quantity,
-                    unit=ln.unit or "PC",
+                    unit=ln.base_unit or ln.unit,
                     plant=ln.plant or default_plant,
                     # The agreed price after discount, so SAP's net amount is the CRM's (to ±0.00005/unit).
                     net_unit_price=(ln.net_amount / ln.quantity).quantize(PRICE_STEP),
@@ -352,13 +389,16 @@ def post(
 
 
 def _orders_with_lines(conn: Connection, keys: Sequence[OrderKey]) -> tuple[dict[OrderKey, Any], dict[OrderKey, list]]:
+    """Headers and lines, each line with its material's SAP base unit: the review checked MOQ and pack
+    size in base units, and a CRM's own unit text (个, Stk) means nothing to SAP."""
     if not keys:
         return {}, {}
     where = tuple_(orders.c.source, orders.c.crm_order_id).in_(list(keys))
     heads = {(r.source, r.crm_order_id): r for r in conn.execute(select(orders).where(where))}
     lines: dict[OrderKey, list[Any]] = defaultdict(list)
     for ln in conn.execute(
-        select(order_lines)
+        select(order_lines, materials.c.base_unit)
+        .outerjoin(materials, materials.c.material == order_lines.c.material)
         .where(tuple_(order_lines.c.source, order_lines.c.crm_order_id).in_(list(keys)))
         .order_by(order_lines.c.source, order_lines.c.crm_order_id, order_lines.c.line_no)
     ):
