@@ -154,7 +154,10 @@ def test_backorders_are_confirmed_when_stock_arrives(world):
     for material, plant, missing in short:
         requests.post(
             f"{control}/records/sap_s4",
-            json={"module": "goods_receipt", "fields": {"Material": material, "Plant": plant, "Quantity": str(missing)}},
+            json={
+                "module": "goods_receipt",
+                "fields": {"Material": material, "Plant": plant, "Quantity": str(missing)},
+            },
             timeout=10,
         ).raise_for_status()
     mails_before = len(mailbox(control))
