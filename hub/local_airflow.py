@@ -85,19 +85,18 @@ def connections_for(sandbox: dict[str, Any], hub_db_path: Path) -> dict[str, dic
         },
         "hub_db": {"conn_type": "sqlite", "description": "Hub database (embedded SQLite)", "host": str(hub_db_path)},
     }
-    if "sap_s4" in systems:
-        sap = systems["sap_s4"]
-        url = urlsplit(sap["base_url"])
-        conns["sap_s4"] = {
-            "conn_type": "http",
-            "description": "SAP S/4HANA OData V2 (sandbox)",
-            "schema": url.scheme,
-            "host": url.hostname,
-            "port": url.port,
-            "login": sap["user"],
-            "password": sap["password"],
-            "extra": json.dumps({"sap_client": sap["client"], "service_root": urlsplit(sap["service_root"]).path}),
-        }
+    sap = systems["sap_s4"]
+    url = urlsplit(sap["base_url"])
+    conns["sap_s4"] = {
+        "conn_type": "http",
+        "description": "SAP S/4HANA OData V2 (sandbox)",
+        "schema": url.scheme,
+        "host": url.hostname,
+        "port": url.port,
+        "login": sap["user"],
+        "password": sap["password"],
+        "extra": json.dumps({"sap_client": sap["client"], "service_root": urlsplit(sap["service_root"]).path}),
+    }
     smtp = systems["smtp"]
     conns["smtp_default"] = {
         "conn_type": "smtp",
