@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 
 MAIL_TARGET = "mail.order_confirmation"
 MAIL_STAGE = "confirmation_mail"  # quarantine stage of e-mails the customer's server refuses
-CONFIRMABLE = ("posted", "partial", "confirmed", "backordered")
+# Orders whose confirmation may still change; a fully confirmed one is settled and never re-read.
+CONFIRMABLE = ("posted", "partial", "backordered")
 # The order's state once the customer has a confirmation (orders in SAP; see module docstring).
 STATE_AFTER = {"confirmed": "confirmed", "partially_confirmed": "partial", "backordered": "partial"}
 

@@ -378,9 +378,8 @@ def post(
         items.append((key, head.order_number, payload))
 
     counts: Counter[str] = Counter()
-    size = getattr(getattr(sap, "config", None), "batch_size", 20)
-    for start in range(0, len(items), size):
-        chunk = items[start : start + size]
+    for start in range(0, len(items), sap.config.batch_size):
+        chunk = items[start : start + sap.config.batch_size]
         results = _send_with_retries(ledger, sap, [(number, payload) for _, number, payload in chunk], retry)
         with engine.begin() as conn:
             for (key, number, _), result in zip(chunk, results, strict=True):
