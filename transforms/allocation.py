@@ -11,17 +11,20 @@ availability check confirms what this allocation planned.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+import gc
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 ZERO = Decimal(0)
 LOWEST_PRIORITY = "99"  # customers SAP gives no delivery priority queue behind everyone else
 
 
-@dataclass(frozen=True)
-class Demand:
+# NamedTuples, not dataclasses: a posting run builds one of each per open order line, and a tuple is
+# built several times faster than a frozen dataclass (bench/allocation.py).
+class Demand(NamedTuple):
     source: str
     crm_order_id: str
     order_number: str
@@ -38,11 +41,10 @@ class Demand:
 
     @property
     def rank(self) -> tuple[str, datetime, str, int]:
-        return self.priority or LOWEST_PRIORITY, self.order_time, self.order_number, self.line_no
+        return _rank(self)
 
 
-@dataclass(frozen=True)
-class Allocation:
+class Allocation(NamedTuple):
     demand: Demand
     allocated: Decimal
 
@@ -56,21 +58,37 @@ def allocate(demands: Iterable[Demand], available: Mapping[tuple[str, str], Deci
 
     Availability below zero (SAP already promised more than it holds) counts as zero.
     """
-    left = {key: max(qty, ZERO) for key, qty in available.items()}
-    result = []
-    for demand in sorted(demands, key=lambda d: d.rank):
-        key = (demand.material, demand.plant)
-        share = min(demand.quantity, left.get(key, ZERO))
-        left[key] = left.get(key, ZERO) - share
-        result.append(Allocation(demand, share))
+    with _gc_paused():
+        left = {key: max(qty, ZERO) for key, qty in available.items()}
+        result = []
+        for demand in sorted(demands, key=_rank):
+            key = (demand.material, demand.plant)
+            share = min(demand.quantity, left.get(key, ZERO))
+            left[key] = left.get(key, ZERO) - share
+            result.append(Allocation(demand, share))
     return result
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    # Two tuples per line and no reference cycles: at 1M lines the cyclic collector would keep
+    # rescanning millions of live objects for nothing (40 % of the time, bench/allocation.py).
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _rank(d: Demand) -> tuple[str, datetime, str, int]:
+    return d.priority or LOWEST_PRIORITY, d.order_time, d.order_number, d.line_no
 
 
 def posting_sequence(allocations: Iterable[Allocation]) -> list[tuple[str, str]]:
     """The orders with anything allocated, in the order SAP must see them: by their best-ranked line."""
-    best: dict[tuple[str, str], tuple[str, datetime, str, int]] = {}
-    for a in allocations:
-        if a.allocated > 0:
-            key = a.demand.order_key
-            best[key] = min(best.get(key, a.demand.rank), a.demand.rank)
-    return sorted(best, key=lambda k: best[k])
+    # Sorting allocate()'s output again costs one linear pass (it is already ranked); the first line
+    # of an order seen in rank order is its best.
+    ranked = sorted((a for a in allocations if a.allocated > 0), key=lambda a: _rank(a.demand))
+    return list(dict.fromkeys(a.demand.order_key for a in ranked))
