@@ -90,6 +90,7 @@ class TaxSection(_Section):
 
 
 class AlertsSection(_Section):
+    email_to: list[str] = Field(default_factory=list)  # operations mailboxes for failure alerts (smtp_default)
     quarantine_rate_pct: Percent = Decimal("5.0")
     ledger_failed: int = Field(default=1, ge=1)
     backorder_age_days: int = Field(default=7, ge=1)

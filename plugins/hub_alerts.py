@@ -1,4 +1,5 @@
-"""Failure notifier for every hub DAG: logs the failure and records it in the alert history.
+"""Failure notifier for every hub DAG: logs the failure, records it in the alert history and e-mails
+operations when ``alerts.email_to`` is set (:mod:`hub.alerts`).
 
 Airflow imports this file from the plugins folder; it also imports as ``plugins.hub_alerts`` from
 the installed project, which is how the DAG files reach it.
@@ -14,7 +15,7 @@ log = logging.getLogger(__name__)
 
 
 class HubAlertNotifier(BaseNotifier):
-    """Record a failed task or run in the hub's ``alerts`` table and in the task log."""
+    """Record a failed task or run in the task log, the hub's ``alerts`` table and operations' inbox."""
 
     template_fields = ("kind",)
 
@@ -23,10 +24,8 @@ class HubAlertNotifier(BaseNotifier):
         self.kind = kind
 
     def notify(self, context) -> None:  # noqa: ANN001 - Airflow's Context
-        from sqlalchemy import insert
-
-        from hub.db import make_engine, utcnow
-        from hub.schema import alerts
+        from hub import alerts
+        from hub.db import make_engine
 
         ti = context.get("ti") or context.get("task_instance")
         dag_run = context.get("dag_run")
@@ -37,16 +36,15 @@ class HubAlertNotifier(BaseNotifier):
         log.error("hub alert %s", message)
         engine = make_engine()
         try:
-            with engine.begin() as conn:
-                conn.execute(
-                    insert(alerts).values(
-                        kind=self.kind,
-                        dag_id=getattr(ti, "dag_id", None),
-                        run_id=getattr(dag_run, "run_id", None),
-                        task_id=getattr(ti, "task_id", None),
-                        message=message[:4000],
-                        created_at=utcnow(),
-                    )
-                )
+            alerts.notify(
+                engine,
+                kind=self.kind,
+                dag_id=getattr(ti, "dag_id", None),
+                run_id=getattr(dag_run, "run_id", None),
+                task_id=getattr(ti, "task_id", None),
+                try_number=getattr(ti, "try_number", None),
+                message=message,
+                log_url=getattr(ti, "log_url", None),
+            )
         finally:
             engine.dispose()
