@@ -5,12 +5,15 @@ Wiring only; the steps live in ``hub.sap_posting`` and ``hub.confirmations``.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from airflow.sdk import dag, get_current_context, task
 
 from hub.assets import ACCEPTED_ORDERS, POSTED_ORDERS
 from hub.dag_defaults import default_args
+
+log = logging.getLogger(__name__)
 
 DOC = """
 ### SAP order posting
@@ -115,13 +118,16 @@ def sap_order_posting():
             for name in settings.crm.enabled:
                 source = get_source(name)
                 clients[name] = source.make_client(get_connection(source.conn_id), token_store(engine))
-            smtp = SmtpConfig.from_connection(get_connection("smtp_default"))
+            smtp_conn = get_connection("smtp_default", required=False)
+            if smtp_conn is None:
+                log.warning("no smtp_default Connection: confirmations go to the CRMs only, no e-mail")
+            smtp = SmtpConfig.from_connection(smtp_conn) if smtp_conn else None
             confirmed = confirm_step(
                 engine,
                 Ledger(engine, owner=_owner()),
                 ctx["run_id"],
                 crm_clients=clients,
-                send_mail=mail_sender(Mailer(smtp), smtp.from_address, ctx["dag_run"].run_after),
+                send_mail=mail_sender(Mailer(smtp), smtp.from_address, ctx["dag_run"].run_after) if smtp else None,
                 default_language=settings.hub.language,
             )
         finally:

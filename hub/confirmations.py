@@ -16,21 +16,25 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, select, tuple_, update
+from sqlalchemy import Connection, Engine, and_, delete, select, tuple_, update
 
-from connectors.http import AuthError, BusinessError, TransientError
+from connectors.http import AuthError, BusinessError, PermanentError, TransientError
 from hub import jsonable, quarantine
 from hub.bulk import upsert
 from hub.crm_sources import get_source
 from hub.db import utcnow
-from hub.ledger import Delivered, Ledger, SendResult
+from hub.ledger import Delivered, Ledger, LedgerConflict, SendResult
 from hub.schema import customers, order_allocations, order_confirmations, order_lines, orders, sap_orders
 from transforms.confirmation import Confirmation, ConfirmedLine
+from transforms.crm_orders import record_key
 
 log = logging.getLogger(__name__)
 
 MAIL_TARGET = "mail.order_confirmation"
-MAIL_STAGE = "confirmation_mail"  # quarantine stage of e-mails the customer's server refuses
+# Quarantine stages of confirmations a channel refuses for good (a deleted CRM record, a refused
+# address). The other channel still goes out; ``hub quarantine requeue --stage …`` sends it again.
+CRM_STAGE = "crm_confirmation"
+MAIL_STAGE = "confirmation_mail"
 # Orders whose confirmation may still change; a fully confirmed one is settled and never re-read.
 CONFIRMABLE = ("posted", "partial", "backordered")
 # The order's state once the customer has a confirmation (orders in SAP; see module docstring).
@@ -157,17 +161,20 @@ def confirm(
     """Send every pending confirmation to its CRM and by e-mail; returns counts.
 
     ``send_mail(confirmation, key)`` renders and sends one e-mail and returns its Message-ID
-    (``None``: e-mail is off). A channel that fails leaves the confirmation pending: the ledger
-    retries it on the next run, and the channel that succeeded is not repeated.
+    (``None``: e-mail is off). A channel that fails transiently leaves the confirmation pending: the
+    ledger retries it on the next run, and the channel that succeeded is not repeated. A channel
+    that refuses for good is quarantined and counts as done. Orders of a CRM without a client here
+    (disabled since) wait.
     """
-    with engine.connect() as conn:
-        todo = pending(conn, default_language)
+    with engine.begin() as conn:
+        _release_requeued(conn)
+        todo = [c for c in pending(conn, default_language) if c.source in crm_clients]
     counts: Counter[str] = Counter()
-    crm_ok = _write_back(ledger, todo, crm_clients, counts)
+    crm_done = _write_back(ledger, todo, crm_clients, counts)
     for c in todo:
         key = confirmation_key(c)
         mailed = _mail(ledger, c, key, send_mail, counts)
-        if crm_ok.get(key) and mailed:
+        if crm_done.get((c.source, c.crm_order_id)) and mailed:
             with engine.begin() as conn:
                 _record(conn, c, key, run_id)
             counts[c.status] += 1
@@ -190,8 +197,9 @@ _COUNTS = (
 
 def _write_back(
     ledger: Ledger, todo: Sequence[Confirmation], clients: Mapping[str, Any], counts: Counter[str]
-) -> dict[str, bool]:
-    ok: dict[str, bool] = {}
+) -> dict[tuple[str, str], bool]:
+    """Per order: whether the CRM channel is done (written back, or refused for good and quarantined)."""
+    done: dict[tuple[str, str], bool] = {}
     by_source: dict[str, list[Confirmation]] = defaultdict(list)
     for c in todo:
         by_source[c.source].append(c)
@@ -206,12 +214,58 @@ def _write_back(
                 _delivered(source.name, r) for r in source.write_back(client, payloads)
             ],
         )
-        for (key, _), result in zip(updates, results, strict=True):
-            ok[key] = isinstance(result, SendResult)
-            counts["crm_sent" if ok[key] else "crm_failed"] += 1
-            if not ok[key]:
-                log.warning("%s: confirmation %s not written back: %s", source_name, key, result)
-    return ok
+        refused = []
+        for c, result in zip(group, results, strict=True):
+            if isinstance(result, AuthError):
+                raise result  # the CRM Connection is wrong: a task failure for ops, not a refusal per order
+            sent = isinstance(result, SendResult)
+            counts["crm_sent" if sent else "crm_failed"] += 1
+            if not sent:
+                log.warning("%s: confirmation of %s not written back: %s", source_name, c.order_number, result)
+            if _permanent(result):
+                refused.append(_quarantined(CRM_STAGE, c, result, getattr(result, "field", None) or "crm_order_id"))
+            done[(c.source, c.crm_order_id)] = sent or _permanent(result)
+        with ledger.engine.begin() as conn:
+            quarantine.add(conn, refused)
+    return done
+
+
+def _permanent(result: object) -> bool:
+    return isinstance(result, PermanentError | LedgerConflict)
+
+
+def _quarantined(stage: str, c: Confirmation, exc: object, field: str) -> quarantine.QuarantineRecord:
+    return quarantine.QuarantineRecord(
+        stage,
+        c.source,
+        record_key(c.source, c.crm_order_id),
+        type(exc).__name__,
+        f"order {c.order_number}: confirmation refused for good ({stage}): {exc}",
+        {"order_number": c.order_number, "customer_number": c.customer_number, "confirmation": confirmation_key(c)},
+        field=field,
+    )
+
+
+def _release_requeued(conn: Connection) -> None:
+    """Confirmations operations requeued after fixing the CRM record or the address: forget that the
+    customer was told, so the next step sends again (the ledger repeats only the failed channel)."""
+    for source in conn.execute(select(order_confirmations.c.source).distinct()).scalars():
+        keys = [
+            (source, str(r.record_key).split(":", 1)[1])
+            for r in quarantine.requeued(conn, source, [CRM_STAGE, MAIL_STAGE])
+        ]
+        if not keys:
+            continue
+        where = tuple_(order_confirmations.c.source, order_confirmations.c.crm_order_id).in_(keys)
+        conn.execute(delete(order_confirmations).where(where))
+        conn.execute(
+            update(orders)
+            .where(
+                tuple_(orders.c.source, orders.c.crm_order_id).in_(keys), orders.c.status.in_(("confirmed", "partial"))
+            )
+            .values(status="posted", updated_at=utcnow())
+        )
+        quarantine.resolve(conn, source, [record_key(*k) for k in keys], [CRM_STAGE, MAIL_STAGE])
 
 
 def _delivered(system: str, result: Any) -> Delivered | Exception:
@@ -235,16 +289,17 @@ def _mail(
         ledger.send(
             MAIL_TARGET,
             key,
-            {"to": c.email, "language": c.language, "confirmation": key},
+            # Not the address: a corrected address must not make the retry a ledger conflict.
+            {"confirmation": key, "language": c.language},
             lambda _payload: Delivered(ref=send_mail(c, key)),
         )
     except AuthError:
         raise  # the smtp_default Connection is wrong: a task failure for ops, not a per-order problem
-    except BusinessError as exc:
+    except (BusinessError, LedgerConflict) as exc:
         # The customer's mail server refuses the address: retrying cannot help. The CRM still gets the
         # confirmation; the address waits in the quarantine for someone to correct it.
         with ledger.engine.begin() as conn:
-            quarantine.add(conn, [_refused_mail(c, exc)])
+            quarantine.add(conn, [_quarantined(MAIL_STAGE, c, exc, "email")])
         counts["mail_failed"] += 1
         return True
     except Exception as exc:  # noqa: BLE001 - one failed e-mail must not stop the others; retried next run
@@ -253,20 +308,6 @@ def _mail(
         return False
     counts["mail_sent"] += 1
     return True
-
-
-def _refused_mail(c: Confirmation, exc: Exception) -> quarantine.QuarantineRecord:
-    from transforms.crm_orders import record_key
-
-    return quarantine.QuarantineRecord(
-        MAIL_STAGE,
-        c.source,
-        record_key(c.source, c.crm_order_id),
-        type(exc).__name__,
-        f"order {c.order_number}: confirmation e-mail to customer {c.customer_number} refused: {exc}",
-        {"order_number": c.order_number, "customer_number": c.customer_number},
-        field="email",
-    )
 
 
 def _record(conn: Connection, c: Confirmation, key: str, run_id: str) -> None:

@@ -334,6 +334,10 @@ def _withdraw_rejected(conn: Connection, source_name: str, run_id: str) -> int:
     return conn.execute(delete(orders).where(*where)).rowcount
 
 
+def _initial_state(order: dict[str, Any]) -> str:
+    return "cancelled" if order.get("crm_status") in crm_orders.CANCELLED_STATUSES else "accepted"
+
+
 def _write_orders(
     conn: Connection,
     source_name: str,
@@ -385,7 +389,8 @@ def _write_orders(
         upsert(
             conn,
             orders,
-            [{**o, "status": "accepted", "run_id": run_id, "updated_at": now} for o, _ in to_write],
+            # A customer's cancellation before SAP has the order ends it here: never planned, posted or confirmed.
+            [{**o, "status": _initial_state(o), "run_id": run_id, "updated_at": now} for o, _ in to_write],
             key=("source", "crm_order_id"),
         )
         upsert(

@@ -126,19 +126,23 @@ class Ledger:
         lookup: Callable[[list[Any]], Sequence[Delivered | None]] | None = None,
         *,
         lookup_first: bool = False,
+        replace_unsent: bool = False,
     ) -> list[SendResult | Exception]:
         """:meth:`send` for many ``(key, payload)`` items with one ``call`` for all that need sending
         (e.g. one SAP ``$batch``), keeping their order. ``call`` and ``lookup`` answer per payload, in
         order; an exception in the answer fails that item only, one raised by ``call`` fails all it was
         given. ``lookup_first`` asks ``lookup`` about every unsent item, not only retried ones (SAP
         orders: the target may hold the document even when the ledger has never seen it).
+        ``replace_unsent`` (only with ``lookup_first``) lets a new payload take the place of one that
+        failed or never went out, instead of a LedgerConflict: an order fixed after the target refused
+        it is sent in its new form, once the lookup has shown the target holds no earlier version.
         Returns per item a SendResult or the exception (LedgerConflict/LedgerBusy included).
         """
         results: list[SendResult | Exception | None] = [None] * len(items)
         waiting: list[tuple[int, Row]] = []
         for i, (key, payload) in enumerate(items):
             try:
-                row = self._claim(target, key, payload, payload_hash(payload))
+                row = self._claim(target, key, payload, payload_hash(payload), replace_unsent=replace_unsent)
             except LedgerError as exc:
                 results[i] = exc
                 continue
@@ -178,7 +182,7 @@ class Ledger:
         return results  # type: ignore[return-value] - every slot is filled above
 
     # -- claims --------------------------------------------------------------------------------
-    def _claim(self, target: str, key: str, payload: Any, digest: str) -> Row:
+    def _claim(self, target: str, key: str, payload: Any, digest: str, *, replace_unsent: bool = False) -> Row:
         """Insert the entry if new, lock it, and mark it in flight for this owner.
 
         Returns the row as it was *before* this claim (status and attempts of earlier tries).
@@ -208,7 +212,13 @@ class Ledger:
             if row is None:
                 raise LedgerBusy(f"ledger {target}/{key} is being sent by another worker")
             if row.payload_hash != digest:
-                raise LedgerConflict(target, key, row.payload_hash, digest)
+                if not (replace_unsent and row.status in ("pending", "failed")):
+                    raise LedgerConflict(target, key, row.payload_hash, digest)
+                conn.execute(
+                    update(ledger)
+                    .where(ledger.c.id == row.id)
+                    .values(payload=jsonable.plain(payload), payload_hash=digest, updated_at=now)
+                )
             if row.status == "sent":
                 return row
             if row.status == "in_flight" and row.claimed_by != self.owner and _aware(row.claimed_until) > now:

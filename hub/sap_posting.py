@@ -16,12 +16,14 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from decimal import Decimal
+from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, delete, select, tuple_, update
 
-from connectors.http import BusinessError, RetryPolicy, TransientError
+from connectors.http import AuthError, BusinessError, RetryPolicy, TransientError
 from hub import quarantine
 from hub.bulk import upsert
 from hub.db import utcnow
@@ -32,14 +34,18 @@ from transforms.crm_orders import record_key
 
 log = logging.getLogger(__name__)
 
-POSTING_STAGE = "sap_posting"
+POSTING_STAGE = "sap_posting"  # quarantine stage of orders SAP refuses
+POSTINGS_GATE = "sap_postings"  # the data-quality gate (and quarantine stage) after posting
 SAP_ORDER = "sap.sales_order"  # ledger target; key = the CRM order number (= PurchaseOrderByCustomer)
 IN_SAP_UNCONFIRMED = ("posted", "partial")  # in SAP with quantities SAP may still confirm
+PLANNED = ("accepted", "backordered")  # the states plan() allocates stock to
 # A whole $batch that meets a 5xx storm is tried this often (the ledger looks each order up in SAP
 # before every re-send), then left failed in the ledger for the next run.
 POST_RETRY = RetryPolicy(max_attempts=3, base=1.0, cap=10.0)
 
-PRICE_STEP = Decimal("0.0001")  # ConditionRateValue is Decimal(24,9); 4 places keep SAP's net within a cent
+# ConditionRateValue is Decimal(24,9): at 9 places SAP's quantity × price is the CRM's net amount to
+# well under a cent for any quantity an order line can hold.
+PRICE_STEP = Decimal("1e-9")
 
 OrderKey = tuple[str, str]
 
@@ -51,7 +57,6 @@ class SalesArea:
     sales_org: str
     channel: str
     division: str
-    currency: str
     priority: str
     blocked: bool
 
@@ -65,7 +70,6 @@ def pick_sales_area(areas: Sequence[Mapping[str, Any]], currency: str) -> SalesA
         sales_org=area["SalesOrganization"],
         channel=area["DistributionChannel"],
         division=area["Division"],
-        currency=area.get("Currency") or currency,
         priority=area.get("DeliveryPriority") or "",
         blocked=bool(area.get("OrderIsBlockedForCustomer")),
     )
@@ -78,7 +82,7 @@ def plan(engine: Engine, sap: Any, run_id: str, *, default_plant: str) -> dict[s
     Returns counts, the posting sequence and the customers' sales areas for :func:`post`.
     """
     with engine.begin() as conn:
-        released = _release_requeued(conn)
+        released = _release_requeued(conn, run_id)
         rows = _open_lines(conn, default_plant)
     by_order: dict[OrderKey, list[Any]] = defaultdict(list)
     for r in rows:
@@ -88,7 +92,7 @@ def plan(engine: Engine, sap: Any, run_id: str, *, default_plant: str) -> dict[s
     areas = {c: pick_sales_area(found.get(c, []), cur) for c, cur in currencies.items()}
 
     refused = {key: _area_problem(lines[0], areas[lines[0].customer_number]) for key, lines in by_order.items()}
-    refused = {key: why for key, why in refused.items() if why}
+    refused = {key: problem for key, problem in refused.items() if problem}
     plannable = [r for r in rows if (r.source, r.crm_order_id) not in refused]
 
     pairs = sorted({(r.material, r.plant) for r in plannable})
@@ -103,7 +107,8 @@ def plan(engine: Engine, sap: Any, run_id: str, *, default_plant: str) -> dict[s
     for r in plannable:
         if (r.material, r.plant) in unknown:
             refused[(r.source, r.crm_order_id)] = (
-                f"order {r.order_number} line {r.line_no}: {unknown[r.material, r.plant]}"
+                f"order {r.order_number} line {r.line_no}: {unknown[r.material, r.plant]}",
+                "material",
             )
     plannable = [r for r in plannable if (r.source, r.crm_order_id) not in refused]
 
@@ -185,21 +190,24 @@ def _open_lines(conn: Connection, default_plant: str) -> list[OpenLine]:
             order_lines,
             (order_lines.c.source == orders.c.source) & (order_lines.c.crm_order_id == orders.c.crm_order_id),
         )
-        .where(orders.c.status.in_(("accepted", "backordered")))
+        .where(orders.c.status.in_(PLANNED))
         .order_by(orders.c.source, orders.c.crm_order_id, order_lines.c.line_no)
     ).all()
     return [OpenLine(*r)._replace(plant=r.plant or default_plant) for r in rows]
 
 
-def _field_of(problem: str) -> str:
-    return "material" if "material" in problem else "customer_number"
-
-
-def _area_problem(order: Any, area: SalesArea | None) -> str | None:
+def _area_problem(order: Any, area: SalesArea | None) -> tuple[str, str] | None:
+    """Why SAP will not take orders of this customer, and the field to fix; None when it will."""
     if area is None:
-        return f"order {order.order_number}: customer {order.customer_number} has no sales area in SAP"
+        return (
+            f"order {order.order_number}: customer {order.customer_number} has no sales area in SAP",
+            "customer_number",
+        )
     if area.blocked:
-        return f"order {order.order_number}: customer {order.customer_number} is blocked for orders in SAP"
+        return (
+            f"order {order.order_number}: customer {order.customer_number} is blocked for orders in SAP",
+            "customer_number",
+        )
     return None
 
 
@@ -210,7 +218,7 @@ def _write_plan(
     unrestricted: Mapping[tuple[str, str], Decimal],
     available: Mapping[tuple[str, str], Decimal],
     rows: Sequence[Any],
-    refused: Mapping[OrderKey, str],
+    refused: Mapping[OrderKey, tuple[str, str]],
     nothing_available: set[OrderKey],
     sequence: Sequence[OrderKey],
 ) -> None:
@@ -260,18 +268,31 @@ def _write_plan(
             ],
             key=("source", "crm_order_id", "line_no"),
         )
-        _set_status(conn, nothing_available, "backordered", run_id)
-        _set_status(conn, sequence, "accepted", run_id)
-        _hold(conn, {key: (why, "SapNotOrderable", _field_of(why)) for key, why in refused.items()}, run_id)
+        # A CRM sync may have moved an order since it was read: only unposted orders change here.
+        _set_status(conn, nothing_available, "backordered", run_id, only_from=PLANNED)
+        _set_status(conn, sequence, "accepted", run_id, only_from=PLANNED)
+        _hold(conn, {key: (why, "SapNotOrderable", field) for key, (why, field) in refused.items()}, run_id)
 
 
-def _release_requeued(conn: Connection) -> int:
-    """Held orders whose quarantine row was requeued go back to planning."""
+# Requeued quarantine rows send their orders back a step: (stage, state held in) → state to resume.
+RELEASES = {POSTING_STAGE: ("held", "accepted"), POSTINGS_GATE: ("review", "posted")}
+
+
+def _release_requeued(conn: Connection, run_id: str) -> int:
+    """Orders whose quarantine row operations requeued go back to the step that refused them."""
     released = 0
-    for source in conn.execute(select(orders.c.source).where(orders.c.status == "held").distinct()).scalars():
-        for row in quarantine.requeued(conn, source, [POSTING_STAGE]):
-            crm_order_id = str(row.record_key).split(":", 1)[1]
-            released += _set_status(conn, [(source, crm_order_id)], "accepted", None, only_from=("held",))
+    for stage, (held_in, resume) in RELEASES.items():
+        for source in conn.execute(select(orders.c.source).where(orders.c.status == held_in).distinct()).scalars():
+            keys = [
+                (source, str(row.record_key).split(":", 1)[1]) for row in quarantine.requeued(conn, source, [stage])
+            ]
+            released += _set_status(conn, keys, resume, None, only_from=(held_in,))
+            if keys and stage == POSTINGS_GATE:  # the gate looks at what changed in this run
+                conn.execute(
+                    update(order_allocations)
+                    .where(tuple_(order_allocations.c.source, order_allocations.c.crm_order_id).in_(keys))
+                    .values(run_id=run_id)
+                )
     return released
 
 
@@ -343,11 +364,15 @@ def post(
     already has (a crash after SAP answered, a restored hub database) is linked, not duplicated.
     """
     from connectors.sap_s4 import OrderLine, sales_order_payload
+    from hub.settings import get_settings
 
-    keys = [(s, o) for s, o in planned["sequence"]]
+    business_tz = ZoneInfo(get_settings().hub.timezone)
+
     areas = {c: SalesArea(**a) for c, a in planned["sales_areas"].items()}
     with engine.connect() as conn:
-        heads, lines = _orders_with_lines(conn, keys)
+        heads, lines = _orders_with_lines(conn, [(s, o) for s, o in planned["sequence"]])
+    # Orders a CRM sync changed or withdrew since the plan are not in ``heads``: the next run plans them.
+    keys = [(s, o) for s, o in planned["sequence"] if (s, o) in heads]
     items = []
     for key in keys:
         head = heads[key]
@@ -359,7 +384,7 @@ def post(
             distribution_channel=area.channel,
             division=area.division,
             currency=head.currency,
-            purchase_order_date=head.order_time.date(),
+            purchase_order_date=_local_date(head.order_time, business_tz),
             requested_delivery_date=head.requested_date,
             lines=[
                 OrderLine(
@@ -368,7 +393,7 @@ def post(
                     unit=ln.base_unit or ln.unit,
                     plant=ln.plant or default_plant,
                     # The agreed price after discount, so SAP's net amount is the CRM's (to ±0.00005/unit).
-                    net_unit_price=(ln.net_amount / ln.quantity).quantize(PRICE_STEP),
+                    net_unit_price=(ln.net_amount / ln.quantity).quantize(PRICE_STEP, ROUND_HALF_UP),
                     item=str(ln.line_no * 10),
                     text=ln.description,
                 )
@@ -393,7 +418,8 @@ def _orders_with_lines(conn: Connection, keys: Sequence[OrderKey]) -> tuple[dict
     if not keys:
         return {}, {}
     where = tuple_(orders.c.source, orders.c.crm_order_id).in_(list(keys))
-    heads = {(r.source, r.crm_order_id): r for r in conn.execute(select(orders).where(where))}
+    accepted = conn.execute(select(orders).where(where, orders.c.status == "accepted"))
+    heads = {(r.source, r.crm_order_id): r for r in accepted}
     lines: dict[OrderKey, list[Any]] = defaultdict(list)
     for ln in conn.execute(
         select(order_lines, materials.c.base_unit)
@@ -417,8 +443,11 @@ def _send_with_retries(
             lambda payloads: [_delivered(doc) for doc in sap.create_sales_orders(payloads)],
             lambda payloads: _lookup(sap, payloads),
             lookup_first=True,
+            replace_unsent=True,  # an order fixed after SAP refused it goes out in its new form
         )
         for i, answer in zip(todo, answers, strict=True):
+            if isinstance(answer, AuthError):
+                raise answer  # the sap_s4 Connection is wrong: a task failure for ops, not a refusal per order
             results[i] = answer
         todo = [i for i in todo if _is_transient(results[i])]
         if not todo or attempt == retry.max_attempts:
@@ -432,11 +461,14 @@ def _send_with_retries(
 
 
 def _lookup(sap: Any, payloads: list[dict[str, Any]]) -> list[Delivered | None]:
+    """SAP's order for each payload's PurchaseOrderByCustomer, if it is this customer's."""
     found = sap.find_sales_orders([p["PurchaseOrderByCustomer"] for p in payloads])
-    return [
-        _delivered(found[p["PurchaseOrderByCustomer"]]) if p["PurchaseOrderByCustomer"] in found else None
-        for p in payloads
-    ]
+    answers: list[Delivered | None] = []
+    for p in payloads:
+        doc = found.get(p["PurchaseOrderByCustomer"])
+        # Another customer's order with the same reference text is not ours to link.
+        answers.append(_delivered(doc) if doc is not None and doc.sold_to == p["SoldToParty"] else None)
+    return answers
 
 
 def _delivered(doc: Any) -> Delivered | Exception:
@@ -539,10 +571,13 @@ def _apply_confirmations(conn: Connection, key: OrderKey, items: Iterable[Mappin
     return changed
 
 
-def _date(value: str | None) -> Any:
-    from datetime import date
-
+def _date(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
+
+
+def _local_date(moment: datetime, zone: ZoneInfo) -> date:
+    """The calendar day of an instant in the business's zone (an order at 07:30 in Shanghai is that day)."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(zone).date()
 
 
 # -- refresh ---------------------------------------------------------------------------------------
@@ -567,17 +602,23 @@ def refresh(engine: Engine, sap: Any, run_id: str) -> dict[str, int]:
 
 # -- gate ------------------------------------------------------------------------------------------
 def gate(engine: Engine, run_id: str) -> dict[str, int]:
-    """The ``sap_postings`` gate over orders SAP took but the customer has not been told about.
+    """The ``sap_postings`` gate over what SAP answered in this run: new postings, and orders whose
+    confirmation SAP changed (a backorder confirmed later).
 
     An order that fails it (SAP confirmed more than ordered, another currency, a net amount off the
-    agreed prices) goes to ``review``: it is in SAP, but no confirmation leaves until a human looks.
+    agreed prices) goes to ``review``: it is in SAP, but no confirmation leaves until a human looks
+    (``hub quarantine requeue --stage sap_postings`` sends it back through the gate). On a blocking
+    breach every order of the batch goes to ``review`` before the task fails.
     """
     import pandas as pd
 
-    from quality.gate import run_gate
+    from quality.gate import GateBreach, run_gate
     from quality.suites import SAP_POSTING_COLUMNS
 
     totals: Counter[str] = Counter()
+    changed = select(order_allocations.c.source, order_allocations.c.crm_order_id).where(
+        order_allocations.c.run_id == run_id
+    )
     with engine.begin() as conn:
         rows = conn.execute(
             select(
@@ -603,7 +644,7 @@ def gate(engine: Engine, run_id: str) -> dict[str, int]:
                 (order_allocations.c.source == orders.c.source)
                 & (order_allocations.c.crm_order_id == orders.c.crm_order_id),
             )
-            .where(orders.c.status == "posted")
+            .where(orders.c.status.in_(IN_SAP_UNCONFIRMED), tuple_(orders.c.source, orders.c.crm_order_id).in_(changed))
             .order_by(orders.c.source, orders.c.crm_order_id, order_allocations.c.line_no)
         ).all()
         by_source: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -611,7 +652,12 @@ def gate(engine: Engine, run_id: str) -> dict[str, int]:
             by_source[r.source].append({**r._mapping, "record_key": record_key(r.source, r.crm_order_id)})
         for source, records in by_source.items():
             frame = pd.DataFrame(records, columns=[*SAP_POSTING_COLUMNS, "crm_order_id"])
-            outcome = run_gate("sap_postings", frame, conn=conn, run_id=run_id, source=source, payload_column=None)
+            try:
+                outcome = run_gate(POSTINGS_GATE, frame, conn=conn, run_id=run_id, source=source, payload_column=None)
+            except GateBreach:
+                _set_status(conn, {(source, r["crm_order_id"]) for r in records}, "review", run_id)
+                conn.commit()
+                raise
             passed = set(outcome.passed["record_key"]) if len(outcome.passed) else set()
             failed = {(source, r["crm_order_id"]) for r in records if r["record_key"] not in passed}
             _set_status(conn, failed, "review", run_id)

@@ -42,11 +42,13 @@ QUANTITY = Numeric(18, 3)
 TS = DateTime(timezone=True)
 
 # Lifecycle of a canonical order (DESIGN §3.1). The quarantine holds what never became one.
-# Not in SAP: accepted (new), backordered (nothing available yet), held (SAP refused it: quarantine).
+# Not in SAP: accepted (new), backordered (nothing available yet), held (SAP refused it: quarantine),
+# cancelled (the customer cancelled it in the CRM before it reached SAP).
 # In SAP: posted (customer not told yet), review (postings gate failed: held for a human),
 # confirmed (all confirmed, customer told), partial (told; the rest is backordered in SAP).
 ORDER_STATES = (
     "accepted",
+    "cancelled",
     "backordered",
     "held",
     "posted",
@@ -57,7 +59,7 @@ ORDER_STATES = (
     "invoiced",
     "settled",
 )
-UNPOSTED_STATES = ("accepted", "backordered", "held")
+UNPOSTED_STATES = ("accepted", "backordered", "held", "cancelled")
 
 orders = Table(
     "orders",

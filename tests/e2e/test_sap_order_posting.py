@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -170,10 +170,22 @@ def test_backorders_are_confirmed_when_stock_arrives(world):
 
 
 @SQLITE_ONLY
-def test_an_order_sap_refuses_is_held_and_the_others_go_through(world):
+def test_refused_and_cancelled_orders_stay_out_of_sap_and_the_others_go_through(world):
     engine, control, seed = world["engine"], world["control"], world["seed"]
     accepted = states(engine)
     victim = next(o for o in seed.orders if o.number in accepted)
+    # The customer cancels another order in Zoho before the hub posts it.
+    cancelled = next(
+        o for o in seed.orders_of("zoho_crm") if o.number in accepted and o.customer_number != victim.customer_number
+    )
+    requests.post(
+        f"{control}/records/zoho_crm",
+        json={"module": "Sales_Orders", "id": cancelled.crm_id, "touch": True, "fields": {"Status": "Cancelled"}},
+        timeout=10,
+    ).raise_for_status()
+    requests.post(f"{control}/clock", json={"advance_seconds": 60}, timeout=10).raise_for_status()
+    now = datetime.fromisoformat(world["sandbox"]["now"])
+    sync(now + timedelta(minutes=5), start=now - timedelta(minutes=1))
     requests.post(
         f"{control}/records/sap_s4",
         json={"module": "A_Customer", "id": victim.customer_number, "fields": {"OrderIsBlockedForCustomer": "01"}},
@@ -183,8 +195,13 @@ def test_an_order_sap_refuses_is_held_and_the_others_go_through(world):
     after = states(engine)
     blocked = {o.number for o in seed.orders if o.customer_number == victim.customer_number and o.number in after}
     assert {after[n] for n in blocked} == {"held"}
-    assert {s for n, s in after.items() if n not in blocked} <= FINAL - {"held"}
+    assert {s for n, s in after.items() if n not in blocked | {cancelled.number}} <= FINAL - {"held"}
     from hub.quarantine import list_records
 
     held = [r for r in list_records(engine, stage="sap_posting") if r.record_key.endswith(victim.crm_id)]
     assert held and held[0].field and victim.number in held[0].detail
+
+    assert after[cancelled.number] == "cancelled"
+    with sap_client(world["sandbox"]) as sap:
+        assert cancelled.number not in sap.find_sales_orders([cancelled.number])
+    assert all(cancelled.number not in m["subject"] for m in mailbox(control))

@@ -298,3 +298,25 @@ def test_send_many_sends_nothing_it_could_not_look_up(hub_db, outbox):
     )
     assert isinstance(results[0], ConnectionError) and sent == []
     assert _row(hub_db, "SO-20").status == "failed"
+
+
+def test_send_many_replaces_a_refused_payload_only_when_asked_and_never_a_sent_one(hub_db, outbox):
+    led = Ledger(hub_db, owner="t")
+    refused = led.send_many(
+        "sap.sales_order", [("SO-30", {"order": "SO-30", "qty": 1})], lambda ps: [ValueError("V1/382")] * len(ps)
+    )
+    assert isinstance(refused[0], ValueError)
+    fixed = [("SO-30", {"order": "SO-30", "qty": 2})]
+    deliver = lambda ps: [outbox.deliver(p) for p in ps]  # noqa: E731
+    assert isinstance(led.send_many("sap.sales_order", fixed, deliver)[0], LedgerConflict)  # default: a human decides
+    sent = led.send_many(
+        "sap.sales_order",
+        fixed,
+        deliver,
+        lambda ps: [outbox.find(p) for p in ps],
+        lookup_first=True,
+        replace_unsent=True,
+    )
+    assert sent[0].called and _row(hub_db, "SO-30").payload == {"order": "SO-30", "qty": 2}
+    again = led.send_many("sap.sales_order", [("SO-30", {"order": "SO-30", "qty": 3})], deliver, replace_unsent=True)
+    assert isinstance(again[0], LedgerConflict) and outbox.count() == 1  # what went out is never replaced

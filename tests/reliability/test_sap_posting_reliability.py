@@ -424,7 +424,13 @@ def test_posting_the_same_plan_again_sends_nothing(hub_db, sap_sandbox, sap_clie
     links = sap_links(hub_db)
     since = sap_calls(sap_sandbox)[-1]["seq"]
 
-    _, again = plan_and_post(hub_db, sap, "run-2", planned=planned)
+    _, unchanged = plan_and_post(hub_db, sap, "run-2", planned=planned)
+    assert unchanged == {"posted": 0, "already_in_sap": 0, "held": 0, "failed": 0}  # posted orders are skipped
+    # A crash after the ledger recorded SAP's answers but before the orders were marked posted:
+    with hub_db.begin() as conn:
+        conn.execute(sap_orders.delete())
+        conn.execute(orders.update().values(status="accepted"))
+    _, again = plan_and_post(hub_db, sap, "run-3", planned=planned)
 
     assert again == {"posted": 0, "already_in_sap": 5, "held": 0, "failed": 0}
     assert sap_calls(sap_sandbox, since) == [], "no lookup, no create: the ledger has them"
