@@ -205,3 +205,36 @@ def test_refused_and_cancelled_orders_stay_out_of_sap_and_the_others_go_through(
     with sap_client(world["sandbox"]) as sap:
         assert cancelled.number not in sap.find_sales_orders([cancelled.number])
     assert all(cancelled.number not in m["subject"] for m in mailbox(control))
+
+
+@SQLITE_ONLY
+def test_a_refused_e_mail_address_is_quarantined_and_sent_once_fixed_and_requeued(world):
+    from hub.quarantine import list_records, requeue
+    from hub.schema import customers
+
+    engine, control, seed = world["engine"], world["control"], world["seed"]
+    victim = next(o for o in seed.orders if o.number in states(engine))
+    with engine.begin() as conn:  # a typo in the ERP master data: the customer's server does not exist
+        conn.execute(
+            customers.update()
+            .where(customers.c.customer_number == victim.customer_number)
+            .values(email="buyer@invalid.example")
+        )
+    run_dag("sap_order_posting")
+    refused = [r for r in list_records(engine, stage="confirmation_mail") if r.record_key.endswith(victim.crm_id)]
+    assert refused and refused[0].field == "email" and victim.number in refused[0].detail
+    assert states(engine)[victim.number] in {"confirmed", "partial", "backordered"}  # the CRM was told anyway
+
+    with engine.begin() as conn:
+        conn.execute(
+            customers.update()
+            .where(customers.c.customer_number == victim.customer_number)
+            .values(email="buyer@parts-customer.example")
+        )
+    assert requeue(engine, stage="confirmation_mail") >= 1
+    run_dag("sap_order_posting")
+    to_fixed = requests.get(f"{control}/mail", params={"to": "buyer@parts-customer.example"}, timeout=10).json()[
+        "messages"
+    ]
+    assert any(victim.number in m["subject"] for m in to_fixed)
+    assert not [r for r in list_records(engine, stage="confirmation_mail") if r.record_key.endswith(victim.crm_id)]

@@ -436,3 +436,33 @@ def test_posting_the_same_plan_again_sends_nothing(hub_db, sap_sandbox, sap_clie
     assert sap_calls(sap_sandbox, since) == [], "no lookup, no create: the ledger has them"
     assert sap_links(hub_db) == links
     assert_posted_once(hub_db, sap, numbers)
+
+
+# -- 6. a posting the gate sends to review comes back once requeued ----------------------------------
+def test_a_posting_held_for_review_is_gated_again_when_requeued(hub_db, sap_sandbox, sap_client):
+    """SAP's net amount far off the agreed prices: review, nobody told; fixed and requeued: posted again."""
+    from hub.quarantine import list_records, requeue
+    from hub.sap_posting import POSTINGS_GATE, gate
+
+    accept(hub_db, clean_orders(sap_sandbox, 3))
+    sap = sap_client(sap_sandbox)
+    plan_and_post(hub_db, sap)
+    victim, true_net = next(iter(sap_links_with_net(hub_db).items()))
+    with hub_db.begin() as conn:  # as if a SAP condition record had overridden the agreed price
+        conn.execute(sap_orders.update().where(sap_orders.c.sap_order == victim).values(sap_net_amount=true_net * 2))
+    assert gate(hub_db, "run-1") == {"evaluated": 3, "passed": 2, "review": 1}
+    assert sorted(hub_states(hub_db).values()) == ["posted", "posted", "review"]
+    (row,) = list_records(hub_db, stage=POSTINGS_GATE)
+    assert row.field == "sap_net_amount"
+
+    with hub_db.begin() as conn:  # corrected in SAP, then requeued by operations
+        conn.execute(sap_orders.update().where(sap_orders.c.sap_order == victim).values(sap_net_amount=true_net))
+    assert requeue(hub_db, stage=POSTINGS_GATE) == 1
+    plan(hub_db, sap, "run-2", default_plant=PLANT)  # releases it
+    assert gate(hub_db, "run-2") == {"evaluated": 1, "passed": 1, "review": 0}
+    assert sorted(hub_states(hub_db).values()) == ["posted", "posted", "posted"]
+
+
+def sap_links_with_net(engine):
+    with engine.connect() as conn:
+        return dict(conn.execute(select(sap_orders.c.sap_order, sap_orders.c.sap_net_amount)).all())
