@@ -5,7 +5,9 @@ Orders move ``accepted`` → ``posted`` (in SAP) when anything could be allocate
 (not in SAP yet) when nothing could, ``held`` when SAP refused them (quarantine stage
 ``sap_posting``; requeue to try again). A backordered order is planned again on every run, ranked
 with the new ones; an order partly confirmed in SAP waits for SAP's own backorder run, and
-``refresh`` picks up what SAP confirms later.
+``refresh`` picks up what SAP confirms later. ``gate`` sends what SAP answered through the
+``sap_postings`` suite; an order that fails it waits in ``review`` before anyone is told.
+Cancelled orders (``hub.crm_sync``) are never planned.
 """
 
 from __future__ import annotations
