@@ -21,7 +21,17 @@ from hub import jsonable, order_review, quarantine
 from hub.bulk import upsert
 from hub.crm_sources import CrmSource, get_source
 from hub.db import utcnow
-from hub.schema import UNPOSTED_STATES, crm_inbox, customer_map, material_map, order_lines, orders, sync_cursors
+from hub.schema import (
+    UNPOSTED_STATES,
+    crm_inbox,
+    customer_map,
+    material_map,
+    order_allocations,
+    order_confirmations,
+    order_lines,
+    orders,
+    sync_cursors,
+)
 from transforms import crm_orders
 
 RAW_GATE = "raw_crm_orders"
@@ -324,13 +334,10 @@ def _withdraw_rejected(conn: Connection, source_name: str, run_id: str) -> int:
         crm_inbox.c.source == source_name, crm_inbox.c.run_id == run_id, crm_inbox.c.stage == "quarantined"
     )
     where = (orders.c.source == source_name, orders.c.status.in_(UNPOSTED_STATES), orders.c.crm_order_id.in_(rejected))
-    conn.execute(
-        delete(order_lines).where(
-            tuple_(order_lines.c.source, order_lines.c.crm_order_id).in_(
-                select(orders.c.source, orders.c.crm_order_id).where(*where)
-            )
-        )
-    )
+    withdrawn = select(orders.c.source, orders.c.crm_order_id).where(*where)
+    # The posting flow's plan and confirmation rows go with the order (they have no foreign key).
+    for table in (order_lines, order_allocations, order_confirmations):
+        conn.execute(delete(table).where(tuple_(table.c.source, table.c.crm_order_id).in_(withdrawn)))
     return conn.execute(delete(orders).where(*where)).rowcount
 
 
