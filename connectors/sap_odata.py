@@ -3,8 +3,11 @@
 Wire rules (reference/sap_report.md §2–3):
 
 * One ``requests.Session`` per client: it keeps the session cookies the CSRF token is bound to. Basic
-  auth (or a bearer token), ``sap-client`` and ``sap-language`` on every URL, ``Accept: application/json``
-  (verbose V2 JSON: ``{"d": {"results": [...]}}``, ``__metadata``, ``__deferred``, ``__count`` as a string).
+  auth, a static bearer token or an OAuth 2.0 client-credentials one (:mod:`connectors.sap_oauth`:
+  fetched before the first call, renewed near its expiry, and once more on a 401 before the request is
+  resent once; refused again is an ``AuthError``), ``sap-client`` and ``sap-language`` on every URL,
+  ``Accept: application/json`` (verbose V2 JSON: ``{"d": {"results": [...]}}``, ``__metadata``,
+  ``__deferred``, ``__count`` as a string).
 * CSRF: fetched lazily before the first write of a service (``HEAD <service>/`` with the trailing slash
   and ``x-csrf-token: Fetch``, ``GET`` when HEAD is refused), sent with every POST/PATCH/DELETE/$batch.
   A ``403`` with ``x-csrf-token: Required`` means the token or its session expired: fetch once more and
@@ -36,14 +39,23 @@ import logging
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
-from connectors.http import HttpClient, PermanentError, RetryableError, RetryPolicy, Timeout, TransientError, redact
+from connectors.http import (
+    HttpClient,
+    PermanentError,
+    RetryableError,
+    RetryPolicy,
+    Timeout,
+    TokenRejected,
+    TransientError,
+    redact,
+)
 from connectors.sap_batch import (
     BatchPart,
     BatchRequest,
@@ -65,6 +77,7 @@ from connectors.sap_errors import (
     parse_sap_message,
     sap_error_from,
 )
+from connectors.sap_oauth import ClientCredentialsAuth
 from connectors.sap_values import (
     ETAG,
     MAX_FILTER_LENGTH,
@@ -142,6 +155,8 @@ __all__ = [  # the protocol layer's public API, gathered from its modules
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 DEFAULT_SERVICE_ROOT = "/sap/opu/odata/sap"
 
 
@@ -170,6 +185,7 @@ class ODataClient:
         user: str | None = None,
         password: str | None = None,
         bearer_token: str | None = None,
+        oauth: ClientCredentialsAuth | None = None,
         client: str | None = None,
         language: str | None = None,
         service_root: str = DEFAULT_SERVICE_ROOT,
@@ -190,6 +206,9 @@ class ODataClient:
         )
         self._sleep = sleep
         session = self._http.session
+        if oauth and (user or bearer_token):
+            raise ValueError("OAuth replaces user/password and bearer_token: pass one kind of credentials")
+        self._oauth = oauth  # its bearer token is set per call, by _authorized
         if bearer_token:
             session.headers["Authorization"] = f"Bearer {bearer_token}"
         elif user:
@@ -201,6 +220,8 @@ class ODataClient:
 
     def close(self) -> None:
         self._http.close()
+        if self._oauth:
+            self._oauth.close()
 
     def __enter__(self) -> ODataClient:
         return self
@@ -228,7 +249,7 @@ class ODataClient:
     # -- reads --------------------------------------------------------------------------------------
 
     def get(self, url: str) -> requests.Response:
-        return self._http.send("GET", url, interpret=_expect_ok)
+        return self._authorized(self._http.send, "GET", url, interpret=_expect_ok)
 
     def get_d(self, url: str) -> Any:
         """The ``d`` member of a JSON answer."""
@@ -387,8 +408,15 @@ class ODataClient:
                 all_headers["x-csrf-token"] = token
             try:
                 if create:
-                    return self._send_create(method, url, payload, all_headers)
-                return self._http.send(method, url, data=payload, headers=all_headers, interpret=_expect_write)  # type: ignore[arg-type]
+                    return self._authorized(self._send_create, method, url, payload, all_headers)
+                return self._authorized(
+                    self._http.send,
+                    method,
+                    url,
+                    data=payload,
+                    headers=all_headers,
+                    interpret=_expect_write,
+                )
             except _CsrfRequired:
                 self._csrf.pop(service, None)
                 if attempt == 2:
@@ -436,12 +464,30 @@ class ODataClient:
                 self.service_url(service) + "/" + (f"?{encode_query(self._fixed_params)}" if self._fixed_params else "")
             )
             headers = {"x-csrf-token": "Fetch"}
-            token = self._http.send("HEAD", url, headers=headers, interpret=_csrf_from_head)
+            token = self._authorized(self._http.send, "HEAD", url, headers=headers, interpret=_csrf_from_head)
             if token is None:  # HEAD refused or answered without a token (SAP/cloud-sdk-java#1126)
-                token = self._http.send("GET", url, headers=headers, interpret=_csrf_from_get)
+                token = self._authorized(self._http.send, "GET", url, headers=headers, interpret=_csrf_from_get)
             self.csrf_fetches += 1
             self._csrf[service] = token or ""
         return self._csrf[service]
+
+    def _authorized(self, send: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``send(*args, **kwargs)``; with OAuth, under a valid bearer token, and a 401 (token expired
+        or revoked before its time) answered by one new token and one resend: a 401 was not processed,
+        so even a create may go again."""
+        if self._oauth is None:
+            return send(*args, **kwargs)
+
+        def attempt(access_token: str) -> T:
+            self._http.session.headers["Authorization"] = f"Bearer {access_token}"
+            try:
+                return send(*args, **kwargs)
+            except SapAuthError as exc:
+                if exc.status == 401:
+                    raise TokenRejected(exc.code) from exc
+                raise
+
+        return self._oauth.authorized(attempt)
 
 
 def _json(response: requests.Response) -> Any:

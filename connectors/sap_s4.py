@@ -23,6 +23,7 @@ import requests
 
 from connectors.base import (
     ConnectionLike,
+    TokenStore,
     base_url_of,
     chunked,
     extra_bool,
@@ -51,6 +52,7 @@ from connectors.sap_documents import (
     sales_order_payload,
     stock_row_from,
 )
+from connectors.sap_oauth import ClientCredentials, ClientCredentialsAuth
 from connectors.sap_odata import (
     DEFAULT_SERVICE_ROOT,
     BatchRequest,
@@ -130,6 +132,8 @@ class SapConfig:
     client: str = "100"
     language: str = "EN"
     bearer_token: str | None = field(default=None, repr=False)
+    oauth_token_url: str | None = None  # set: user/password are the OAuth client id and secret
+    oauth_scope: str | None = None
     service_root: str = DEFAULT_SERVICE_ROOT
     verify: bool = True
     timeout: tuple[float, float] = DEFAULT_TIMEOUT
@@ -142,6 +146,8 @@ class SapConfig:
             raise ValueError("SapConfig.base_url is required")
         if not self.bearer_token and not (self.user and self.password):
             raise ValueError("SapConfig needs user and password, or a bearer_token")
+        if self.oauth_token_url and self.bearer_token:
+            raise ValueError("SapConfig: oauth_token_url fetches the bearer token; drop the static bearer_token")
         if not 1 <= self.batch_size <= MAX_BATCH_SIZE:
             raise ValueError(f"batch_size must be within 1..{MAX_BATCH_SIZE}")
         if self.page_size < 1:
@@ -151,7 +157,11 @@ class SapConfig:
     def from_connection(cls, conn: ConnectionLike) -> SapConfig:
         """conn_type ``http``: host/port/schema = the system, login/password = the communication user;
         extras ``sap_client``, ``sap_language``, ``service_root``, ``verify`` (or ``verify_tls``),
-        ``bearer_token``, ``timeout``, ``batch_size``, ``page_size`` and the retry extras."""
+        ``bearer_token``, ``timeout``, ``batch_size``, ``page_size`` and the retry extras.
+
+        OAuth 2.0 client credentials: with extra ``oauth_token_url`` (e.g.
+        ``https://host/sap/bc/sec/oauth2/token``; optional ``oauth_scope``), login/password are the
+        OAuth client id and secret, and every call carries the bearer token fetched with them."""
         extra = dict(conn.extra_dejson or {})
         verify_key = "verify" if "verify" in extra else "verify_tls"
         return cls(
@@ -161,6 +171,8 @@ class SapConfig:
             client=str(extra.get("sap_client") or "100"),
             language=str(extra.get("sap_language") or "EN"),
             bearer_token=extra.get("bearer_token") or None,
+            oauth_token_url=extra.get("oauth_token_url") or None,
+            oauth_scope=extra.get("oauth_scope") or None,
             service_root=str(extra.get("service_root") or DEFAULT_SERVICE_ROOT),
             verify=extra_bool(extra, verify_key, True),
             timeout=extra_timeout(extra, DEFAULT_TIMEOUT),
@@ -176,7 +188,8 @@ class SapConfig:
 
 
 class SapClient:
-    """The SAP services the hub calls. One client per task (one session, its own CSRF tokens)."""
+    """The SAP services the hub calls. One client per task (one session, its own CSRF tokens).
+    With OAuth, pass a ``token_store`` to share the access token across tasks."""
 
     def __init__(
         self,
@@ -184,14 +197,33 @@ class SapClient:
         *,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] | None = None,
+        token_store: TokenStore | None = None,
     ) -> None:
         self.config = config
         extra = {"sleep": sleep} if sleep is not None else {}
+        self.oauth = (
+            ClientCredentialsAuth(
+                ClientCredentials(
+                    token_url=config.oauth_token_url,
+                    client_id=config.user or "",
+                    client_secret=config.password or "",
+                    scope=config.oauth_scope,
+                    timeout=config.timeout,
+                    verify_tls=config.verify,
+                    retry=config.retry,
+                ),
+                token_store=token_store,
+            )
+            if config.oauth_token_url
+            else None
+        )
+        basic = self.oauth is None
         self.odata = ODataClient(
             config.base_url,
-            user=config.user,
-            password=config.password,
+            user=config.user if basic else None,
+            password=config.password if basic else None,
             bearer_token=config.bearer_token,
+            oauth=self.oauth,
             client=config.client,
             language=config.language,
             service_root=config.service_root,

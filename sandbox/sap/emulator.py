@@ -3,8 +3,9 @@
 Services under ``/sap/opu/odata/sap/<SERVICE>/`` (sap_contract.md, sap_report.md): API_SALES_ORDER_SRV,
 API_MATERIAL_STOCK_SRV, API_PRODUCT_AVAILY_INFO_BASIC, ``API_OUTBOUND_DELIVERY_SRV;v=0002``,
 API_BILLING_DOCUMENT_SRV, API_BUSINESS_PARTNER. This module is the HTTP edge: basic auth (or a
-static bearer token), the ``sap-client`` check, CSRF, the lazy progression of documents on every
-request; :mod:`sandbox.sap.handler` does the OData work.
+static bearer token, or one from the OAuth 2.0 token endpoint of :mod:`sandbox.sap.oauth`), the
+``sap-client`` check, CSRF, the lazy progression of documents on every request;
+:mod:`sandbox.sap.handler` does the OData work.
 
 Choices where the reference is silent [verify]: a failed logon answers 401 with
 ``WWW-Authenticate: Basic realm="SAP NetWeaver Application Server [S4H/100]"`` and an SAP error body
@@ -33,6 +34,7 @@ from sandbox.sap.backend import SapBackend
 from sandbox.sap.csrf import CsrfSessions, csrf_failed
 from sandbox.sap.errors import ErrorFactory, SapError, ServiceInfo
 from sandbox.sap.handler import SERVICE_ROOT, ODataHandler, ODataRequest, ODataResponse
+from sandbox.sap.oauth import SapOAuth
 from sandbox.sap.odata_json import Renderer
 from sandbox.sap.services import SERVICES
 from sandbox.system import EmulatedSystem, RecordError, SandboxContext
@@ -43,6 +45,7 @@ SYSTEM_ID = "S4H"
 REALM = f'Basic realm="SAP NetWeaver Application Server [{SYSTEM_ID}/{CLIENT}]"'
 MODIFYING = frozenset({"POST", "PUT", "PATCH", "MERGE", "DELETE"})
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "MERGE", "DELETE"]
+TOKEN_PATH = "/bc/sec/oauth2/token"
 
 
 def _secret(seed: int, label: str, length: int) -> str:
@@ -60,13 +63,21 @@ class SapS4(EmulatedSystem):
         self.backend = SapBackend(ctx.data, USER)
         self.errors = ErrorFactory(ctx.seed)
         self.csrf = CsrfSessions(ctx.seed)
+        self.oauth = SapOAuth(ctx.seed, ctx.clock)
         self.handler = ODataHandler(self.backend, self.errors, ctx.clock.now)
         self.handler.on_write = self._log_write
 
     # -- framework hooks --------------------------------------------------------------------------
 
     def routes(self) -> list[BaseRoute]:
-        return [Route("/opu/odata/sap/{rest:path}", self._odata, methods=METHODS)]
+        return [
+            Route("/opu/odata/sap/{rest:path}", self._odata, methods=METHODS),
+            Route(TOKEN_PATH, self._token, methods=["POST"]),
+        ]
+
+    def is_api_path(self, path: str) -> bool:
+        # API faults hit the OData services; the token endpoint stays up, as Zoho's accounts server does.
+        return path != TOKEN_PATH
 
     def not_found(self, path: str) -> Response:
         return self._error(SapError(404, "/IWFND/MED/170", f"No service found for path '{path}'"), None)
@@ -79,6 +90,9 @@ class SapS4(EmulatedSystem):
             "password": self.password,
             "client": CLIENT,
             "bearer_token": self.bearer_token,
+            "oauth_token_url": f"{base_url}{self.prefix}{TOKEN_PATH}",
+            "oauth_client_id": self.oauth.client_id,
+            "oauth_client_secret": self.oauth.client_secret,
         }
 
     def fault_response(self, kind: FaultKind, config: FaultConfig, path: str) -> Response:
@@ -107,7 +121,7 @@ class SapS4(EmulatedSystem):
         return JSONResponse({"fault": fault}, status_code=429, headers=headers)
 
     def expire_tokens(self) -> int:
-        return self.csrf.expire_all()
+        return self.csrf.expire_all() + self.oauth.expire_all()
 
     def get_record(self, module: str, record_id: str) -> dict[str, Any] | None:
         """Any entity by its (single) key as verbose JSON; an order comes with items, schedule lines,
@@ -161,7 +175,7 @@ class SapS4(EmulatedSystem):
             return False
         scheme, _, value = header.partition(" ")
         if scheme.lower() == "bearer":
-            return hmac.compare_digest(value.strip(), self.bearer_token)
+            return hmac.compare_digest(value.strip(), self.bearer_token) or self.oauth.valid(value.strip())
         if scheme.lower() != "basic":
             return False
         try:
@@ -175,6 +189,14 @@ class SapS4(EmulatedSystem):
             self.name,
             {"at": iso_z(self.ctx.clock.now()), "method": method, "service": service, "path": path, "status": status},
         )
+
+    async def _token(self, request: Request) -> Response:
+        form = dict(parse_qsl((await request.body()).decode("utf-8", errors="replace"), keep_blank_values=True))
+        status, body = self.oauth.grant(request.headers.get("authorization"), form)
+        headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # RFC 6749 §5.1
+        if status == 401:
+            headers["WWW-Authenticate"] = REALM
+        return JSONResponse(body, status_code=status, headers=headers)
 
     async def _odata(self, request: Request) -> Response:
         rest = request.path_params["rest"]

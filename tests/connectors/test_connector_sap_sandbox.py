@@ -10,13 +10,23 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
 
 from connectors.http import AuthError, RetryPolicy, TransientError
-from connectors.sap_odata import SapBusinessError, SapError, SapRequestError, SapTransientError, eq, maybe_applied
+from connectors.sap_oauth import ClientCredentials, ClientCredentialsAuth
+from connectors.sap_odata import (
+    ODataClient,
+    SapBusinessError,
+    SapError,
+    SapRequestError,
+    SapTransientError,
+    eq,
+    maybe_applied,
+)
 from connectors.sap_s4 import OrderLine, SalesOrderDoc, SapClient, SapConfig, sales_order_payload
 
 pytestmark = pytest.mark.sandbox
@@ -25,6 +35,7 @@ SYSTEM = "sap_s4"
 FAST = RetryPolicy(max_attempts=5, base=0.01, cap=0.05)
 PLANT = "1010"  # sales organisation 1000, CNY customers
 SO_SRV = "/sap/opu/odata/sap/API_SALES_ORDER_SRV"
+TOKEN_PATH = "/sap/bc/sec/oauth2/token"
 
 
 def make_client(info: dict[str, Any], **overrides: Any) -> SapClient:
@@ -40,6 +51,21 @@ def make_client(info: dict[str, Any], **overrides: Any) -> SapClient:
         "retry": FAST,
     }
     return SapClient(SapConfig(**(settings | overrides)))
+
+
+def make_oauth_client(info: dict[str, Any], **overrides: Any) -> SapClient:
+    """A client on OAuth client credentials: the client id and secret go where user and password do."""
+    s = info["systems"][SYSTEM]
+    oauth = {
+        "user": s["oauth_client_id"],
+        "password": s["oauth_client_secret"],
+        "oauth_token_url": s["oauth_token_url"],
+    }
+    return make_client(info, **(oauth | overrides))
+
+
+def token_requests(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [c for c in calls if c["path"] == TOKEN_PATH]
 
 
 _po_numbers = itertools.count(1)
@@ -153,6 +179,90 @@ def test_bearer_token_and_an_unknown_sap_client(sandbox_env, world: World) -> No
     with make_client(info, client="999") as sap, pytest.raises(AuthError) as refused:
         sap.unrestricted_stock(PLANT, world.materials[:1])
     assert refused.value.status == 401
+
+
+def test_oauth_connection_extras_make_an_oauth_config() -> None:
+    conn = SimpleNamespace(
+        host="sap.example.com",
+        port=None,
+        schema=None,
+        login="CLIENT_ID",
+        password="SECRET",
+        extra_dejson={"oauth_token_url": "https://sap.example.com/sap/bc/sec/oauth2/token", "oauth_scope": "S_0001"},
+    )
+    config = SapConfig.from_connection(conn)
+    assert config.oauth_token_url == "https://sap.example.com/sap/bc/sec/oauth2/token"
+    assert (config.user, config.password, config.oauth_scope) == ("CLIENT_ID", "SECRET", "S_0001")
+    assert "SECRET" not in repr(config)
+    with pytest.raises(ValueError, match="bearer_token"):
+        SapConfig(base_url="https://x", user="a", password="b", bearer_token="t", oauth_token_url="https://x/t")
+
+
+def test_oauth_read_and_create_with_one_token(sandbox_env, world: World) -> None:
+    info, control = sandbox_env
+    since = control.last_seq(SYSTEM)
+    with make_oauth_client(info) as sap:
+        assert sap.unrestricted_stock(PLANT, world.materials[:1])[world.materials[0]] > 0
+        created = sap.create_sales_orders([order(world, customer=0, qty="1")])
+        assert sap.oauth is not None and sap.oauth.token_refreshes == 1
+    assert isinstance(created[0], SalesOrderDoc)
+    calls = calls_since(control, since)
+    assert [(c["method"], c["status"]) for c in token_requests(calls)] == [("POST", 200)]
+    assert calls[0]["path"] == TOKEN_PATH, "the token comes before the first call"
+    assert all(c["status"] < 400 for c in calls), calls
+
+
+def test_oauth_token_expiry_costs_exactly_one_new_token(sandbox_env, world: World) -> None:
+    info, control = sandbox_env
+    with make_oauth_client(info) as sap:
+        sap.create_sales_orders([order(world, customer=0, qty="1")])
+        control.expire_tokens(SYSTEM)  # kills the bearer token and the CSRF session together
+        since = control.last_seq(SYSTEM)
+        second = sap.create_sales_orders([order(world, customer=1, qty="1")])
+        after_fault = calls_since(control, since)
+        control.advance_clock(3601)  # past the token's life on the server; the client's clock has not moved
+        since = control.last_seq(SYSTEM)
+        assert sap.unrestricted_stock(PLANT, world.materials[:1])[world.materials[0]] > 0
+        after_clock = calls_since(control, since)
+        assert sap.oauth is not None and sap.oauth.token_refreshes == 3
+    assert isinstance(second[0], SalesOrderDoc)
+    assert len(token_requests(after_fault)) == 1, after_fault
+    batches = [c["status"] for c in after_fault if c["path"] == f"{SO_SRV}/$batch"]
+    assert batches == [401, 403, 202], "bearer refused, new token; CSRF refused, new CSRF token; then processed"
+    assert len(token_requests(after_clock)) == 1, after_clock
+    assert [c["status"] for c in after_clock if c["path"] != TOKEN_PATH] == [401, 200]
+
+
+def test_oauth_token_is_renewed_before_its_expiry(sandbox_env, world: World) -> None:
+    info, control = sandbox_env
+    s = info["systems"][SYSTEM]
+    now = [0.0]
+    credentials = ClientCredentials(
+        token_url=s["oauth_token_url"], client_id=s["oauth_client_id"], client_secret=s["oauth_client_secret"]
+    )
+    oauth = ClientCredentialsAuth(credentials, clock=lambda: now[0])
+    root = s["service_root"].removeprefix(s["base_url"])
+    with ODataClient(s["base_url"], oauth=oauth, client="100", service_root=root, retry=FAST) as odata:
+        odata.read_entity("API_BUSINESS_PARTNER", "A_Customer", world.customers[0])
+        now[0] = 3600 - credentials.refresh_margin - 1  # still outside the margin: the same token
+        odata.read_entity("API_BUSINESS_PARTNER", "A_Customer", world.customers[0])
+        assert oauth.token_refreshes == 1
+        since = control.last_seq(SYSTEM)
+        now[0] += 2  # inside the margin: renewed before the call, not after a 401
+        odata.read_entity("API_BUSINESS_PARTNER", "A_Customer", world.customers[0])
+        assert oauth.token_refreshes == 2
+    calls = calls_since(control, since)
+    assert [(c["path"] == TOKEN_PATH, c["status"]) for c in calls] == [(True, 200), (False, 200)]
+
+
+def test_oauth_wrong_client_secret_is_an_auth_error_without_retries(sandbox_env, world: World) -> None:
+    info, control = sandbox_env
+    since = control.last_seq(SYSTEM)
+    with make_oauth_client(info, password="wrong-secret") as sap, pytest.raises(AuthError) as refused:
+        sap.unrestricted_stock(PLANT, world.materials[:1])
+    assert refused.value.status == 401 and refused.value.code == "invalid_client"
+    calls = calls_since(control, since)
+    assert [(c["path"], c["status"]) for c in calls] == [(TOKEN_PATH, 401)], "one token request, no OData call"
 
 
 def test_quality_and_blocked_stock_is_not_unrestricted(sandbox_env) -> None:

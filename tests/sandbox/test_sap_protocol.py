@@ -640,3 +640,74 @@ def test_other_function_imports(sap: Sap, customer: dict[str, Any], materials: M
         timeout=10,
     )
     assert r.status_code == 400 and r.json()["error"]["code"] == "VL/609"
+
+
+# -- OAuth 2.0 client credentials (last: these move the clock and expire every token) -----------------
+
+
+def oauth_token(sap: Sap, auth: Any = "good", **form: str) -> requests.Response:
+    credentials = (sap.info["oauth_client_id"], sap.info["oauth_client_secret"]) if auth == "good" else auth
+    return requests.post(sap.info["oauth_token_url"], data=form, auth=credentials, timeout=10)
+
+
+def read_with(sap: Sap, bearer: str) -> requests.Response:
+    headers = {"Authorization": f"Bearer {bearer}", "Accept": "application/json"}
+    return requests.get(
+        sap.url("API_BUSINESS_PARTNER", "A_Customer"),
+        params={"$top": "1", "sap-client": "100"},
+        headers=headers,
+        timeout=10,
+    )
+
+
+def test_oauth_token_endpoint_grants_client_credentials(sap: Sap) -> None:
+    assert sap.info["oauth_token_url"].endswith("/sap/bc/sec/oauth2/token")
+    r = oauth_token(sap, grant_type="client_credentials")
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
+    body = r.json()
+    assert set(body) == {"access_token", "token_type", "expires_in", "scope"}
+    assert body["token_type"] == "Bearer" and body["expires_in"] == 3600
+    assert "API_SALES_ORDER_SRV_0001" in body["scope"].split()
+    assert read_with(sap, body["access_token"]).status_code == 200
+    scoped = oauth_token(sap, grant_type="client_credentials", scope="API_SALES_ORDER_SRV_0001").json()
+    assert scoped["scope"] == "API_SALES_ORDER_SRV_0001" and scoped["access_token"] != body["access_token"]
+
+
+@pytest.mark.parametrize(
+    ("auth", "form", "status", "error"),
+    [
+        (("HUB_OAUTH_CLIENT", "wrong"), {"grant_type": "client_credentials"}, 401, "invalid_client"),
+        (None, {"grant_type": "client_credentials"}, 401, "invalid_client"),
+        ("good", {"grant_type": "password", "username": "x", "password": "y"}, 400, "unsupported_grant_type"),
+        ("good", {}, 400, "unsupported_grant_type"),
+        ("good", {"grant_type": "client_credentials", "scope": "SOMETHING_ELSE"}, 400, "invalid_scope"),
+    ],
+    ids=["wrong-secret", "no-client-auth", "password-grant", "no-grant", "unknown-scope"],
+)
+def test_oauth_token_endpoint_errors(sap: Sap, auth: Any, form: dict[str, str], status: int, error: str) -> None:
+    r = oauth_token(sap, auth, **form)
+    assert r.status_code == status
+    assert r.json()["error"] == error and r.json()["error_description"]
+    assert "access_token" not in r.json()
+    if status == 401:
+        assert r.headers["www-authenticate"].startswith("Basic realm=")
+
+
+def test_oauth_tokens_expire_by_clock_and_by_fault(sap: Sap) -> None:
+    def logon_failed(r: requests.Response) -> None:
+        assert r.status_code == 401
+        assert r.headers["www-authenticate"] == 'Basic realm="SAP NetWeaver Application Server [S4H/100]"'
+        assert r.json()["error"]["code"] == "/IWFND/CM_CONSUMER/101"
+
+    logon_failed(read_with(sap, "not-a-token-the-server-issued"))
+    aging = oauth_token(sap, grant_type="client_credentials").json()["access_token"]
+    sap.control_post("/clock", {"advance_seconds": 3599})
+    assert read_with(sap, aging).status_code == 200
+    sap.control_post("/clock", {"advance_seconds": 2})
+    logon_failed(read_with(sap, aging))
+    revoked = oauth_token(sap, grant_type="client_credentials").json()["access_token"]
+    assert read_with(sap, revoked).status_code == 200
+    expired = sap.control_post("/faults", {"system": "sap_s4", "expire_tokens": True})
+    assert expired["expired_tokens"]["sap_s4"] >= 1
+    logon_failed(read_with(sap, revoked))
+    assert read_with(sap, sap.info["bearer_token"]).status_code == 200, "the static bearer is not an issued token"
