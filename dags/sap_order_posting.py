@@ -158,8 +158,11 @@ def _sap():  # noqa: ANN202 - a connectors.sap_s4.SapClient, imported lazily
 
     from connectors.sap_s4 import SapClient
     from hub.connections import get_connection
+    from hub.db import make_engine
+    from hub.token_cache import token_store
 
-    return closing(SapClient.from_connection(get_connection("sap_s4")))
+    # With OAuth, the tasks share one access token through the hub's token cache, as for the CRMs.
+    return closing(SapClient.from_connection(get_connection("sap_s4"), token_store=token_store(make_engine())))
 
 
 sap_order_posting()
