@@ -46,6 +46,8 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
+from bench.machine import machine
+
 SEED = 20261129
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
 SPAN_S = 6 * 7 * 24 * 3600  # order times over 6 weeks
@@ -311,7 +313,7 @@ def main(argv: list[str] | None = None, *, lenient: bool = False) -> int:
     out.write_text(
         json.dumps(
             {
-                "machine": _machine(),
+                "machine": machine(),
                 "seed": SEED,
                 "identical": "all contenders gave identical allocations and posting sequences at every size they ran",
                 "inputs": inputs,
@@ -341,18 +343,6 @@ def _estimate_naive(results: list[dict], inputs: dict, skipped: list[dict]) -> N
         now, then = inputs.get(str(last["rows"])), inputs.get(str(s["rows"]))
         if now and then:
             s["estimated_seconds"] = round(last["seconds"] * then["naive_additions"] / now["naive_additions"], 1)
-
-
-def _machine() -> dict:
-    import os
-    import platform
-
-    return {
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-        "platform": platform.platform(),
-        "date": datetime.now(UTC).date().isoformat(),
-    }
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+from bench.machine import machine
+
 LINES_PER_ORDER = 5
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -203,21 +205,9 @@ def main(argv: list[str] | None = None) -> int:
         stop()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": _machine(), "results": results}, indent=2))
+    out.write_text(json.dumps({"machine": machine(), "results": results}, indent=2))
     print(f"written {out}")
     return 0
-
-
-def _machine() -> dict:
-    import os
-    import platform
-
-    return {
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-        "platform": platform.platform(),
-        "date": datetime.now(UTC).date().isoformat(),
-    }
 
 
 if __name__ == "__main__":

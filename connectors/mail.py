@@ -19,7 +19,6 @@ the server may have accepted the message, so it surfaces as a ``TransientError``
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import smtplib
 import ssl
@@ -27,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from email.utils import getaddresses, parseaddr
+from email.utils import getaddresses
 from typing import Any, NoReturn
 
 from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type, stop_after_attempt
@@ -48,22 +47,6 @@ log = logging.getLogger(__name__)
 SYSTEM = "smtp"
 # Replies that mean the credentials (or their absence) are wrong: RFC 4954 §6 and RFC 3207.
 _AUTH_CODES = frozenset({530, 534, 535, 538})
-
-
-def stable_message_id(key: str, domain: str) -> str:
-    """A Message-ID that is the same for every send of the same logical message (``make_msgid`` is random).
-
-    A resend after a crash then carries the Message-ID of the first attempt, so the receiving system can
-    recognise the duplicate.
-    """
-    if not key or not domain:
-        raise ValueError("a Message-ID needs an idempotency key and a domain")
-    return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@{domain}>"
-
-
-def domain_of(address: str) -> str:
-    """The domain of an address, with or without a display name: ``Hub <orders@x.example>`` → ``x.example``."""
-    return parseaddr(address)[1].rpartition("@")[2]
 
 
 def mask_address(address: str) -> str:
@@ -190,8 +173,8 @@ class Mailer:
     def send(self, message: EmailMessage) -> str:
         """Send ``message``; returns its Message-ID.
 
-        The message must carry a Message-ID (use :func:`stable_message_id`): without one a resend could
-        not be recognised. ``From`` defaults to the configured sender; recipients come from To, Cc
+        The message must carry a Message-ID (``transforms.message_ids.stable_message_id``): without one
+        a resend could not be recognised. ``From`` defaults to the configured sender; recipients come from To, Cc
         and Bcc (Bcc is not transmitted).
         """
         message_id = message.get("Message-ID")

@@ -38,7 +38,7 @@ def record(
 def alert_message(
     *, key: str, subject: str, body: str, sender: str, recipients: Sequence[str], when: datetime
 ) -> EmailMessage:
-    from connectors.mail import domain_of, stable_message_id
+    from transforms.message_ids import domain_of, stable_message_id
 
     message = EmailMessage()
     message["From"] = sender

@@ -20,8 +20,8 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from connectors.mail import domain_of, stable_message_id
 from transforms.confirmation import Confirmation, OrderStatus
+from transforms.message_ids import domain_of, stable_message_id
 from transforms.money import quantize
 
 TEMPLATE = "order_confirmation"

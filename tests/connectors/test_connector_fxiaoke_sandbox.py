@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from itertools import islice
 from typing import Any
 
 import pytest
+from fakes import FakeConnection
 
 from connectors.base import parse_iso_datetime
 from connectors.fxiaoke import (
@@ -145,14 +145,6 @@ def test_wrong_app_secret_is_an_auth_error(sandbox_env) -> None:
             client.query(SALES_ORDERS.name, limit=1)
     assert raised.value.code == "10006"
     assert "not-the-secret" not in str(raised.value)
-
-
-@dataclass
-class FakeConnection:
-    host: str | None
-    login: str | None
-    password: str | None
-    extra_dejson: dict[str, Any] = field(default_factory=dict)
 
 
 def test_client_from_an_airflow_style_connection(sandbox_env) -> None:

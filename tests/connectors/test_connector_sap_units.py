@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 import requests
+from fakes import FakeConnection
 from hypothesis import given
 from hypothesis import strategies as st
 from requests.adapters import BaseAdapter
@@ -888,16 +889,6 @@ def test_payload_rounds_a_derived_unit_price_to_the_condition_scale() -> None:
 def test_payload_refuses_what_sap_would_truncate_or_reject(overrides: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         payload(**overrides)
-
-
-@dataclass
-class FakeConnection:
-    host: str | None
-    login: str | None
-    password: str | None
-    extra_dejson: dict[str, Any] = field(default_factory=dict)
-    port: int | None = None
-    schema: str | None = None
 
 
 def test_config_from_an_airflow_http_connection() -> None:

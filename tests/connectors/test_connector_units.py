@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from fakes import FakeConnection
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -29,19 +29,6 @@ from connectors.zoho_crm import (
     merge_by_id,
     split_fields,
 )
-
-
-@dataclass
-class FakeConnection:
-    """Stands in for ``airflow.sdk.Connection``: the same four attributes, nothing else."""
-
-    host: str | None
-    login: str | None
-    password: str | None
-    extra_dejson: dict[str, Any] = field(default_factory=dict)
-    port: int | None = None
-    schema: str | None = None
-
 
 # ------------------------------------------------------------------------------------------------
 # Money and time

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from itertools import islice
@@ -11,6 +10,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
+from fakes import FakeConnection
 
 from connectors.base import parse_iso_datetime
 from connectors.http import AuthError, PermanentError, RetryPolicy, TransientError
@@ -140,14 +140,6 @@ def test_more_fields_than_one_call_allows_are_split_and_merged_by_id(sandbox_env
     calls = [parse_qs(c["query"]) for c in api_calls(control, since) if c["path"].endswith("/Accounts")]
     assert all(len(q["fields"][0].split(",")) <= 3 for q in calls[:-1])
     assert any("ids" in q for q in calls), "the later groups are fetched by id"
-
-
-@dataclass
-class FakeConnection:
-    host: str | None
-    login: str | None
-    password: str | None
-    extra_dejson: dict[str, Any] = field(default_factory=dict)
 
 
 def test_client_from_an_airflow_style_connection(sandbox_env) -> None:

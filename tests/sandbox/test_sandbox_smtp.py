@@ -15,9 +15,10 @@ import pytest
 import requests
 
 from connectors.http import AuthError, BusinessError, PermanentError, RetryPolicy, TransientError
-from connectors.mail import Mailer, RecipientRefused, SmtpConfig, stable_message_id
+from connectors.mail import Mailer, RecipientRefused, SmtpConfig
 from transforms.confirmation import Confirmation, ConfirmedLine
 from transforms.confirmation_mail import render_confirmation
+from transforms.message_ids import stable_message_id
 
 pytestmark = pytest.mark.sandbox
 

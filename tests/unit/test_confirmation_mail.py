@@ -15,9 +15,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.mail import SmtpConfig, stable_message_id
+from connectors.mail import SmtpConfig
 from transforms.confirmation import Confirmation, ConfirmedLine
 from transforms.confirmation_mail import money_text, quantity_text, render_confirmation
+from transforms.message_ids import stable_message_id
 
 SENT_AT = datetime(2026, 12, 1, 8, 30, tzinfo=UTC)
 SENDER = "Parts Hub <orders@parts-hub.example>"
