@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, select, tuple_, update
+from sqlalchemy import Connection, Engine, and_, delete, select, tuple_
 
 from connectors.http import AuthError, BusinessError, PermanentError, TransientError
 from hub import jsonable, quarantine
@@ -24,6 +24,7 @@ from hub.bulk import upsert
 from hub.crm_sources import get_source
 from hub.db import utcnow
 from hub.ledger import Delivered, Ledger, LedgerConflict, SendResult
+from hub.order_states import requeued_orders, set_status
 from hub.schema import customers, order_allocations, order_confirmations, order_lines, orders, sap_orders
 from transforms.confirmation import Confirmation, ConfirmedLine
 from transforms.crm_orders import record_key
@@ -249,23 +250,17 @@ def _quarantined(stage: str, c: Confirmation, exc: object, field: str) -> quaran
 def _release_requeued(conn: Connection) -> None:
     """Confirmations operations requeued after fixing the CRM record or the address: forget that the
     customer was told, so the next step sends again (the ledger repeats only the failed channel)."""
-    for source in conn.execute(select(order_confirmations.c.source).distinct()).scalars():
-        keys = [
-            (source, str(r.record_key).split(":", 1)[1])
-            for r in quarantine.requeued(conn, source, [CRM_STAGE, MAIL_STAGE])
-        ]
-        if not keys:
-            continue
-        where = tuple_(order_confirmations.c.source, order_confirmations.c.crm_order_id).in_(keys)
-        conn.execute(delete(order_confirmations).where(where))
-        conn.execute(
-            update(orders)
-            .where(
-                tuple_(orders.c.source, orders.c.crm_order_id).in_(keys), orders.c.status.in_(("confirmed", "partial"))
-            )
-            .values(status="posted", updated_at=utcnow())
+    keys = requeued_orders(conn, [CRM_STAGE, MAIL_STAGE])
+    if not keys:
+        return
+    conn.execute(
+        delete(order_confirmations).where(
+            tuple_(order_confirmations.c.source, order_confirmations.c.crm_order_id).in_(keys)
         )
-        quarantine.resolve(conn, source, [record_key(*k) for k in keys], [CRM_STAGE, MAIL_STAGE])
+    )
+    set_status(conn, keys, "posted", only_from=("confirmed", "partial"))
+    for source, crm_order_id in keys:
+        quarantine.resolve(conn, source, [record_key(source, crm_order_id)], [CRM_STAGE, MAIL_STAGE])
 
 
 def _delivered(system: str, result: Any) -> Delivered | Exception:
@@ -327,11 +322,7 @@ def _record(conn: Connection, c: Confirmation, key: str, run_id: str) -> None:
         key=("source", "crm_order_id"),
     )
     if c.sap_order:
-        conn.execute(
-            update(orders)
-            .where(orders.c.source == c.source, orders.c.crm_order_id == c.crm_order_id)
-            .values(status=STATE_AFTER[c.status], run_id=run_id, updated_at=utcnow())
-        )
+        set_status(conn, [(c.source, c.crm_order_id)], STATE_AFTER[c.status], run_id)
 
 
 def _plain(value: Decimal) -> str:

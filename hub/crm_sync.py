@@ -94,7 +94,7 @@ def pull(
     with engine.begin() as conn:
         replays = {}
         for row in quarantine.requeued(conn, source_name, CRM_STAGES):
-            order_id = str(row.record_key).split(":", 1)[1]
+            order_id = crm_orders.crm_order_id_of(row.record_key)
             if order_id not in pulled:
                 replays[order_id] = row.payload
         now = utcnow()
@@ -307,7 +307,7 @@ def accept(engine: Engine, source_name: str, run_id: str) -> dict[str, Any]:
 
         accepted_keys = [k for k in accepted if k not in held_after_posting]
         quarantine.resolve(conn, source_name, accepted_keys)
-        accepted_ids = {k.split(":", 1)[1] for k in accepted_keys}
+        accepted_ids = {crm_orders.crm_order_id_of(k) for k in accepted_keys}
         _set_stage(conn, source_name, accepted_ids, "accepted")
         rejected = [oid for oid, _ in inbox if oid not in accepted_ids]
         _set_stage(conn, source_name, rejected, "quarantined")

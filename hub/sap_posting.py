@@ -30,6 +30,7 @@ from hub import quarantine
 from hub.bulk import upsert
 from hub.db import utcnow
 from hub.ledger import Delivered, Ledger, LedgerBusy, SendResult
+from hub.order_states import OrderKey, requeued_orders, set_status
 from hub.schema import materials, order_allocations, order_lines, orders, sap_orders, stock_snapshots
 from transforms.allocation import Demand, allocate, posting_sequence
 from transforms.crm_orders import record_key
@@ -48,8 +49,6 @@ POST_RETRY = RetryPolicy(max_attempts=3, base=1.0, cap=10.0)
 # ConditionRateValue is Decimal(24,9): at 9 places SAP's quantity × price is the CRM's net amount to
 # well under a cent for any quantity an order line can hold.
 PRICE_STEP = Decimal("1e-9")
-
-OrderKey = tuple[str, str]
 
 
 @dataclass(frozen=True)
@@ -271,8 +270,8 @@ def _write_plan(
             key=("source", "crm_order_id", "line_no"),
         )
         # A CRM sync may have moved an order since it was read: only unposted orders change here.
-        _set_status(conn, nothing_available, "backordered", run_id, only_from=PLANNED)
-        _set_status(conn, sequence, "accepted", run_id, only_from=PLANNED)
+        set_status(conn, nothing_available, "backordered", run_id, only_from=PLANNED)
+        set_status(conn, sequence, "accepted", run_id, only_from=PLANNED)
         _hold(conn, {key: (why, "SapNotOrderable", field) for key, (why, field) in refused.items()}, run_id)
 
 
@@ -284,38 +283,15 @@ def _release_requeued(conn: Connection, run_id: str) -> int:
     """Orders whose quarantine row operations requeued go back to the step that refused them."""
     released = 0
     for stage, (held_in, resume) in RELEASES.items():
-        for source in conn.execute(select(orders.c.source).where(orders.c.status == held_in).distinct()).scalars():
-            keys = [
-                (source, str(row.record_key).split(":", 1)[1]) for row in quarantine.requeued(conn, source, [stage])
-            ]
-            released += _set_status(conn, keys, resume, None, only_from=(held_in,))
-            if keys and stage == POSTINGS_GATE:  # the gate looks at what changed in this run
-                conn.execute(
-                    update(order_allocations)
-                    .where(tuple_(order_allocations.c.source, order_allocations.c.crm_order_id).in_(keys))
-                    .values(run_id=run_id)
-                )
+        keys = requeued_orders(conn, [stage])
+        released += set_status(conn, keys, resume, only_from=(held_in,))
+        if keys and stage == POSTINGS_GATE:  # the gate looks at what changed in this run
+            conn.execute(
+                update(order_allocations)
+                .where(tuple_(order_allocations.c.source, order_allocations.c.crm_order_id).in_(keys))
+                .values(run_id=run_id)
+            )
     return released
-
-
-def _set_status(
-    conn: Connection,
-    keys: Iterable[OrderKey],
-    status: str,
-    run_id: str | None,
-    *,
-    only_from: Sequence[str] | None = None,
-) -> int:
-    keys = list(keys)
-    if not keys:
-        return 0
-    stmt = update(orders).where(tuple_(orders.c.source, orders.c.crm_order_id).in_(keys))
-    if only_from:
-        stmt = stmt.where(orders.c.status.in_(list(only_from)))
-    values: dict[str, Any] = {"status": status, "updated_at": utcnow()}
-    if run_id:
-        values["run_id"] = run_id
-    return conn.execute(stmt.values(**values)).rowcount
 
 
 def _hold(conn: Connection, problems: Mapping[OrderKey, tuple[str, str, str | None]], run_id: str) -> None:
@@ -346,7 +322,7 @@ def _hold(conn: Connection, problems: Mapping[OrderKey, tuple[str, str, str | No
         ],
         run_id,
     )
-    _set_status(conn, problems, "held", run_id)
+    set_status(conn, problems, "held", run_id)
 
 
 # -- post ------------------------------------------------------------------------------------------
@@ -541,7 +517,7 @@ def _link(conn: Connection, key: OrderKey, number: str, summary: Mapping[str, An
         ignore=frozenset({"created_at", "updated_at", "run_id"}),
     )
     _apply_confirmations(conn, key, summary["items"], run_id)
-    _set_status(conn, [key], "posted", run_id, only_from=("accepted", "backordered", "held"))
+    set_status(conn, [key], "posted", run_id, only_from=("accepted", "backordered", "held"))
 
 
 def _apply_confirmations(conn: Connection, key: OrderKey, items: Iterable[Mapping[str, Any]], run_id: str) -> int:
@@ -657,12 +633,12 @@ def gate(engine: Engine, run_id: str) -> dict[str, int]:
             try:
                 outcome = run_gate(POSTINGS_GATE, frame, conn=conn, run_id=run_id, source=source, payload_column=None)
             except GateBreach:
-                _set_status(conn, {(source, r["crm_order_id"]) for r in records}, "review", run_id)
+                set_status(conn, {(source, r["crm_order_id"]) for r in records}, "review", run_id)
                 conn.commit()
                 raise
             passed = set(outcome.passed["record_key"]) if len(outcome.passed) else set()
             failed = {(source, r["crm_order_id"]) for r in records if r["record_key"] not in passed}
-            _set_status(conn, failed, "review", run_id)
+            set_status(conn, failed, "review", run_id)
             totals["evaluated"] += frame["record_key"].nunique()
             totals["review"] += len(failed)
     return {

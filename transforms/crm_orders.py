@@ -51,6 +51,11 @@ def record_key(source: str, crm_order_id: str) -> str:
     return f"{source}:{crm_order_id}"
 
 
+def crm_order_id_of(key: str) -> str:
+    """The CRM order id inside a :func:`record_key`."""
+    return key.split(":", 1)[1]
+
+
 def parse_time(value: Any) -> datetime | None:
     """ISO-8601 with offset (Zoho) or epoch milliseconds (Fxiaoke) → aware UTC datetime."""
     if value is None or value == "":
