@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from datetime import datetime
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -54,6 +55,24 @@ class HubSection(_Section):
 class CrmSection(_Section):
     enabled: list[CrmName] = Field(default_factory=lambda: ["zoho_crm", "fxiaoke"])
     overlap_seconds: int = Field(default=120, ge=0, le=3600)
+    # Where the first pull of a CRM starts (later pulls start at the high-water mark). None: the
+    # first scheduled run's data interval start.
+    initial_pull_from: datetime | None = None
+
+    @field_validator("initial_pull_from", mode="before")
+    @classmethod
+    def _aware_instant(cls, value: object) -> object:
+        if value is None or value == "":
+            return None
+        parsed = value
+        if isinstance(value, str):
+            try:
+                parsed = datetime.fromisoformat(value.strip())
+            except ValueError:
+                parsed = None
+        if not isinstance(parsed, datetime) or parsed.tzinfo is None:
+            raise ValueError("must be an ISO-8601 instant with an offset, e.g. 2026-10-01T00:00:00Z")
+        return parsed
 
 
 class MasterDataSection(_Section):
