@@ -51,6 +51,13 @@ def _fxiaoke_client(conn: Any, token_store: Any) -> CrmClient:
     return FxiaokeClient(FxiaokeConfig.from_connection(conn), token_store=token_store)
 
 
+def _business_zone() -> str:
+    """``hub.timezone``: the zone of the business day (transforms/business_day.py)."""
+    from hub.settings import get_settings
+
+    return get_settings().hub.timezone
+
+
 def _zoho_price_book_currency(client: Any, orders: list[dict[str, Any]]) -> None:
     """Mark each Zoho line with the currency of its price book: a line priced from a book in another
     currency than the order's is a currency mismatch the raw gate must see."""
@@ -106,7 +113,7 @@ SOURCES: dict[str, CrmSource] = {
             "crm_modified_at": crm_orders.parse_time(p.get("last_modified_time")),
         },
         write_back=lambda client, updates: client.update_objects("SalesOrderObj", updates),
-        confirmation_update=crm_confirmation.fxiaoke_update,
+        confirmation_update=lambda c: crm_confirmation.fxiaoke_update(c, _business_zone()),
     ),
 }
 

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select, tuple_
 
 from hub.schema import customers, materials, orders, price_list
+from transforms.business_day import business_date
 from transforms.order_review import CustomerTerms, Finding, MaterialTerms, review_order
 
 # Orders that still count against the credit limit: not yet invoiced.
@@ -21,11 +22,22 @@ OPEN_STATES = ("accepted", "posted", "confirmed", "backordered", "shipped")
 
 
 def review_batch(
-    conn: Connection, batch: Mapping[str, tuple[dict[str, Any], list[dict[str, Any]]]], tolerance_pct: Decimal
+    conn: Connection,
+    batch: Mapping[str, tuple[dict[str, Any], list[dict[str, Any]]]],
+    tolerance_pct: Decimal,
+    zone: str | None = None,
 ) -> dict[str, list[Finding]]:
-    """Findings per record key for the orders that break a rule; orders absent from it pass."""
+    """Findings per record key for the orders that break a rule; orders absent from it pass.
+
+    Prices are those valid on the order's business day in ``zone`` (default: the settings'
+    ``hub.timezone``, the one definition SAP's order date and the CRM dates use too).
+    """
     if not batch:
         return {}
+    if zone is None:
+        from hub.settings import get_settings
+
+        zone = get_settings().hub.timezone
     numbers = {order["customer_number"] for order, _ in batch.values()}
     wanted = {line["material"] for _, lines in batch.values() for line in lines}
     terms = {
@@ -43,7 +55,7 @@ def review_batch(
 
     findings: dict[str, list[Finding]] = {}
     for key, (order, lines) in sorted(batch.items(), key=lambda kv: (kv[1][0]["order_time"], kv[0])):
-        day = order["order_time"].date()
+        day = business_date(order["order_time"], zone)
         valid = {
             pair: next((r.price for r in rows if r.valid_from <= day <= r.valid_to), None)
             for pair, rows in prices.items()

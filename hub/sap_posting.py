@@ -18,10 +18,9 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, NamedTuple
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, delete, select, tuple_, update
 
@@ -33,6 +32,7 @@ from hub.ledger import Delivered, Ledger, LedgerBusy, SendResult
 from hub.order_states import OrderKey, requeued_orders, set_status
 from hub.schema import materials, order_allocations, order_lines, orders, sap_orders, stock_snapshots
 from transforms.allocation import Demand, allocate, posting_sequence
+from transforms.business_day import business_date
 from transforms.crm_orders import record_key
 
 log = logging.getLogger(__name__)
@@ -344,7 +344,7 @@ def post(
     from connectors.sap_s4 import OrderLine, sales_order_payload
     from hub.settings import get_settings
 
-    business_tz = ZoneInfo(get_settings().hub.timezone)
+    business_tz = get_settings().hub.timezone  # the business day: transforms/business_day.py
 
     areas = {c: SalesArea(**a) for c, a in planned["sales_areas"].items()}
     with engine.connect() as conn:
@@ -362,7 +362,7 @@ def post(
             distribution_channel=area.channel,
             division=area.division,
             currency=head.currency,
-            purchase_order_date=_local_date(head.order_time, business_tz),
+            purchase_order_date=business_date(head.order_time, business_tz),
             requested_delivery_date=head.requested_date,
             lines=[
                 OrderLine(
@@ -551,11 +551,6 @@ def _apply_confirmations(conn: Connection, key: OrderKey, items: Iterable[Mappin
 
 def _date(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
-
-
-def _local_date(moment: datetime, zone: ZoneInfo) -> date:
-    """The calendar day of an instant in the business's zone (an order at 07:30 in Shanghai is that day)."""
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(zone).date()
 
 
 # -- refresh ---------------------------------------------------------------------------------------

@@ -9,14 +9,13 @@ the same): Zoho ``SAP_Order_No__c``, ``Confirmed_Delivery_Date__c``, ``Hub_Messa
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, tzinfo
 from typing import Any
 
+from transforms.business_day import day_start
 from transforms.confirmation import Confirmation
 
 ZOHO_STATUS = {"confirmed": "Confirmed", "partially_confirmed": "Partially Confirmed", "backordered": "Backordered"}
-# Fxiaoke DATE fields travel as epoch milliseconds of midnight in the tenant's zone (China).
-CN_TZ = timezone(timedelta(hours=8))
 
 
 def summary_en(c: Confirmation) -> str:
@@ -57,12 +56,13 @@ def zoho_update(c: Confirmation) -> dict[str, Any]:
     }
 
 
-def fxiaoke_update(c: Confirmation) -> dict[str, Any]:
+def fxiaoke_update(c: Confirmation, zone: str | tzinfo) -> dict[str, Any]:
+    """``zone`` is the business zone (settings ``hub.timezone``), see :func:`_fxiaoke_date`."""
     return {
         "_id": c.crm_order_id,
         "hub_status__c": c.status,
         "sap_order_no__c": c.sap_order,
-        "confirmed_delivery_date__c": _cn_midnight(c.confirmed_date),
+        "confirmed_delivery_date__c": _fxiaoke_date(c.confirmed_date, zone),
         "hub_message__c": summary_zh(c),
         "details": {
             "SalesOrderProductObj": [
@@ -81,5 +81,10 @@ def _iso(value: date | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def _cn_midnight(value: date | None) -> datetime | None:
-    return datetime.combine(value, time(0), CN_TZ) if value else None
+def _fxiaoke_date(value: date | None, zone: str | tzinfo) -> datetime | None:
+    """A DATE field on Fxiaoke's wire: epoch milliseconds (the connector encodes the datetime), which
+    the tenant shows as a day in its own zone. The wire rule (a midnight instant) stays here; which
+    day, and the zone of its midnight, come from the one business-day definition
+    (transforms/business_day.py, ``hub.timezone``), so Fxiaoke shows the day SAP and the price list use.
+    """
+    return day_start(value, zone) if value else None

@@ -61,8 +61,8 @@ def test_zoho_update_carries_every_line_with_its_id_and_iso_dates():
     assert "line 2 SP-2 3 PC" in update["Hub_Message__c"] and "line 3 SP-3 2 PC" in update["Hub_Message__c"]
 
 
-def test_fxiaoke_update_uses_china_midnight_and_detail_ids():
-    update = fxiaoke_update(confirmation(line(1, "5", "5", day=3)))
+def test_fxiaoke_update_uses_the_business_zone_midnight_and_detail_ids():
+    update = fxiaoke_update(confirmation(line(1, "5", "5", day=3)), "Asia/Shanghai")
     assert update["hub_status__c"] == "confirmed"
     assert update["confirmed_delivery_date__c"].astimezone(UTC) == datetime(2026, 12, 2, 16, tzinfo=UTC)
     assert update["details"] == {"SalesOrderProductObj": [{"_id": "L1", "confirmed_quantity__c": Decimal("5")}]}
