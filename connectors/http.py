@@ -5,6 +5,11 @@ retried with capped exponential backoff and full jitter, honouring ``Retry-After
 permanent and surfaces at once as a typed error. Each connector adds its own wire rules (error codes
 in a 200 body, token expiry) through the ``interpret`` callback of :meth:`HttpClient.send`, which
 runs inside every attempt and may itself ask for a retry by raising :class:`RetryableError`.
+
+The retries themselves are :mod:`connectors.retry`'s (the one policy of HTTP, OData, SMTP and the SAP
+posting); the errors are :mod:`connectors.errors`' and the redaction :mod:`connectors.redaction`'s, all
+still importable from here. Only the I/O errors of ``requests`` are classified: an exception raised by
+our own code in an attempt (``interpret`` included) is not caught, retried or turned into a refusal.
 """
 
 from __future__ import annotations
@@ -15,17 +20,50 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
 from typing import Any, TypeVar
 
 import requests
-from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type, stop_after_attempt
-from tenacity.stop import stop_base
-from tenacity.wait import wait_base, wait_random_exponential
 from urllib3.exceptions import NewConnectionError
+
+from connectors.errors import (
+    AuthError,
+    BusinessError,
+    ConnectorError,
+    PermanentError,
+    RetryableError,
+    TokenRejected,
+    TransientError,
+)
+from connectors.redaction import MASK, SENSITIVE_KEYS, RedactingFilter, redact
+from connectors.retry import RetryPolicy, call_with_retries
+
+__all__ = [  # the errors, redaction and policy live in their own modules; imported from here as before
+    "DEFAULT_TIMEOUT",
+    "MASK",
+    "SENSITIVE_KEYS",
+    "USER_AGENT",
+    "AuthError",
+    "BusinessError",
+    "ConnectorError",
+    "HttpClient",
+    "PermanentError",
+    "RedactingFilter",
+    "RetryPolicy",
+    "RetryableError",
+    "Timeout",
+    "TokenRejected",
+    "TransientError",
+    "dumps_json",
+    "error_code_of",
+    "expect_success",
+    "loads_json",
+    "normalise_timeout",
+    "parse_retry_after",
+    "redact",
+]
 
 log = logging.getLogger(__name__)
 
@@ -36,189 +74,8 @@ DEFAULT_TIMEOUT: tuple[float, float] = (10.0, 60.0)
 USER_AGENT = "spare-parts-order-hub/0.1 (+connectors)"
 
 # ---------------------------------------------------------------------------------------------------
-# Errors
+# Retry-After
 # ---------------------------------------------------------------------------------------------------
-
-
-class ConnectorError(Exception):
-    """Base of every error a connector raises. Messages are redacted before they are stored."""
-
-    def __init__(self, system: str, message: str, *, code: str | None = None, status: int | None = None) -> None:
-        self.system = system
-        self.code = code
-        self.status = status
-        self.message = redact(message)
-        super().__init__(f"{system}: {self.message}" + (f" [{code}]" if code else ""))
-
-
-class TransientError(ConnectorError):
-    """The call kept failing transiently until the attempt limit (or an over-long Retry-After).
-
-    Safe to retry later as a whole (the Airflow task retry); never quarantine on it.
-    """
-
-    def __init__(
-        self,
-        system: str,
-        message: str,
-        *,
-        status: int | None = None,
-        attempts: int = 1,
-        code: str | None = None,
-    ) -> None:
-        super().__init__(system, message, code=code, status=status)
-        self.attempts = attempts
-
-
-class PermanentError(ConnectorError):
-    """Retrying the same request cannot help: a 4xx, a rejected credential, a malformed answer."""
-
-    def __init__(
-        self,
-        system: str,
-        message: str,
-        *,
-        code: str | None = None,
-        status: int | None = None,
-        record_key: str | None = None,
-    ) -> None:
-        super().__init__(system, message, code=code, status=status)
-        self.record_key = record_key
-
-
-class BusinessError(PermanentError):
-    """The system understood the request and refused it for a business reason (its error code)."""
-
-
-class AuthError(PermanentError):
-    """Credentials were rejected even after a fresh token: a configuration problem for a human."""
-
-
-class RetryableError(Exception):
-    """Raised inside an attempt to ask the retry loop for another attempt.
-
-    Connectors raise it from ``interpret`` for vendor signals that mean "try again" without an HTTP
-    status saying so (Fxiaoke's errorCode 30004 in a 200 body, Zoho's throttled token endpoint).
-    """
-
-    def __init__(
-        self,
-        reason: str,
-        *,
-        status: int | None = None,
-        code: str | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(reason)
-        self.reason = redact(reason)
-        self.status = status
-        self.code = code
-        self.retry_after = retry_after
-
-
-class TokenRejected(Exception):
-    """The access token was refused; the connector refreshes it once and repeats the call."""
-
-
-# ---------------------------------------------------------------------------------------------------
-# Redaction
-# ---------------------------------------------------------------------------------------------------
-
-MASK = "***"
-
-# Names under which a credential travels in a URL, a form, a JSON body or a header. Matched whole and
-# case-insensitively, so ``next_page_token`` (not a credential) stays readable.
-SENSITIVE_KEYS: frozenset[str] = frozenset(
-    name.lower()
-    for name in (
-        "authorization",
-        "access_token",
-        "accessToken",
-        "corpAccessToken",
-        "appSecret",
-        "app_secret",
-        "client_secret",
-        "clientSecret",
-        "refresh_token",
-        "refreshToken",
-        "permanentCode",
-        "permanent_code",
-        "password",
-    )
-)
-
-_KEY_ALTERNATION = "|".join(sorted((re.escape(k) for k in SENSITIVE_KEYS), key=len, reverse=True))
-# key=value (query/form), "key": "value" (JSON), 'key': 'value' (repr), Key: value (header dump).
-_KEY_VALUE = re.compile(
-    rf"""(?ix)
-    (?P<key>(?<![A-Za-z0-9_])["']?(?:{_KEY_ALTERNATION})["']?\s*[:=]\s*["']?)
-    (?P<value>(?:(?:Zoho-oauthtoken|Bearer|Basic)\s+)?[^"'&\s,;}}\]\r\n]+)
-    """
-)
-# A token written after its scheme with no key in front (e.g. a header line echoed in an error).
-_SCHEME_TOKEN = re.compile(r"(?i)\b(Zoho-oauthtoken|Bearer)\s+[A-Za-z0-9._~+/=-]+")
-
-
-def redact(value: Any) -> Any:
-    """A copy of ``value`` with credentials masked; safe to log, raise or store.
-
-    Handles mappings (headers, JSON bodies) recursively, sequences, bytes and free text (URLs,
-    form bodies, JSON or repr dumps, header lines). Other types are returned unchanged.
-    """
-    if isinstance(value, str):
-        text = _KEY_VALUE.sub(lambda m: m.group("key") + MASK, value)
-        return _SCHEME_TOKEN.sub(lambda m: f"{m.group(1)} {MASK}", text)
-    if isinstance(value, bytes | bytearray):
-        return redact(bytes(value).decode("utf-8", errors="replace"))
-    if isinstance(value, Mapping):
-        return {
-            k: (MASK if isinstance(k, str) and k.lower() in SENSITIVE_KEYS else redact(v)) for k, v in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [redact(v) for v in value]
-    return value
-
-
-class RedactingFilter(logging.Filter):
-    """A logging filter that masks credentials in the rendered message of every record.
-
-    Connectors already redact what they log; install this on handlers as a second line of defence
-    for messages built elsewhere (library debug logs, exception text).
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = redact(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        return True
-
-
-# ---------------------------------------------------------------------------------------------------
-# Retry policy
-# ---------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How hard to retry transient failures.
-
-    ``max_attempts`` counts every try, the first included. Waits are full-jitter exponential:
-    uniform(0, min(cap, base * 2**(attempt-1))). A ``Retry-After`` sent by the server replaces the
-    computed wait; one longer than ``max_retry_after`` ends the retries at once (TransientError) so a
-    worker slot is not held for minutes: the task retry comes back later instead.
-    """
-
-    max_attempts: int = 5
-    base: float = 0.5
-    cap: float = 30.0
-    max_retry_after: float = 120.0
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
-        if self.base < 0 or self.cap < 0 or self.max_retry_after < 0:
-            raise ValueError("backoff times must not be negative")
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -240,30 +97,6 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     if when.tzinfo is None:  # HTTP-dates are GMT by definition
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
-class _BackoffWait(wait_base):
-    def __init__(self, policy: RetryPolicy) -> None:
-        self._jitter = wait_random_exponential(multiplier=policy.base, max=policy.cap)
-
-    def __call__(self, retry_state: RetryCallState) -> float:
-        failure = retry_state.outcome.exception() if retry_state.outcome else None
-        if isinstance(failure, RetryableError) and failure.retry_after is not None:
-            return failure.retry_after
-        return self._jitter(retry_state)
-
-
-class _RetryAfterTooLong(stop_base):
-    def __init__(self, limit: float) -> None:
-        self._limit = limit
-
-    def __call__(self, retry_state: RetryCallState) -> bool:
-        failure = retry_state.outcome.exception() if retry_state.outcome else None
-        return (
-            isinstance(failure, RetryableError)
-            and failure.retry_after is not None
-            and failure.retry_after > self._limit
-        )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -397,26 +230,9 @@ class HttpClient:
         def attempt() -> T:
             return self._attempt(method, url, shown_url, params, body, all_headers, check, idempotent)
 
-        retrying = Retrying(
-            stop=stop_after_attempt(self.retry.max_attempts) | _RetryAfterTooLong(self.retry.max_retry_after),
-            wait=_BackoffWait(self.retry),
-            retry=retry_if_exception_type(RetryableError),
-            before_sleep=lambda state: self._log_retry(method, shown_url, state),
-            sleep=self._sleep,
+        return call_with_retries(
+            self.retry, attempt, system=self.system, what=f"{method} {shown_url}", sleep=self._sleep
         )
-        try:
-            return retrying(attempt)
-        except RetryError as exc:
-            failure = exc.last_attempt.exception()
-            assert isinstance(failure, RetryableError)
-            attempts = exc.last_attempt.attempt_number
-            raise TransientError(
-                self.system,
-                f"{method} {shown_url} failed after {attempts} attempt(s): {failure.reason}",
-                status=failure.status,
-                attempts=attempts,
-                code=failure.code,
-            ) from failure
 
     def _attempt(
         self,
@@ -470,18 +286,3 @@ class HttpClient:
                 retry_after=parse_retry_after(response.headers.get("Retry-After")),
             )
         return interpret(response)
-
-    def _log_retry(self, method: str, shown_url: str, state: RetryCallState) -> None:
-        failure = state.outcome.exception() if state.outcome else None
-        reason = failure.reason if isinstance(failure, RetryableError) else repr(failure)
-        wait = state.next_action.sleep if state.next_action else 0.0
-        log.warning(
-            "%s %s %s: attempt %d/%d failed (%s); retrying in %.2fs",
-            self.system,
-            method,
-            shown_url,
-            state.attempt_number,
-            self.retry.max_attempts,
-            redact(reason),
-            wait,
-        )

@@ -10,8 +10,10 @@ Built on the standard library's ``smtplib`` rather than the SMTP provider's ``Sm
 The Connection is still read the way the provider reads ``smtp_default``: :meth:`SmtpConfig.from_connection`.
 
 Errors follow the HTTP connectors' rule (DESIGN §3.5): a 4xx reply, a refused or lost connection or a
-timeout is transient and retried with :class:`~connectors.http.RetryPolicy`'s backoff, then raised as
-:class:`TransientError`; a 5xx reply is permanent (:class:`BusinessError` for a refused recipient or
+timeout is transient and retried by :mod:`connectors.retry` (the one policy), then raised as
+:class:`TransientError`; a header or address the message cannot carry (CR, LF or NUL from CRM data, a
+value the e-mail library refuses to write) is a :class:`HeaderRefused` (a ``BusinessError`` naming the
+field) before any SMTP traffic; a 5xx reply is permanent (:class:`BusinessError` for a refused recipient or
 message, :class:`AuthError` for credentials). A connection lost after DATA began is never retried here:
 the server may have accepted the message, so it surfaces as a ``TransientError`` at once and the caller
 (the ledger) decides; a resend carries the same deterministic Message-ID, by which receivers recognise it.
@@ -19,28 +21,23 @@ the server may have accepted the message, so it surfaces as a ``TransientError``
 
 from __future__ import annotations
 
+import io
 import logging
+import re
 import smtplib
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from email.message import EmailMessage
-from email.utils import getaddresses
+from email.errors import MessageError
+from email.generator import BytesGenerator
+from email.message import EmailMessage, Message
+from email.utils import getaddresses, parseaddr
 from typing import Any, NoReturn
 
-from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type, stop_after_attempt
-from tenacity.wait import wait_random_exponential
-
 from connectors.base import ConnectionLike, extra_bool, extra_retry
-from connectors.http import (
-    AuthError,
-    BusinessError,
-    PermanentError,
-    RetryableError,
-    RetryPolicy,
-    TransientError,
-)
+from connectors.errors import AuthError, BusinessError, PermanentError, RetryableError, TransientError
+from connectors.retry import RetryPolicy, call_with_retries
 
 log = logging.getLogger(__name__)
 
@@ -175,37 +172,29 @@ class Mailer:
 
         The message must carry a Message-ID (``transforms.message_ids.stable_message_id``): without one
         a resend could not be recognised. ``From`` defaults to the configured sender; recipients come from To, Cc
-        and Bcc (Bcc is not transmitted).
+        and Bcc (Bcc is not transmitted). Raises :class:`HeaderRefused` before connecting when a header or
+        address cannot be sent, and lets any exception that is not an SMTP or socket error propagate.
         """
         message_id = message.get("Message-ID")
         if not message_id:
             raise ValueError("the message has no Message-ID: set stable_message_id(key, domain)")
         if not message.get("From"):
             message["From"] = self.config.from_address
+        _check_headers(message)
         recipients = [addr for _, addr in getaddresses(message.get_all("To", []) + message.get_all("Cc", []))]
         recipients += [addr for _, addr in getaddresses(message.get_all("Bcc", []))]
         if not recipients:
             raise ValueError(f"message {message_id} has no recipient")
-        retrying = Retrying(
-            stop=stop_after_attempt(self.config.retry.max_attempts),
-            wait=wait_random_exponential(multiplier=self.config.retry.base, max=self.config.retry.cap),
-            retry=retry_if_exception_type(RetryableError),
-            before_sleep=lambda state: self._log_retry(message_id, state),
+        sender = _envelope_sender(message)
+        _check_envelope(sender, recipients)
+        _check_renders(message, [sender, *recipients])
+        call_with_retries(
+            self.config.retry,
+            lambda: self._attempt(message, recipients),
+            system=SYSTEM,
+            what=f"message {message_id}",
             sleep=self._sleep,
         )
-        try:
-            retrying(self._attempt, message, recipients)
-        except RetryError as exc:
-            failure = exc.last_attempt.exception()
-            assert isinstance(failure, RetryableError)
-            attempts = exc.last_attempt.attempt_number
-            raise TransientError(
-                SYSTEM,
-                f"message {message_id} not sent after {attempts} attempt(s): {failure.reason}",
-                status=failure.status,
-                attempts=attempts,
-                code=failure.code,
-            ) from failure
         log.info("smtp: sent %s to %s", message_id, ", ".join(mask_address(r) for r in recipients))
         return str(message_id)
 
@@ -259,18 +248,70 @@ class Mailer:
             if client is not None:
                 _quit(client)
 
-    def _log_retry(self, message_id: str, state: RetryCallState) -> None:
-        failure = state.outcome.exception() if state.outcome else None
-        reason = failure.reason if isinstance(failure, RetryableError) else repr(failure)
-        wait = state.next_action.sleep if state.next_action else 0.0
-        log.warning(
-            "smtp: %s attempt %d/%d failed (%s); retrying in %.2fs",
-            message_id,
-            state.attempt_number,
-            self.config.retry.max_attempts,
-            reason,
-            wait,
+
+# Address headers name the record's e-mail address; other headers are named as they are.
+_ADDRESS_HEADERS = frozenset({"from", "to", "cc", "bcc", "reply-to", "sender"})
+# A line break not followed by whitespace ends the header (injection); NUL is refused by SMTP servers.
+_FORBIDDEN = re.compile(r"[\r\n\x00]")
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
+
+
+class HeaderRefused(BusinessError):
+    """A header or address the message cannot carry (CR, LF or NUL from CRM data, a value the e-mail
+    library refuses to write): no send can succeed, so it is refused before any SMTP traffic.
+    ``field`` is ``"email"`` for an address, else the header's name in lower case (``"subject"``)."""
+
+    def __init__(self, header: str, problem: str) -> None:
+        name = header.lower()
+        super().__init__(
+            SYSTEM,
+            f"header {header}: {problem}",
+            code="INVALID_HEADER",
+            field="email" if name in _ADDRESS_HEADERS else name,
         )
+        self.header = header
+
+
+def _forbidden(value: str) -> str | None:
+    unfolded = _FOLD.sub(" ", value)  # a folded header (parsed from a source) keeps its line breaks
+    found = _FORBIDDEN.search(unfolded)
+    if found is None:
+        return None
+    return "a NUL character" if found.group() == "\x00" else "a line break (CR/LF)"
+
+
+def _check_headers(message: Message) -> None:
+    for name, value in message.raw_items():
+        if problem := _forbidden(str(value)):
+            raise HeaderRefused(name, f"contains {problem}")
+
+
+def _envelope_sender(message: Message) -> str:
+    return parseaddr(str(message.get("Sender") or message["From"]))[1]
+
+
+def _check_envelope(sender: str, recipients: Iterable[str]) -> None:
+    for header, address in [("From", sender), *(("To", r) for r in recipients)]:
+        if problem := _forbidden(address) or (None if address.strip() else "nothing"):
+            raise HeaderRefused(header, f"an address contains {problem}")
+
+
+def _check_renders(message: Message, addresses: list[str]) -> None:
+    """Write the message as ``smtplib.send_message`` will, before connecting: what the library refuses
+    to write (an embedded header, an unencodable value) is refused here, not in the middle of a session."""
+    international = any(not address.isascii() for address in addresses)
+    policy = message.policy.clone(utf8=True) if international and hasattr(message.policy, "utf8") else None
+    try:
+        BytesGenerator(io.BytesIO(), policy=policy).flatten(message, linesep="\r\n")
+    except (MessageError, ValueError) as exc:  # HeaderParseError, UnicodeEncodeError and the like
+        raise HeaderRefused(_header_named_in(message, str(exc)), f"cannot be written: {exc}") from exc
+
+
+def _header_named_in(message: Message, text: str) -> str:
+    for name, value in message.raw_items():
+        if str(value) and str(value) in text:
+            return name
+    return "message"
 
 
 def _raise_for_recipients(refused: dict[str, tuple[int, bytes]]) -> NoReturn:

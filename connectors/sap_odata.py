@@ -43,8 +43,6 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import requests
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
-from tenacity.wait import wait_random_exponential
 
 from connectors.http import (
     HttpClient,
@@ -56,6 +54,7 @@ from connectors.http import (
     TransientError,
     redact,
 )
+from connectors.retry import call_with_retries
 from connectors.sap_batch import (
     BatchPart,
     BatchRequest,
@@ -168,10 +167,6 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
     port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
     return parts.scheme.lower(), (parts.hostname or "").lower(), port
-
-
-def _never_received(error: BaseException) -> bool:
-    return isinstance(error, TransientError) and not maybe_applied(error)
 
 
 class ODataClient:
@@ -429,33 +424,21 @@ class ODataClient:
     def _send_create(
         self, method: str, url: str, payload: bytes | None, headers: Mapping[str, str]
     ) -> requests.Response:
-        policy = self.retry
-        jitter = wait_random_exponential(multiplier=policy.base, max=policy.cap)
+        def attempt() -> requests.Response:
+            try:
+                return self._once.send(
+                    method, url, data=payload, headers=headers, interpret=_expect_write, idempotent=False
+                )
+            except TransientError as exc:
+                if maybe_applied(exc):
+                    raise  # SAP may hold the order: the caller looks it up before sending it again
+                cause = exc.__cause__  # the one attempt's RetryableError: never received, send again
+                if isinstance(cause, RetryableError):
+                    raise cause from cause.__cause__
+                raise
 
-        def wait(state: RetryCallState) -> float:
-            failure = state.outcome.exception() if state.outcome else None
-            cause = failure.__cause__ if failure else None
-            if isinstance(cause, RetryableError) and cause.retry_after is not None:
-                return cause.retry_after
-            return jitter(state)
-
-        def retry_after_too_long(state: RetryCallState) -> bool:
-            failure = state.outcome.exception() if state.outcome else None
-            cause = failure.__cause__ if failure else None
-            return isinstance(cause, RetryableError) and (cause.retry_after or 0) > policy.max_retry_after
-
-        retrying = Retrying(
-            stop=stop_after_attempt(policy.max_attempts) | retry_after_too_long,
-            wait=wait,
-            retry=retry_if_exception(_never_received),
-            sleep=self._sleep,
-            reraise=True,
-            before_sleep=lambda s: log.warning(
-                "%s %s %s: not received (attempt %d), sending again", SYSTEM, method, redact(url), s.attempt_number
-            ),
-        )
-        return retrying(
-            self._once.send, method, url, data=payload, headers=headers, interpret=_expect_write, idempotent=False
+        return call_with_retries(
+            self.retry, attempt, system=SYSTEM, what=f"{method} {redact(url)} (not received)", sleep=self._sleep
         )
 
     def _csrf_token(self, service: str) -> str:
