@@ -149,8 +149,11 @@ def _run_id() -> str:
 
 
 def _owner() -> str:
+    """The ledger claim owner: this try of this task, so a zombie try and its retry never share a claim."""
+    from hub.ledger import try_owner
+
     ti = get_current_context()["ti"]
-    return f"{ti.dag_id}.{ti.task_id}"
+    return try_owner(ti.dag_id, ti.task_id, ti.map_index, ti.try_number, ti.run_id)
 
 
 def _sap():  # noqa: ANN202 - a connectors.sap_s4.SapClient, imported lazily

@@ -18,12 +18,14 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, select, tuple_
 
-from connectors.http import AuthError, BusinessError, PermanentError, TransientError
+from connectors.http import AuthError, BusinessError, ConnectorError, PermanentError, TransientError
 from hub import jsonable, quarantine
 from hub.bulk import upsert
 from hub.crm_sources import get_source
 from hub.db import utcnow
-from hub.ledger import Delivered, Ledger, LedgerConflict, SendResult
+from hub.ledger import Delivered, Ledger, LedgerBusy, LedgerConflict, SendResult
+from hub.lifecycle import CONFIRMABLE
+from hub.lifecycle import OrderState as S
 from hub.order_states import requeued_orders, set_status
 from hub.schema import customers, order_allocations, order_confirmations, order_lines, orders, sap_orders
 from transforms.confirmation import Confirmation, ConfirmedLine
@@ -36,10 +38,8 @@ MAIL_TARGET = "mail.order_confirmation"
 # address). The other channel still goes out; ``hub quarantine requeue --stage …`` sends it again.
 CRM_STAGE = "crm_confirmation"
 MAIL_STAGE = "confirmation_mail"
-# Orders whose confirmation may still change; a fully confirmed one is settled and never re-read.
-CONFIRMABLE = ("posted", "partial", "backordered")
 # The order's state once the customer has a confirmation (orders in SAP; see module docstring).
-STATE_AFTER = {"confirmed": "confirmed", "partially_confirmed": "partial", "backordered": "partial"}
+STATE_AFTER = {"confirmed": S.CONFIRMED, "partially_confirmed": S.PARTIAL, "backordered": S.PARTIAL}
 
 
 def crm_target(source: str) -> str:
@@ -214,6 +214,12 @@ def _write_back(
             lambda payloads, source=source, client=client: [
                 _delivered(source.name, r) for r in source.write_back(client, payloads)
             ],
+            # Asked about retried entries only: whether the record already holds what a killed try wrote.
+            lambda payloads, source=source, client=client: [
+                Delivered(ref=str(p.get("id") or p.get("_id"))) if held else None
+                for p, held in zip(payloads, source.holds(client, payloads), strict=True)
+            ],
+            expected=(ConnectorError,),
         )
         refused = []
         for c, result in zip(group, results, strict=True):
@@ -258,7 +264,7 @@ def _release_requeued(conn: Connection) -> None:
             tuple_(order_confirmations.c.source, order_confirmations.c.crm_order_id).in_(keys)
         )
     )
-    set_status(conn, keys, "posted", only_from=("confirmed", "partial"))
+    set_status(conn, keys, S.POSTED, only_from=(S.CONFIRMED, S.PARTIAL))
     for source, crm_order_id in keys:
         quarantine.resolve(conn, source, [record_key(source, crm_order_id)], [CRM_STAGE, MAIL_STAGE])
 
@@ -290,14 +296,15 @@ def _mail(
         )
     except AuthError:
         raise  # the smtp_default Connection is wrong: a task failure for ops, not a per-order problem
-    except (BusinessError, LedgerConflict) as exc:
-        # The customer's mail server refuses the address: retrying cannot help. The CRM still gets the
-        # confirmation; the address waits in the quarantine for someone to correct it.
+    except (PermanentError, LedgerConflict) as exc:
+        # The customer's mail server refuses the address, or a header built from CRM data cannot be
+        # sent: retrying cannot help. The CRM still gets the confirmation; the e-mail waits in the
+        # quarantine, with the field to correct.
         with ledger.engine.begin() as conn:
-            quarantine.add(conn, [_quarantined(MAIL_STAGE, c, exc, "email")])
+            quarantine.add(conn, [_quarantined(MAIL_STAGE, c, exc, getattr(exc, "field", None) or "email")])
         counts["mail_failed"] += 1
         return True
-    except Exception as exc:  # noqa: BLE001 - one failed e-mail must not stop the others; retried next run
+    except (TransientError, LedgerBusy) as exc:  # the mail server is down or another try is on it: next run
         log.warning("order %s: confirmation e-mail not sent: %s", c.order_number, exc)
         counts["mail_failed"] += 1
         return False
@@ -322,7 +329,7 @@ def _record(conn: Connection, c: Confirmation, key: str, run_id: str) -> None:
         key=("source", "crm_order_id"),
     )
     if c.sap_order:
-        set_status(conn, [(c.source, c.crm_order_id)], STATE_AFTER[c.status], run_id)
+        set_status(conn, [(c.source, c.crm_order_id)], STATE_AFTER[c.status], run_id, only_from=(S.POSTED, S.PARTIAL))
 
 
 def _plain(value: Decimal) -> str:

@@ -35,6 +35,9 @@ class CrmSource:
     # Writes confirmations back: client, update payloads → one WriteResult per payload, in order.
     write_back: Callable[[Any, list[dict[str, Any]]], list[Any]]
     confirmation_update: Callable[[Any], dict[str, Any]]  # transforms.confirmation.Confirmation → payload
+    # Reads the records back: client, update payloads → per payload, whether the CRM already holds it
+    # (the ledger's lookup, which makes the write-back exactly once).
+    holds: Callable[[Any, list[dict[str, Any]]], list[bool]]
     # Resolves, at pull time, lookups the CRM returns only as ids (Zoho: a line's price-book currency).
     enrich: Callable[[Any, list[dict[str, Any]]], None] = lambda _client, _orders: None
 
@@ -69,6 +72,18 @@ def _zoho_price_book_currency(client: Any, orders: list[dict[str, Any]]) -> None
                 item["$price_book_currency"] = books[str(book["id"])]
 
 
+def _zoho_holds(client: Any, updates: list[dict[str, Any]]) -> list[bool]:
+    return [crm_confirmation.zoho_holds(u, client.get_record("Sales_Orders", str(u["id"]))) for u in updates]
+
+
+def _fxiaoke_holds(client: Any, updates: list[dict[str, Any]]) -> list[bool]:
+    ids = [str(u["_id"]) for u in updates]
+    records, lines = client.sales_orders_by_id(ids)
+    return [
+        crm_confirmation.fxiaoke_holds(u, records.get(i), lines.get(i, [])) for u, i in zip(updates, ids, strict=True)
+    ]
+
+
 SOURCES: dict[str, CrmSource] = {
     "zoho_crm": CrmSource(
         name="zoho_crm",
@@ -91,6 +106,7 @@ SOURCES: dict[str, CrmSource] = {
         },
         write_back=lambda client, updates: client.update_sales_orders(updates),
         confirmation_update=crm_confirmation.zoho_update,
+        holds=_zoho_holds,
         enrich=_zoho_price_book_currency,
     ),
     "fxiaoke": CrmSource(
@@ -114,6 +130,7 @@ SOURCES: dict[str, CrmSource] = {
         },
         write_back=lambda client, updates: client.update_objects("SalesOrderObj", updates),
         confirmation_update=lambda c: crm_confirmation.fxiaoke_update(c, _business_zone()),
+        holds=_fxiaoke_holds,
     ),
 }
 

@@ -9,20 +9,21 @@ returned balance: pulled = accepted + quarantined.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, select, tuple_, update
+from sqlalchemy import Connection, Engine, delete, func, select, tuple_, update
 
 from hub import jsonable, order_review, quarantine
 from hub.bulk import upsert
 from hub.crm_sources import CrmSource, get_source
 from hub.db import utcnow
+from hub.lifecycle import NOT_IN_SAP, OrderState
 from hub.schema import (
-    UNPOSTED_STATES,
     crm_inbox,
     customer_map,
     material_map,
@@ -39,6 +40,8 @@ MAPPING_STAGE = "crm_mapping"
 REVIEW_STAGE = "order_review"
 ACCEPT_STAGE = "accepted_orders"
 CRM_STAGES = (RAW_GATE, MAPPING_STAGE, REVIEW_STAGE, ACCEPT_STAGE)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -60,17 +63,95 @@ def _payload_hash(payload: Mapping[str, Any]) -> str:
 
 
 # -- step 1: pull --------------------------------------------------------------------------------
+SALES_ORDERS_STREAM = "sales_orders"
+# Inbox stages a run has not finished with: a run that failed after its pull left its orders here.
+OPEN_STAGES = ("pulled", "raw_passed")
+
+
+@dataclass(frozen=True)
+class Incremental:
+    """A scheduled pull: from the stored high-water mark (minus the overlap) up to ``end``.
+
+    ``end`` is the run's data interval end, or its ``run_after`` for a run triggered without a
+    logical date. ``interval_start`` is the data interval start when the run has one: the pull then
+    reaches back at least that far, so clearing an old scheduled run pulls its own interval again.
+    """
+
+    end: datetime
+    interval_start: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.end.tzinfo is None or (self.interval_start is not None and self.interval_start.tzinfo is None):
+            raise ValueError("pull bounds must be timezone-aware")
+
+
+def high_water_mark(conn: Connection, source_name: str) -> datetime | None:
+    """The end bound (exclusive) up to which ``source_name``'s orders were last pulled, or None."""
+    value = conn.execute(
+        select(sync_cursors.c.cursor_value).where(
+            sync_cursors.c.source == source_name, sync_cursors.c.stream == SALES_ORDERS_STREAM
+        )
+    ).scalar_one_or_none()
+    return datetime.fromisoformat(value) if value else None
+
+
+def pull_range(
+    mark: datetime | None,
+    span: Window | Incremental,
+    *,
+    overlap_seconds: int = 0,
+    initial_from: datetime | None = None,
+) -> tuple[datetime, datetime]:
+    """The ``[from, to)`` of CRM modification times a pull reads (``from >= to``: nothing to read).
+
+    - an explicit :class:`Window` (the params ``window_start`` / ``window_end``): exactly that window;
+    - an :class:`Incremental` pull: from the high-water mark ``mark`` minus the overlap (the first
+      pull of a CRM: from ``crm.initial_pull_from``), and at least from the run's data interval start
+      minus the overlap, up to the interval end.
+
+    The high-water mark is the *end bound we pulled up to*, on Airflow's clock, not the newest
+    modification time the CRM reported: it says exactly which range is covered, also after quiet
+    periods with no changes, and a run that pulled nothing still moves it. The CRM's clock and ours
+    differ, and a CRM may make a change visible a moment after stamping it, so every pull reaches
+    back ``crm.overlap_seconds`` before the mark; orders read twice are merged by id.
+    """
+    if isinstance(span, Window):
+        return span.start, span.end
+    overlap = timedelta(seconds=overlap_seconds)
+    candidates = []
+    if mark is not None:
+        candidates.append(mark - overlap)
+    elif initial_from is not None:
+        candidates.append(initial_from)
+    if span.interval_start is not None:
+        candidates.append(span.interval_start - overlap)
+    if not candidates:
+        raise ValueError(
+            "nothing pulled from this CRM yet and the run has no data interval: set crm.initial_pull_from "
+            "(ISO-8601 with an offset) to where the first pull starts, or give window_start / window_end"
+        )
+    return min(candidates), span.end
+
+
 def pull(
     engine: Engine,
     source_name: str,
-    window: Window,
+    window: Window | Incremental,
     run_id: str,
     *,
     overlap_seconds: int = 0,
+    initial_from: datetime | None = None,
     requeue: bool = False,
     client: Any = None,
 ) -> dict[str, Any]:
-    """Pull orders changed in the window (reaching back ``overlap_seconds``) into the inbox.
+    """Pull the orders the CRM changed in the pull range (see :func:`pull_range`) into the inbox.
+
+    Nothing is lost when a run fails: the inbox rows and the high-water mark are written in one
+    transaction, so a pull that fails moves nothing and the next one reads its range again; and
+    the orders a failed run pulled but did not finish (inbox stage ``pulled`` or ``raw_passed``)
+    are taken over by the next pull, which runs them through the raw gate and accept again (a newer
+    version the CRM sent wins). An :class:`Incremental` pull advances the mark to its end, never
+    back; an explicit :class:`Window` (a re-run of a chosen window) never moves it.
 
     Requeued quarantine records of this CRM are fed in too, unless the CRM sent a version of the
     same order in this pull (the CRM's current version wins).
@@ -79,12 +160,14 @@ def pull(
     from hub.token_cache import token_store
 
     source = get_source(source_name)
+    with engine.connect() as conn:
+        mark = high_water_mark(conn, source_name)
+    start, end = pull_range(mark, window, overlap_seconds=overlap_seconds, initial_from=initial_from)
     client = client or source.make_client(get_connection(source.conn_id), token_store(engine))
     try:
         _refresh_masters(engine, source, client, run_id)
-        start = window.start - timedelta(seconds=overlap_seconds)
         # The overlap re-reads records near the boundary; keyed by id, each order appears once.
-        pulled = {source.order_id(o): o for o in client.iter_sales_orders(start, window.end)}
+        pulled = {source.order_id(o): o for o in client.iter_sales_orders(start, end)} if start < end else {}
         source.enrich(client, list(pulled.values()))
     finally:
         client.close()
@@ -92,12 +175,18 @@ def pull(
     if requeue:
         quarantine.requeue(engine, stage=CRM_STAGES, source=source_name)
     with engine.begin() as conn:
+        now = utcnow()
+        # Orders a failed run left unfinished belong to this run now.
+        adopted = conn.execute(
+            update(crm_inbox)
+            .where(crm_inbox.c.source == source_name, crm_inbox.c.stage.in_(OPEN_STAGES))
+            .values(run_id=run_id, stage="pulled", updated_at=now)
+        ).rowcount
         replays = {}
         for row in quarantine.requeued(conn, source_name, CRM_STAGES):
             order_id = crm_orders.crm_order_id_of(row.record_key)
             if order_id not in pulled:
                 replays[order_id] = row.payload
-        now = utcnow()
         rows = [
             {
                 "source": source_name,
@@ -113,21 +202,52 @@ def pull(
         ]
         # run_id is compared here: an unchanged order pulled again belongs to this run now.
         upsert(conn, crm_inbox, rows, key=("source", "crm_order_id"), ignore=frozenset({"updated_at"}))
-        upsert(
-            conn,
-            sync_cursors,
-            [
-                {
-                    "source": source_name,
-                    "stream": "sales_orders",
-                    "cursor_value": window.end.isoformat(),
-                    "run_id": run_id,
-                    "updated_at": now,
-                }
-            ],
-            key=("source", "stream"),
-        )
-    return {"source": source_name, "pulled": len(rows), "from_crm": len(pulled), "replayed": len(replays)}
+        new_mark = mark
+        if isinstance(window, Incremental):
+            # Re-read under the transaction: the mark only ever moves forward.
+            current = high_water_mark(conn, source_name)
+            new_mark = max(m for m in (current, end) if m is not None)
+            if new_mark != current:
+                upsert(
+                    conn,
+                    sync_cursors,
+                    [
+                        {
+                            "source": source_name,
+                            "stream": SALES_ORDERS_STREAM,
+                            "cursor_value": new_mark.astimezone(UTC).isoformat(),
+                            "run_id": run_id,
+                            "updated_at": now,
+                        }
+                    ],
+                    key=("source", "stream"),
+                )
+        in_run = conn.execute(
+            select(func.count())
+            .select_from(crm_inbox)
+            .where(crm_inbox.c.source == source_name, crm_inbox.c.run_id == run_id, crm_inbox.c.stage == "pulled")
+        ).scalar_one()
+    result = {
+        "source": source_name,
+        "pulled": in_run,
+        "from_crm": len(pulled),
+        "replayed": len(replays),
+        "adopted": adopted,
+        "range": [start.isoformat(), end.isoformat()],
+        "high_water_mark": new_mark.isoformat() if new_mark else None,
+    }
+    log.info(
+        "%s: pulled %d orders changed in [%s, %s) (+%d replayed from the quarantine, +%d left by a failed run); "
+        "high-water mark %s",
+        source_name,
+        len(pulled),
+        start.isoformat(),
+        end.isoformat(),
+        len(replays),
+        adopted,
+        result["high_water_mark"],
+    )
+    return result
 
 
 def _refresh_masters(engine: Engine, source: CrmSource, client: Any, run_id: str) -> None:
@@ -333,7 +453,7 @@ def _withdraw_rejected(conn: Connection, source_name: str, run_id: str) -> int:
     rejected = select(crm_inbox.c.crm_order_id).where(
         crm_inbox.c.source == source_name, crm_inbox.c.run_id == run_id, crm_inbox.c.stage == "quarantined"
     )
-    where = (orders.c.source == source_name, orders.c.status.in_(UNPOSTED_STATES), orders.c.crm_order_id.in_(rejected))
+    where = (orders.c.source == source_name, orders.c.status.in_(NOT_IN_SAP), orders.c.crm_order_id.in_(rejected))
     withdrawn = select(orders.c.source, orders.c.crm_order_id).where(*where)
     # The posting flow's plan and confirmation rows go with the order (they have no foreign key).
     for table in (order_lines, order_allocations, order_confirmations):
@@ -342,7 +462,8 @@ def _withdraw_rejected(conn: Connection, source_name: str, run_id: str) -> int:
 
 
 def _initial_state(order: dict[str, Any]) -> str:
-    return "cancelled" if order.get("crm_status") in crm_orders.CANCELLED_STATUSES else "accepted"
+    cancelled = order.get("crm_status") in crm_orders.CANCELLED_STATUSES
+    return OrderState.CANCELLED if cancelled else OrderState.ACCEPTED
 
 
 def _write_orders(
@@ -370,7 +491,7 @@ def _write_orders(
         prior = existing.get(order["crm_order_id"])
         if prior is not None and prior.content_hash == order["content_hash"]:
             continue
-        if prior is not None and prior.status not in UNPOSTED_STATES:
+        if prior is not None and prior.status not in NOT_IN_SAP:
             held.add(key)
             continue
         to_write.append((order, lines))

@@ -8,18 +8,26 @@ the target says instead of sending twice.
 Rules:
 - same key, same payload hash, already sent → the stored result, no call;
 - same key, different payload hash → ``LedgerConflict`` for a human, never a silent resend;
-- a row held by another worker → ``LedgerBusy`` (retry later). Claims use
-  ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serialises writers by itself.
+- a row claimed by another try (another worker, or an earlier try of the same task that may still be
+  running) → ``LedgerBusy`` until its lease runs out, unless ``lookup`` proves the target already has
+  it. Claims use ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serialises writers itself.
+
+Every target declares its delivery mode (:data:`TARGETS`, shown in the README): **exactly once**
+targets must be given a ``lookup`` (the target can be asked what it holds), so a send that may have
+reached them is never repeated blindly; **at least once** targets have no such question, and after a
+kill they are sent again with the same stable message id, which the receiver deduplicates.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import os
 import socket
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, and_, or_, select, update
@@ -46,6 +54,40 @@ class SendResult:
     ref: str | None
     response: dict[str, Any] | None
     called: bool  # False when the stored or looked-up result was returned without a call
+
+
+class Delivery(StrEnum):
+    EXACTLY_ONCE = "exactly once"
+    AT_LEAST_ONCE = "at least once"
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    mode: Delivery
+    how: str  # what makes it so, for the README and for operators
+
+
+# Every ledger target, by name pattern. A new outside write is declared here first.
+TARGETS: dict[str, TargetSpec] = {
+    "sap.sales_order": TargetSpec(
+        Delivery.EXACTLY_ONCE, "SAP is asked by PurchaseOrderByCustomer (and sold-to) before every create"
+    ),
+    "crm.*.confirmation": TargetSpec(
+        Delivery.EXACTLY_ONCE, "the CRM record is read back: a write-back it already holds is not repeated"
+    ),
+    "mail.*": TargetSpec(
+        Delivery.AT_LEAST_ONCE,
+        "a stable Message-ID per content: a resend after a kill is a duplicate mail servers drop",
+    ),
+}
+
+
+def target_spec(target: str) -> TargetSpec:
+    """The declared delivery of ``target``; an undeclared target is a programming error."""
+    for pattern, spec in TARGETS.items():
+        if fnmatch.fnmatchcase(target, pattern):
+            return spec
+    raise ValueError(f"ledger target {target!r} is not declared in hub.ledger.TARGETS")
 
 
 class LedgerError(Exception):
@@ -75,12 +117,19 @@ def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def try_owner(dag_id: str, task_id: str, map_index: int, try_number: int, run_id: str) -> str:
+    """The claim owner of one try of one task instance: no two tries ever share a claim."""
+    index = f"[{map_index}]" if map_index is not None and map_index >= 0 else ""
+    return f"{dag_id}.{task_id}{index}#{try_number}@{run_id}"
+
+
 class Ledger:
     """Exactly-once sends over one hub database.
 
-    ``owner`` identifies the logical worker (e.g. ``dag.task[map_index]``): a retry of the same
-    task may take over its own expired-or-not ``in_flight`` claim, another owner must wait for
-    the lease to run out.
+    ``owner`` identifies one try of one task (:func:`try_owner`). A claim belongs to its owner: any
+    other owner, a later try of the same task included (the earlier one may be a zombie still
+    sending), must wait for the lease to run out, or prove through the target's ``lookup`` what was
+    sent.
     """
 
     def __init__(self, engine: Engine, owner: str | None = None, lease: timedelta = timedelta(minutes=10)):
@@ -98,10 +147,17 @@ class Ledger:
         lookup: Callable[[Any], Delivered | None] | None = None,
     ) -> SendResult:
         """Send ``payload`` to ``target`` once under ``key``; see the module docstring."""
+        _require_lookup(target, lookup)
         digest = payload_hash(payload)
-        row = self._claim(target, key, payload, digest)
+        row, busy = self._claim(target, key, payload, digest)
         if row.status == "sent":
             return SendResult(target, key, row.response_ref, row.response, called=False)
+        if busy:
+            found = lookup(payload) if lookup is not None else None
+            if found is None:
+                raise LedgerBusy(f"ledger {target}/{key} is claimed by {row.claimed_by} until {row.claimed_until}")
+            self._record_sent(row.id, found)
+            return SendResult(target, key, found.ref, found.response, called=False)
 
         if row.attempts > 0 and lookup is not None:
             # An earlier attempt may have reached the target before we lost track of it.
@@ -127,6 +183,7 @@ class Ledger:
         *,
         lookup_first: bool = False,
         replace_unsent: bool = False,
+        expected: tuple[type[Exception], ...] = (),
     ) -> list[SendResult | Exception]:
         """:meth:`send` for many ``(key, payload)`` items with one ``call`` for all that need sending
         (e.g. one SAP ``$batch``), keeping their order. ``call`` and ``lookup`` answer per payload, in
@@ -136,42 +193,64 @@ class Ledger:
         ``replace_unsent`` (only with ``lookup_first``) lets a new payload take the place of one that
         failed or never went out, instead of a LedgerConflict: an order fixed after the target refused
         it is sent in its new form, once the lookup has shown the target holds no earlier version.
+        ``expected`` are the exception types that are the target's answer (a refusal, an outage): raised
+        by ``call`` or ``lookup`` they are recorded and returned per item; anything else is a bug in
+        the caller and propagates once the claimed entries are marked failed.
         Returns per item a SendResult or the exception (LedgerConflict/LedgerBusy included).
         """
+        _require_lookup(target, lookup)
         results: list[SendResult | Exception | None] = [None] * len(items)
         waiting: list[tuple[int, Row]] = []
+        busy: list[tuple[int, Row]] = []  # claimed by another try: only a lookup may settle them
         for i, (key, payload) in enumerate(items):
             try:
-                row = self._claim(target, key, payload, payload_hash(payload), replace_unsent=replace_unsent)
+                row, held_elsewhere = self._claim(
+                    target, key, payload, payload_hash(payload), replace_unsent=replace_unsent
+                )
             except LedgerError as exc:
                 results[i] = exc
                 continue
             if row.status == "sent":
                 results[i] = SendResult(target, key, row.response_ref, row.response, called=False)
             else:
-                waiting.append((i, row))
+                (busy if held_elsewhere else waiting).append((i, row))
 
         retried = [(i, row) for i, row in waiting if lookup_first or row.attempts > 0]
-        if retried and lookup is not None:
-            # Earlier attempts may have reached the target before we lost track of them.
+        if (retried or busy) and lookup is not None:
+            # Earlier attempts, or a try still running elsewhere, may have reached the target already.
+            asked = retried + busy
             try:
-                answers_found = lookup([items[i][1] for i, _ in retried])
-            except Exception as exc:  # noqa: BLE001 - cannot tell what the target holds: send none of them
-                for i, row in retried:
+                answers_found = lookup([items[i][1] for i, _ in asked])
+            except expected as exc:  # cannot tell what the target holds: send none of them
+                for _, row in retried:
                     self._record_failed(row.id, exc)
+                for i, _ in asked:
                     results[i] = exc
-                answers_found = [None] * len(retried)
-            for (i, row), found in zip(retried, answers_found, strict=True):
+                answers_found = [None] * len(asked)
+            except BaseException as exc:
+                for _, row in waiting:
+                    self._record_failed(row.id, exc)
+                raise
+            for (i, row), found in zip(asked, answers_found, strict=True):
                 if found is not None:
                     self._record_sent(row.id, found)
                     results[i] = SendResult(target, items[i][0], found.ref, found.response, called=False)
             waiting = [(i, row) for i, row in waiting if results[i] is None]
+        for i, row in busy:
+            if results[i] is None:
+                results[i] = LedgerBusy(
+                    f"ledger {target}/{items[i][0]} is claimed by {row.claimed_by} until {row.claimed_until}"
+                )
 
         if waiting:
             try:
                 answers: Sequence[Delivered | Exception] = call([items[i][1] for i, _ in waiting])
-            except Exception as exc:  # noqa: BLE001 - the whole call failed: so did every item in it
+            except expected as exc:  # the whole call failed: so did every item in it
                 answers = [exc] * len(waiting)
+            except BaseException as exc:
+                for _, row in waiting:
+                    self._record_failed(row.id, exc)
+                raise
             for (i, row), answer in zip(waiting, answers, strict=True):
                 if isinstance(answer, Exception):
                     self._record_failed(row.id, answer)
@@ -181,11 +260,56 @@ class Ledger:
                     results[i] = SendResult(target, items[i][0], answer.ref, answer.response, called=True)
         return results  # type: ignore[return-value] - every slot is filled above
 
+    def settle(
+        self,
+        target: str,
+        keys: Sequence[str],
+        lookup: Callable[[list[Any]], Sequence[Delivered | None]],
+        *,
+        expected: tuple[type[Exception], ...] = (),
+    ) -> tuple[list[tuple[Row, Delivered]], list[Row]]:
+        """Ask the target about the entries among ``keys`` that may have reached it without the ledger
+        knowing (in flight, or failed after an attempt) and record those it holds as sent.
+
+        Returns the settled entries with what the target holds, and the entries still unknown: the
+        lookup failed, or the target does not hold them yet while another try's claim is live (it
+        may be sending them right now).
+        """
+        rows: list[Row] = []
+        with self.engine.connect() as conn:
+            for i in range(0, len(keys), 500):
+                rows += conn.execute(
+                    select(ledger).where(
+                        ledger.c.target == target,
+                        ledger.c.idem_key.in_(list(keys[i : i + 500])),
+                        ledger.c.status.in_(("in_flight", "failed")),
+                        ledger.c.attempts > 0,
+                    )
+                ).all()
+        if not rows:
+            return [], []
+        try:
+            answers = lookup([r.payload for r in rows])
+        except expected:
+            return [], rows
+        now = utcnow()
+        settled, unknown = [], []
+        for row, found in zip(rows, answers, strict=True):
+            if found is not None:
+                self._record_sent(row.id, found)
+                settled.append((row, found))
+            elif row.status == "in_flight" and _aware(row.claimed_until) > now:
+                unknown.append(row)
+        return settled, unknown
+
     # -- claims --------------------------------------------------------------------------------
-    def _claim(self, target: str, key: str, payload: Any, digest: str, *, replace_unsent: bool = False) -> Row:
+    def _claim(
+        self, target: str, key: str, payload: Any, digest: str, *, replace_unsent: bool = False
+    ) -> tuple[Row, bool]:
         """Insert the entry if new, lock it, and mark it in flight for this owner.
 
-        Returns the row as it was *before* this claim (status and attempts of earlier tries).
+        Returns the row as it was *before* this claim (status and attempts of earlier tries), and
+        whether another owner holds a live claim on it (then it is left as it is).
         """
         now = utcnow()
         with self.engine.begin() as conn:
@@ -220,11 +344,11 @@ class Ledger:
                     .values(payload=jsonable.plain(payload), payload_hash=digest, updated_at=now)
                 )
             if row.status == "sent":
-                return row
+                return row, False
             if row.status == "in_flight" and row.claimed_by != self.owner and _aware(row.claimed_until) > now:
-                raise LedgerBusy(f"ledger {target}/{key} is claimed by {row.claimed_by} until {row.claimed_until}")
+                return row, True
             self._mark_in_flight(conn, [row.id], now)
-            return row
+            return row, False
 
     def _mark_in_flight(self, conn: Connection, ids: list[int], now: datetime) -> None:
         conn.execute(
@@ -269,16 +393,23 @@ class Ledger:
         rows: list[Row],
         call: Callable[[Any], Delivered],
         lookup: Callable[[Any], Delivered | None] | None = None,
+        expected: tuple[type[Exception], ...] = (),
     ) -> Iterator[tuple[Row, SendResult | Exception]]:
-        """Send rows claimed by :meth:`claim_batch`, asking ``lookup`` first; yield each outcome."""
+        """Send rows claimed by :meth:`claim_batch`, asking ``lookup`` first; yield each outcome
+        (``expected`` as for :meth:`send_many`)."""
+        for row in rows[:1]:
+            _require_lookup(row.target, lookup)
         for row in rows:
             try:
                 found = lookup(row.payload) if lookup is not None else None
                 outcome = found or call(row.payload)
-            except Exception as exc:  # noqa: BLE001 - one failed entry must not stop the batch
+            except expected as exc:  # one refused or unreachable entry must not stop the batch
                 self._record_failed(row.id, exc)
                 yield row, exc
                 continue
+            except BaseException as exc:
+                self._record_failed(row.id, exc)
+                raise
             self._record_sent(row.id, outcome)
             yield row, SendResult(row.target, row.idem_key, outcome.ref, outcome.response, called=found is None)
 
@@ -305,7 +436,8 @@ class Ledger:
         with self.engine.begin() as conn:
             conn.execute(
                 update(ledger)
-                .where(ledger.c.id == entry_id)
+                # Another try may have settled it meanwhile (its lookup found it): sent stays sent.
+                .where(ledger.c.id == entry_id, ledger.c.status != "sent")
                 .values(
                     status="failed",
                     last_error=f"{type(exc).__name__}: {exc}"[:4000],
@@ -354,10 +486,13 @@ def requeue_failed(engine: Engine, ids: list[int] | None = None, target: str | N
         return conn.execute(stmt).rowcount
 
 
+def _require_lookup(target: str, lookup: Callable[..., Any] | None) -> None:
+    if target_spec(target).mode is Delivery.EXACTLY_ONCE and lookup is None:
+        raise ValueError(f"ledger target {target!r} is declared exactly once: a send needs its lookup")
+
+
 def _aware(value: datetime | None) -> datetime:
     """SQLite returns naive datetimes; the hub stores UTC everywhere."""
-    from datetime import UTC
-
     if value is None:
         return datetime.min.replace(tzinfo=UTC)
     return value if value.tzinfo else value.replace(tzinfo=UTC)

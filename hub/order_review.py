@@ -13,12 +13,10 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, tuple_
 
+from hub.lifecycle import COUNTS_AGAINST_CREDIT
 from hub.schema import customers, materials, orders, price_list
 from transforms.business_day import business_date
 from transforms.order_review import CustomerTerms, Finding, MaterialTerms, review_order
-
-# Orders that still count against the credit limit: not yet invoiced.
-OPEN_STATES = ("accepted", "posted", "confirmed", "backordered", "shipped")
 
 
 def review_batch(
@@ -86,7 +84,7 @@ def _open_exposure(conn: Connection, numbers: set[str], excluding: list[tuple[st
         .join(customers, customers.c.customer_number == orders.c.customer_number)
         .where(
             orders.c.customer_number.in_(numbers),
-            orders.c.status.in_(OPEN_STATES),
+            orders.c.status.in_(COUNTS_AGAINST_CREDIT),
             orders.c.currency == customers.c.currency,
             tuple_(orders.c.source, orders.c.crm_order_id).not_in(excluding),
         )

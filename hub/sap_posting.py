@@ -24,11 +24,13 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, delete, select, tuple_, update
 
-from connectors.http import AuthError, BusinessError, RetryPolicy, TransientError
+from connectors.http import AuthError, BusinessError, ConnectorError, RetryPolicy, TransientError
 from hub import quarantine
 from hub.bulk import upsert
 from hub.db import utcnow
 from hub.ledger import Delivered, Ledger, LedgerBusy, SendResult
+from hub.lifecycle import PLANNABLE, REFRESHABLE
+from hub.lifecycle import OrderState as S
 from hub.order_states import OrderKey, requeued_orders, set_status
 from hub.schema import materials, order_allocations, order_lines, orders, sap_orders, stock_snapshots
 from transforms.allocation import Demand, allocate, posting_sequence
@@ -40,8 +42,6 @@ log = logging.getLogger(__name__)
 POSTING_STAGE = "sap_posting"  # quarantine stage of orders SAP refuses
 POSTINGS_GATE = "sap_postings"  # the data-quality gate (and quarantine stage) after posting
 SAP_ORDER = "sap.sales_order"  # ledger target; key = the CRM order number (= PurchaseOrderByCustomer)
-IN_SAP_UNCONFIRMED = ("posted", "partial")  # in SAP with quantities SAP may still confirm
-PLANNED = ("accepted", "backordered")  # the states plan() allocates stock to
 # A whole $batch that meets a 5xx storm is tried this often (the ledger looks each order up in SAP
 # before every re-send), then left failed in the ledger for the next run.
 POST_RETRY = RetryPolicy(max_attempts=3, base=1.0, cap=10.0)
@@ -84,7 +84,9 @@ def plan(engine: Engine, sap: Any, run_id: str, *, default_plant: str) -> dict[s
     """
     with engine.begin() as conn:
         released = _release_requeued(conn, run_id)
-        rows = _open_lines(conn, default_plant)
+    settled, in_doubt = _settle_unknown_postings(engine, sap, run_id)
+    with engine.connect() as conn:
+        rows = [r for r in _open_lines(conn, default_plant) if r.order_number not in in_doubt]
     by_order: dict[OrderKey, list[Any]] = defaultdict(list)
     for r in rows:
         by_order[(r.source, r.crm_order_id)].append(r)
@@ -101,10 +103,21 @@ def plan(engine: Engine, sap: Any, run_id: str, *, default_plant: str) -> dict[s
     for material, plant in pairs:
         materials_by_plant[plant].append(material)
     unrestricted: dict[tuple[str, str], Decimal] = {}
+    unreadable: set[tuple[str, str]] = set()  # SAP could not be asked (an outage): wait for the next run
     for plant, wanted in materials_by_plant.items():
-        for material, qty in sap.unrestricted_stock(plant, wanted).items():
+        try:
+            stock = sap.unrestricted_stock(plant, wanted)
+        except TransientError as exc:
+            log.warning("plant %s: stock of %d materials not readable (%s); their orders wait", plant, len(wanted), exc)
+            unreadable.update((m, plant) for m in wanted)
+            continue
+        for material, qty in stock.items():
             unrestricted[(material, plant)] = qty
-    available, unknown = _availability(sap, pairs)
+    available, unknown, unreachable = _availability(sap, [p for p in pairs if p not in unreadable])
+    unreadable |= unreachable
+    deferred = {(r.source, r.crm_order_id) for r in plannable if (r.material, r.plant) in unreadable}
+    plannable = [r for r in plannable if (r.source, r.crm_order_id) not in deferred]
+    rows = [r for r in rows if (r.source, r.crm_order_id) not in deferred]
     for r in plannable:
         if (r.material, r.plant) in unknown:
             refused[(r.source, r.crm_order_id)] = (
@@ -138,6 +151,9 @@ def plan(engine: Engine, sap: Any, run_id: str, *, default_plant: str) -> dict[s
         "lines": len(rows),
         "materials": len(pairs),
         "released": released,
+        "settled_from_sap": settled,
+        "in_doubt": len(in_doubt),
+        "deferred": len(deferred),
         "to_post": len(sequence),
         "backordered": len(nothing_available),
         "held": len(refused),
@@ -161,16 +177,57 @@ class OpenLine(NamedTuple):
 
 def _availability(
     sap: Any, pairs: Sequence[tuple[str, str]]
-) -> tuple[dict[tuple[str, str], Decimal], dict[tuple[str, str], str]]:
-    """SAP's availability per (material, plant), and the pairs SAP refuses to check (e.g. a material
-    not maintained in the plant: its orders cannot be posted either)."""
-    available, unknown = {}, {}
+) -> tuple[dict[tuple[str, str], Decimal], dict[tuple[str, str], str], set[tuple[str, str]]]:
+    """SAP's availability per (material, plant); the pairs SAP refuses to check (e.g. a material
+    not maintained in the plant: its orders cannot be posted either); and the pairs SAP could not be
+    asked about through its retries (an outage: only their orders wait for the next run)."""
+    available, unknown, unreachable = {}, {}, set()
     for pair in pairs:
         try:
             available[pair] = sap.availability(*pair)
         except BusinessError as exc:
             unknown[pair] = f"SAP cannot check material {pair[0]} in plant {pair[1]}: {exc}"
-    return available, unknown
+        except TransientError as exc:
+            log.warning("material %s plant %s: availability not readable (%s); its orders wait", *pair, exc)
+            unreachable.add(pair)
+    return available, unknown, unreachable
+
+
+def _settle_unknown_postings(engine: Engine, sap: Any, run_id: str) -> tuple[int, set[str]]:
+    """Before anything is planned: orders whose SAP posting may have happened without the hub knowing
+    (a task killed between SAP's answer and the ledger's record, a timeout) are looked up in SAP by
+    ``PurchaseOrderByCustomer``. Those SAP holds are linked and posted; the order numbers SAP could
+    not be asked about, or that another try is posting right now, are returned so that nobody plans
+    them. Returns (how many were linked, order numbers in doubt)."""
+    with engine.connect() as conn:
+        numbers = list(
+            conn.execute(
+                select(orders.c.order_number).where(orders.c.status.in_((*PLANNABLE, S.HELD))).distinct()
+            ).scalars()
+        )
+    settled, unknown = Ledger(engine).settle(
+        SAP_ORDER, numbers, lambda payloads: _lookup(sap, payloads), expected=(ConnectorError,)
+    )
+    linked = 0
+    if settled:
+        with engine.begin() as conn:
+            for row, found in settled:
+                key = _order_of(conn, row.idem_key, row.payload["SoldToParty"])
+                if key is not None:
+                    _link(conn, key, row.idem_key, found.response or {}, run_id)
+                    linked += 1
+        log.info("%d orders SAP already held were linked before planning (an earlier try posted them)", linked)
+    return linked, {row.idem_key for row in unknown}
+
+
+def _order_of(conn: Connection, order_number: str, sold_to: str) -> OrderKey | None:
+    """The hub order posted to SAP as ``order_number`` for ``sold_to`` (the ledger key of sap.sales_order)."""
+    row = conn.execute(
+        select(orders.c.source, orders.c.crm_order_id).where(
+            orders.c.order_number == order_number, orders.c.customer_number == sold_to
+        )
+    ).first()
+    return (row.source, row.crm_order_id) if row else None
 
 
 def _open_lines(conn: Connection, default_plant: str) -> list[OpenLine]:
@@ -191,7 +248,7 @@ def _open_lines(conn: Connection, default_plant: str) -> list[OpenLine]:
             order_lines,
             (order_lines.c.source == orders.c.source) & (order_lines.c.crm_order_id == orders.c.crm_order_id),
         )
-        .where(orders.c.status.in_(PLANNED))
+        .where(orders.c.status.in_(PLANNABLE))
         .order_by(orders.c.source, orders.c.crm_order_id, order_lines.c.line_no)
     ).all()
     return [OpenLine(*r)._replace(plant=r.plant or default_plant) for r in rows]
@@ -270,13 +327,13 @@ def _write_plan(
             key=("source", "crm_order_id", "line_no"),
         )
         # A CRM sync may have moved an order since it was read: only unposted orders change here.
-        set_status(conn, nothing_available, "backordered", run_id, only_from=PLANNED)
-        set_status(conn, sequence, "accepted", run_id, only_from=PLANNED)
+        set_status(conn, nothing_available, S.BACKORDERED, run_id, only_from=PLANNABLE)
+        set_status(conn, sequence, S.ACCEPTED, run_id, only_from=PLANNABLE)
         _hold(conn, {key: (why, "SapNotOrderable", field) for key, (why, field) in refused.items()}, run_id)
 
 
 # Requeued quarantine rows send their orders back a step: (stage, state held in) → state to resume.
-RELEASES = {POSTING_STAGE: ("held", "accepted"), POSTINGS_GATE: ("review", "posted")}
+RELEASES = {POSTING_STAGE: (S.HELD, S.ACCEPTED), POSTINGS_GATE: (S.REVIEW, S.POSTED)}
 
 
 def _release_requeued(conn: Connection, run_id: str) -> int:
@@ -322,7 +379,7 @@ def _hold(conn: Connection, problems: Mapping[OrderKey, tuple[str, str, str | No
         ],
         run_id,
     )
-    set_status(conn, problems, "held", run_id)
+    set_status(conn, problems, S.HELD, run_id)
 
 
 # -- post ------------------------------------------------------------------------------------------
@@ -396,7 +453,7 @@ def _orders_with_lines(conn: Connection, keys: Sequence[OrderKey]) -> tuple[dict
     if not keys:
         return {}, {}
     where = tuple_(orders.c.source, orders.c.crm_order_id).in_(list(keys))
-    accepted = conn.execute(select(orders).where(where, orders.c.status == "accepted"))
+    accepted = conn.execute(select(orders).where(where, orders.c.status == S.ACCEPTED))
     heads = {(r.source, r.crm_order_id): r for r in accepted}
     lines: dict[OrderKey, list[Any]] = defaultdict(list)
     for ln in conn.execute(
@@ -422,6 +479,7 @@ def _send_with_retries(
             lambda payloads: _lookup(sap, payloads),
             lookup_first=True,
             replace_unsent=True,  # an order fixed after SAP refused it goes out in its new form
+            expected=(ConnectorError,),
         )
         for i, answer in zip(todo, answers, strict=True):
             if isinstance(answer, AuthError):
@@ -517,7 +575,7 @@ def _link(conn: Connection, key: OrderKey, number: str, summary: Mapping[str, An
         ignore=frozenset({"created_at", "updated_at", "run_id"}),
     )
     _apply_confirmations(conn, key, summary["items"], run_id)
-    set_status(conn, [key], "posted", run_id, only_from=("accepted", "backordered", "held"))
+    set_status(conn, [key], S.POSTED, run_id, only_from=(S.ACCEPTED, S.BACKORDERED, S.HELD))
 
 
 def _apply_confirmations(conn: Connection, key: OrderKey, items: Iterable[Mapping[str, Any]], run_id: str) -> int:
@@ -562,7 +620,7 @@ def refresh(engine: Engine, sap: Any, run_id: str) -> dict[str, int]:
             .join(
                 orders, (orders.c.source == sap_orders.c.source) & (orders.c.crm_order_id == sap_orders.c.crm_order_id)
             )
-            .where(orders.c.status.in_(IN_SAP_UNCONFIRMED))
+            .where(orders.c.status.in_(REFRESHABLE))
         ).all()
     by_number = {r.order_number: (r.source, r.crm_order_id) for r in rows}
     found = sap.find_sales_orders(sorted(by_number)) if by_number else {}
@@ -617,7 +675,7 @@ def gate(engine: Engine, run_id: str) -> dict[str, int]:
                 (order_allocations.c.source == orders.c.source)
                 & (order_allocations.c.crm_order_id == orders.c.crm_order_id),
             )
-            .where(orders.c.status.in_(IN_SAP_UNCONFIRMED), tuple_(orders.c.source, orders.c.crm_order_id).in_(changed))
+            .where(orders.c.status.in_(REFRESHABLE), tuple_(orders.c.source, orders.c.crm_order_id).in_(changed))
             .order_by(orders.c.source, orders.c.crm_order_id, order_allocations.c.line_no)
         ).all()
         by_source: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -628,12 +686,12 @@ def gate(engine: Engine, run_id: str) -> dict[str, int]:
             try:
                 outcome = run_gate(POSTINGS_GATE, frame, conn=conn, run_id=run_id, source=source, payload_column=None)
             except GateBreach:
-                set_status(conn, {(source, r["crm_order_id"]) for r in records}, "review", run_id)
+                set_status(conn, {(source, r["crm_order_id"]) for r in records}, S.REVIEW, run_id)
                 conn.commit()
                 raise
             passed = set(outcome.passed["record_key"]) if len(outcome.passed) else set()
             failed = {(source, r["crm_order_id"]) for r in records if r["record_key"] not in passed}
-            set_status(conn, failed, "review", run_id)
+            set_status(conn, failed, S.REVIEW, run_id)
             totals["evaluated"] += frame["record_key"].nunique()
             totals["review"] += len(failed)
     return {

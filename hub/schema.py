@@ -1,6 +1,7 @@
 """The hub database schema (SQLAlchemy Core), the single source the Alembic migrations follow.
 
-Money and quantities are NUMERIC, never FLOAT: DESIGN §3.3. Timestamps are timezone-aware.
+Money and quantities are NUMERIC, never FLOAT, and exact on SQLite too (hub/exact.py, DESIGN §3.3).
+Timestamps are timezone-aware.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     Date,
     DateTime,
@@ -16,13 +18,15 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
-    Numeric,
     String,
     Table,
     Text,
     UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+
+from hub.exact import ExactDecimal
+from hub.lifecycle import ALL_STATES
 
 # Named constraints so migrations are reproducible on PostgreSQL and SQLite alike.
 metadata = MetaData(
@@ -37,29 +41,18 @@ metadata = MetaData(
 
 # JSONB on PostgreSQL: comparable (upserts skip unchanged rows) and indexable; JSON text on SQLite.
 JSON_DOC = JSON().with_variant(JSONB(), "postgresql")
-MONEY = Numeric(18, 4)
-QUANTITY = Numeric(18, 3)
+# NUMERIC on PostgreSQL, scaled INTEGER on SQLite (whose NUMERIC is a binary float): hub/exact.py.
+MONEY = ExactDecimal(18, 4)
+QUANTITY = ExactDecimal(18, 3)
+TAX_RATE = ExactDecimal(7, 4)  # a fraction: 0.13 = 13 %
+TAX_ROUNDING_SCOPES = ("per_line", "per_document")  # hub/settings.py TaxSection.rounding_scope
+TAX_ROUNDING_SCOPE_CHECK = "tax_rounding_scope IN ('per_line', 'per_document')"
 TS = DateTime(timezone=True)
 
-# Lifecycle of a canonical order (DESIGN §3.1). The quarantine holds what never became one.
-# Not in SAP: accepted (new), backordered (nothing available yet), held (SAP refused it: quarantine),
-# cancelled (the customer cancelled it in the CRM before it reached SAP).
-# In SAP: posted (customer not told yet), review (postings gate failed: held for a human),
-# confirmed (all confirmed, customer told), partial (told; the rest is backordered in SAP).
-ORDER_STATES = (
-    "accepted",
-    "cancelled",
-    "backordered",
-    "held",
-    "posted",
-    "review",
-    "confirmed",
-    "partial",
-    "shipped",
-    "invoiced",
-    "settled",
-)
-UNPOSTED_STATES = ("accepted", "backordered", "held", "cancelled")
+# The lifecycle of a canonical order (states, transitions, derived sets) is declared in hub/lifecycle.py;
+# the database enforces it: a CHECK on orders.status and a trigger over order_transitions (migration 0004).
+ORDER_STATES = ALL_STATES
+STATUS_CHECK = "status IN ({})".format(", ".join(f"'{state}'" for state in ALL_STATES))
 
 orders = Table(
     "orders",
@@ -78,13 +71,31 @@ orders = Table(
     Column("net_amount", MONEY, nullable=False),
     Column("tax_amount", MONEY, nullable=False),
     Column("gross_amount", MONEY, nullable=False),
+    Column(
+        "tax_rounding_scope",
+        String(16),
+        nullable=False,
+        server_default="per_line",
+        comment="settings tax.rounding_scope the tax amounts were computed with: per_line | per_document",
+    ),
     Column("line_count", Integer, nullable=False),
     Column("status", String(16), nullable=False, server_default="accepted"),
     Column("content_hash", String(64), nullable=False, comment="SHA-256 of the canonical content"),
     Column("run_id", String(250), comment="the run that last wrote the row"),
     Column("updated_at", TS, nullable=False),
+    CheckConstraint(STATUS_CHECK, name="status"),
+    CheckConstraint(TAX_ROUNDING_SCOPE_CHECK, name="tax_rounding_scope"),
 )
 Index("ix_orders_status", orders.c.status)
+
+# The allowed (old, new) status pairs of hub/lifecycle.py TRANSITIONS, read by the trigger that guards
+# orders.status; filled by the migrations, compared with the declaration by a test.
+order_transitions = Table(
+    "order_transitions",
+    metadata,
+    Column("from_state", String(16), primary_key=True),
+    Column("to_state", String(16), primary_key=True),
+)
 Index("ix_orders_order_number", orders.c.order_number)
 
 order_lines = Table(
@@ -102,7 +113,7 @@ order_lines = Table(
     Column("unit_price", MONEY, nullable=False),
     Column("discount", MONEY, nullable=False),
     Column("net_amount", MONEY, nullable=False),
-    Column("tax_rate", Numeric(7, 4), nullable=False),
+    Column("tax_rate", TAX_RATE, nullable=False),
     Column("tax_amount", MONEY, nullable=False),
     Column("currency", String(3), nullable=False),
     Column("plant", String(4)),
@@ -163,7 +174,7 @@ ledger = Table(
     Column("last_error", Text),
     Column("response_ref", String(200), comment="the outside system's reference, e.g. SAP order number"),
     Column("response", JSON_DOC),
-    Column("claimed_by", String(200)),
+    Column("claimed_by", String(400), comment="the task try holding the claim: dag.task[map]#try@run"),
     Column("claimed_until", TS),
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),

@@ -9,7 +9,9 @@ the same): Zoho ``SAP_Order_No__c``, ``Confirmed_Delivery_Date__c``, ``Hub_Messa
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, tzinfo
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from transforms.business_day import day_start
@@ -88,3 +90,55 @@ def _fxiaoke_date(value: date | None, zone: str | tzinfo) -> datetime | None:
     (transforms/business_day.py, ``hub.timezone``), so Fxiaoke shows the day SAP and the price list use.
     """
     return day_start(value, zone) if value else None
+
+
+# -- read-back: does the CRM record already hold a write-back? (ledger lookups, exactly once) --------
+def zoho_holds(update: Mapping[str, Any], record: Mapping[str, Any] | None) -> bool:
+    """Whether the Zoho sales order ``record`` (as read by id) already carries every value of ``update``."""
+    if record is None:
+        return False
+    rows = {str(r.get("id")): r for r in record.get("Ordered_Items") or []}
+    heads_match = all(_same(v, record.get(k)) for k, v in update.items() if k not in ("id", "Ordered_Items"))
+    return heads_match and _rows_hold(update.get("Ordered_Items") or [], rows, "id")
+
+
+def fxiaoke_holds(
+    update: Mapping[str, Any], record: Mapping[str, Any] | None, lines: Sequence[Mapping[str, Any]]
+) -> bool:
+    """Whether the Fxiaoke ``SalesOrderObj`` ``record`` and its product ``lines`` already carry ``update``."""
+    if record is None:
+        return False
+    heads_match = all(_same(v, record.get(k)) for k, v in update.items() if k not in ("_id", "details"))
+    wanted = (update.get("details") or {}).get("SalesOrderProductObj") or []
+    return heads_match and _rows_hold(wanted, {str(r.get("_id")): r for r in lines}, "_id")
+
+
+def _rows_hold(wanted: Sequence[Mapping[str, Any]], rows: Mapping[str, Mapping[str, Any]], key: str) -> bool:
+    for want in wanted:
+        row = rows.get(str(want[key]))
+        if row is None or not all(_same(v, row.get(k)) for k, v in want.items() if k != key):
+            return False
+    return True
+
+
+def _same(written: Any, stored: Any) -> bool:
+    return _plain(written) == _plain(stored)
+
+
+def _plain(value: Any) -> Any:
+    """One form for a value as the hub writes it and as the CRM returns it: numbers as Decimal (the
+    CRM may answer 5, 5.0 or "5"), instants as epoch milliseconds (Fxiaoke dates), empty as None."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1000)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float | Decimal):
+        return Decimal(str(value)).normalize()
+    if isinstance(value, str):
+        try:
+            return Decimal(value).normalize()
+        except InvalidOperation:
+            return value
+    return value

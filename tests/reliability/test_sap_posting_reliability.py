@@ -414,28 +414,32 @@ def test_a_5xx_storm_leaves_orders_failed_in_the_ledger_then_a_later_run_posts_t
 
 
 # -- 5. the same plan again: the ledger answers, SAP hears nothing --------------------------------
-def test_posting_the_same_plan_again_sends_nothing(hub_db, sap_sandbox, sap_client):
+def test_posting_the_same_plan_again_sends_nothing(hub_db, sap_sandbox, sap_client, monkeypatch):
     """A replay of a finished post answers from the ledger: not one call reaches SAP."""
+    import hub.sap_posting
+
     accept(hub_db, clean_orders(sap_sandbox, 5))
     sap = sap_client(sap_sandbox)
-    planned, first = plan_and_post(hub_db, sap)
+    planned = plan(hub_db, sap, "run-1", default_plant=PLANT)
     numbers = planned_numbers(hub_db, planned)
-    assert first["posted"] == len(numbers) == 5
-    links = sap_links(hub_db)
+    # A crash after the ledger recorded SAP's answers but before the orders were marked posted:
+    with monkeypatch.context() as m:
+        m.setattr(hub.sap_posting, "_record_posting", lambda *a: (_ for _ in ()).throw(SystemExit("killed")))
+        with pytest.raises(SystemExit):
+            plan_and_post(hub_db, sap, planned=planned)
+    assert {e.status for e in ledger_rows(hub_db).values()} == {"sent"}
+    assert set(hub_states(hub_db).values()) == {"accepted"} and not sap_links(hub_db)
     since = sap_calls(sap_sandbox)[-1]["seq"]
 
-    _, unchanged = plan_and_post(hub_db, sap, "run-2", planned=planned)
-    assert unchanged == {"posted": 0, "already_in_sap": 0, "held": 0, "failed": 0}  # posted orders are skipped
-    # A crash after the ledger recorded SAP's answers but before the orders were marked posted:
-    with hub_db.begin() as conn:
-        conn.execute(sap_orders.delete())
-        conn.execute(orders.update().values(status="accepted"))
-    _, again = plan_and_post(hub_db, sap, "run-3", planned=planned)
+    _, again = plan_and_post(hub_db, sap, "run-2", planned=planned)
 
     assert again == {"posted": 0, "already_in_sap": 5, "held": 0, "failed": 0}
     assert sap_calls(sap_sandbox, since) == [], "no lookup, no create: the ledger has them"
-    assert sap_links(hub_db) == links
     assert_posted_once(hub_db, sap, numbers)
+    since = sap_calls(sap_sandbox)[-1]["seq"]
+    _, unchanged = plan_and_post(hub_db, sap, "run-3", planned=planned)
+    assert unchanged == {"posted": 0, "already_in_sap": 0, "held": 0, "failed": 0}  # posted orders are skipped
+    assert sap_calls(sap_sandbox, since) == []
 
 
 # -- 6. a posting the gate sends to review comes back once requeued ----------------------------------
