@@ -1,5 +1,10 @@
 """A project-local Airflow for the demo and ``make up``: AIRFLOW_HOME, Connections to the sandbox, pools.
 
+Pools and the list of Connections are declared once, as data, in ``config/airflow_pools.json`` and
+``config/airflow_connections.json``: ``airflow-init`` in docker-compose.yaml imports the same pools
+file, and ``tests/infra/test_airflow_declarations.py`` checks compose, ``.env.example`` and this
+module against both.
+
 Everything lands in ``.airflow/`` (gitignored). Connections are imported into Airflow's metadata
 database, so they show in the UI under Admin → Connections exactly as a customer's real ones
 would; pointing them at real systems is the only change a customer makes.
@@ -22,12 +27,19 @@ UI_USER = "admin"
 # Local sandbox login only, documented in the README; set HUB_UI_PASSWORD to choose another.
 UI_PASSWORD = os.environ.get("HUB_UI_PASSWORD", "admin")  # noqa: S105
 
-# One pool per outside system, sized to what its rate limit tolerates in parallel.
-POOLS = {
-    "crm_api": (4, "Zoho CRM and Fxiaoke API calls (Zoho allows 10-25 concurrent per org)"),
-    "sap_api": (4, "SAP S/4HANA OData calls"),
-    "logistics_api": (2, "3PL API calls"),
-}
+# One pool per outside system, sized to its rate limit (the reason is in each description); the file
+# is in the format `airflow pools import` reads.
+POOLS_FILE = PROJECT_ROOT / "config" / "airflow_pools.json"
+# Every Connection the hub reads: id → conn_type and description.
+CONNECTIONS_FILE = PROJECT_ROOT / "config" / "airflow_connections.json"
+
+
+def declared_pools() -> dict[str, dict[str, Any]]:
+    return json.loads(POOLS_FILE.read_text())
+
+
+def declared_connections() -> dict[str, dict[str, str]]:
+    return json.loads(CONNECTIONS_FILE.read_text())
 
 
 def fernet_key(home: Path = AIRFLOW_HOME) -> str:
@@ -61,13 +73,13 @@ def airflow_env(home: Path = AIRFLOW_HOME) -> dict[str, str]:
 
 
 def connections_for(sandbox: dict[str, Any], hub_db_path: Path) -> dict[str, dict[str, Any]]:
-    """Airflow Connections pointing at the sandbox systems (Airflow's JSON connection format)."""
+    """Airflow Connections pointing at the sandbox systems (Airflow's JSON connection format), one for
+    each declared in ``config/airflow_connections.json``."""
     systems = sandbox["systems"]
     zoho, fx = systems["zoho_crm"], systems["fxiaoke"]
     conns: dict[str, dict[str, Any]] = {
         "crm_zoho": {
             "conn_type": "http",
-            "description": "Zoho CRM v8 (sandbox)",
             "host": zoho["accounts_url"],
             "login": zoho["client_id"],
             "password": zoho["client_secret"],
@@ -75,7 +87,6 @@ def connections_for(sandbox: dict[str, Any], hub_db_path: Path) -> dict[str, dic
         },
         "crm_fxiaoke": {
             "conn_type": "http",
-            "description": "Fxiaoke OpenAPI (sandbox)",
             "host": fx["base_url"],
             "login": fx["app_id"],
             "password": fx["app_secret"],
@@ -83,13 +94,12 @@ def connections_for(sandbox: dict[str, Any], hub_db_path: Path) -> dict[str, dic
                 {"permanent_code": fx["permanent_code"], "current_open_user_id": fx["current_open_user_id"]}
             ),
         },
-        "hub_db": {"conn_type": "sqlite", "description": "Hub database (embedded SQLite)", "host": str(hub_db_path)},
+        "hub_db": {"conn_type": "sqlite", "host": str(hub_db_path)},  # embedded SQLite
     }
     sap = systems["sap_s4"]
     url = urlsplit(sap["base_url"])
     conns["sap_s4"] = {
         "conn_type": "http",
-        "description": "SAP S/4HANA OData V2 (sandbox)",
         "schema": url.scheme,
         "host": url.hostname,
         "port": url.port,
@@ -100,13 +110,20 @@ def connections_for(sandbox: dict[str, Any], hub_db_path: Path) -> dict[str, dic
     smtp = systems["smtp"]
     conns["smtp_default"] = {
         "conn_type": "smtp",
-        "description": "Mail submission (sandbox; plain SMTP with AUTH on loopback)",
         "host": smtp["host"],
         "port": smtp["port"],
         "login": smtp["user"],
         "password": smtp["password"],
+        # The sandbox speaks plain SMTP with AUTH on loopback.
         "extra": json.dumps({"from_email": smtp["from_address"], "disable_ssl": True, "disable_tls": True}),
     }
+    conns["logistics_3pl"] = {"conn_type": "http", "host": f"{sandbox['base_url']}/3pl"}  # no 3PL emulator yet
+    conns["finance_drop"] = {"conn_type": "fs", "extra": json.dumps({"path": str(hub_db_path.parent / "finance")})}
+    declared = declared_connections()
+    if conns.keys() != declared.keys():
+        raise RuntimeError(f"{CONNECTIONS_FILE.name} and connections_for() differ: {sorted(conns.keys() ^ declared)}")
+    for conn_id, conn in conns.items():
+        conn["description"] = f"{declared[conn_id]['description']} (sandbox)"
     return conns
 
 
@@ -140,7 +157,5 @@ def prepare(
     conn_file.write_text(json.dumps(connections_for(sandbox, hub_db_path), indent=2))
     conn_file.chmod(0o600)  # it holds the sandbox credentials
     _airflow(["connections", "import", "--overwrite", str(conn_file)], env)
-    pool_file = home / "pools.json"
-    pool_file.write_text(json.dumps({k: {"slots": s, "description": d} for k, (s, d) in POOLS.items()}))
-    _airflow(["pools", "import", str(pool_file)], env)
+    _airflow(["pools", "import", str(POOLS_FILE)], env)
     return env

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from hub.local_airflow import declared_connections
 from hub.testrun import PROJECT_ROOT
 
 AIRFLOW_SERVICES = [
@@ -20,7 +21,7 @@ AIRFLOW_SERVICES = [
     "airflow-init",
 ]
 LONG_RUNNING = [name for name in AIRFLOW_SERVICES if name != "airflow-init"]
-CONNECTIONS = ["crm_zoho", "crm_fxiaoke", "sap_s4", "logistics_3pl", "finance_drop", "smtp_default", "hub_db"]
+CONNECTIONS = list(declared_connections())  # config/airflow_connections.json
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|KEY")
 # ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, ${VAR?error}; `$${...}` is an escape.
 COMPOSE_VAR = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])[^}]*)?\}")
