@@ -193,7 +193,9 @@ class ODataClient:
         self.base_url = base_url.rstrip("/")
         self.root = self.base_url + "/" + service_root.strip("/") if service_root.strip("/") else self.base_url
         self.retry = retry or RetryPolicy()
-        self._http = HttpClient(SYSTEM, timeout=timeout, verify_tls=verify, retry=self.retry, session=session)
+        self._http = HttpClient(
+            SYSTEM, timeout=timeout, verify_tls=verify, retry=self.retry, session=session, sleep=sleep
+        )
         # Creates go through a one-attempt client: whether to send again is decided here, by whether
         # SAP can have processed the first attempt (see the module docstring).
         self._once = HttpClient(
