@@ -150,10 +150,9 @@ def _run_id() -> str:
 
 def _owner() -> str:
     """The ledger claim owner: this try of this task, so a zombie try and its retry never share a claim."""
-    from hub.ledger import try_owner
+    from hub.ledger import task_try_owner
 
-    ti = get_current_context()["ti"]
-    return try_owner(ti.dag_id, ti.task_id, ti.map_index, ti.try_number, ti.run_id)
+    return task_try_owner(get_current_context()["ti"])
 
 
 def _sap():  # noqa: ANN202 - a connectors.sap_s4.SapClient, imported lazily

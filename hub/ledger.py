@@ -123,6 +123,11 @@ def try_owner(dag_id: str, task_id: str, map_index: int, try_number: int, run_id
     return f"{dag_id}.{task_id}{index}#{try_number}@{run_id}"
 
 
+def task_try_owner(ti: Any) -> str:
+    """:func:`try_owner` of an Airflow task instance (anything with its five attributes)."""
+    return try_owner(ti.dag_id, ti.task_id, ti.map_index, ti.try_number, ti.run_id)
+
+
 class Ledger:
     """Exactly-once sends over one hub database.
 

@@ -331,3 +331,57 @@ def test_send_many_replaces_a_refused_payload_only_when_asked_and_never_a_sent_o
         "sap.sales_order", [("SO-30", {"order": "SO-30", "qty": 3})], deliver, find, replace_unsent=True
     )
     assert isinstance(again[0], LedgerConflict) and outbox.count() == 1  # what went out is never replaced
+
+
+def test_two_tries_of_one_task_never_share_a_claim(hub_db, outbox):
+    """A zombie try still sending and the task's next try are two owners: the next try waits for the
+    lease unless the target's lookup proves the message arrived."""
+    from types import SimpleNamespace
+
+    from hub.ledger import task_try_owner
+
+    def ti(try_number):
+        return SimpleNamespace(dag_id="d", task_id="post", map_index=-1, try_number=try_number, run_id="r")
+
+    zombie, retry = Ledger(hub_db, owner=task_try_owner(ti(1))), Ledger(hub_db, owner=task_try_owner(ti(2)))
+    assert zombie.owner != retry.owner
+    zombie._claim("sap.sales_order", "SO-40", {"order": "SO-40"}, payload_hash({"order": "SO-40"}))
+    with pytest.raises(LedgerBusy):
+        retry.send("sap.sales_order", "SO-40", {"order": "SO-40"}, outbox.deliver, outbox.find)
+    assert outbox.count() == 0
+    outbox.deliver({"order": "SO-40"})  # the zombie's call lands
+    result = retry.send("sap.sales_order", "SO-40", {"order": "SO-40"}, outbox.deliver, outbox.find)
+    assert (result.called, result.ref, outbox.count()) == (False, "DOC-SO-40", 1)
+
+
+def test_targets_declare_their_delivery_and_exactly_once_needs_a_lookup(hub_db, outbox):
+    from hub.ledger import Delivery, target_spec
+
+    assert target_spec("sap.sales_order").mode is Delivery.EXACTLY_ONCE
+    assert target_spec("crm.fxiaoke.confirmation").mode is Delivery.EXACTLY_ONCE
+    assert target_spec("mail.order_confirmation").mode is Delivery.AT_LEAST_ONCE
+    led = Ledger(hub_db, owner="t")
+    with pytest.raises(ValueError, match="not declared"):
+        led.send("ftp.somewhere", "K", {"order": "K"}, outbox.deliver)
+    with pytest.raises(ValueError, match="needs its lookup"):
+        led.send("crm.zoho_crm.confirmation", "K", {"order": "K"}, outbox.deliver)
+    assert outbox.count() == 0
+
+
+def test_a_programming_error_in_a_batch_call_propagates_and_fails_the_entries(hub_db, outbox):
+    """Only the exception types the caller names as the target's answer become per-item results; a bug
+    (here an AttributeError) is raised, never recorded as the target refusing the order."""
+    led = Ledger(hub_db, owner="t")
+
+    def buggy(payloads):
+        return [p.missing_attribute for p in payloads]
+
+    with pytest.raises(AttributeError):
+        led.send_many(
+            "sap.sales_order",
+            [("SO-50", {"order": "SO-50"})],
+            buggy,
+            lambda ps: [outbox.find(p) for p in ps],
+            expected=(ConnectionError,),
+        )
+    assert _row(hub_db, "SO-50").status == "failed"

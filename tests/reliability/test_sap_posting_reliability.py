@@ -23,7 +23,6 @@ from sqlalchemy import select
 
 from connectors.http import RetryPolicy
 from connectors.sap_odata import any_of_chunks
-from connectors.sap_s4 import SapClient, SapConfig
 from hub.db import utcnow
 from hub.ledger import Ledger
 from hub.sap_posting import POSTING_STAGE, SAP_ORDER, plan, post
@@ -131,28 +130,6 @@ def accept(engine, seed_orders):
         conn.execute(orders.insert(), heads)
         conn.execute(order_lines.insert(), lines)
     return [o.number for o in seed_orders]
-
-
-@pytest.fixture
-def sap_client():
-    """Builds SapClients on a sandbox (fast retries; overrides such as ``batch_size``), closed after."""
-    clients = []
-
-    def make(info, **overrides):
-        s = info["systems"]["sap_s4"]
-        settings = {
-            "base_url": s["base_url"],
-            "user": s["user"],
-            "password": s["password"],
-            "client": s["client"],
-            "retry": RetryPolicy(max_attempts=2, base=0),
-        }
-        clients.append(SapClient(SapConfig(**(settings | overrides))))
-        return clients[-1]
-
-    yield make
-    for client in clients:
-        client.close()
 
 
 def plan_and_post(engine, sap, run_id="run-1", planned=None):

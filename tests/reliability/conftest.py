@@ -1,0 +1,30 @@
+"""Fixtures of the reliability tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from connectors.http import RetryPolicy
+from connectors.sap_s4 import SapClient, SapConfig
+
+
+@pytest.fixture
+def sap_client():
+    """Builds SapClients on a sandbox (fast retries; overrides such as ``batch_size``), closed after."""
+    clients = []
+
+    def make(info, **overrides):
+        s = info["systems"]["sap_s4"]
+        settings = {
+            "base_url": s["base_url"],
+            "user": s["user"],
+            "password": s["password"],
+            "client": s["client"],
+            "retry": RetryPolicy(max_attempts=2, base=0),
+        }
+        clients.append(SapClient(SapConfig(**(settings | overrides))))
+        return clients[-1]
+
+    yield make
+    for client in clients:
+        client.close()
