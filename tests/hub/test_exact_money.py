@@ -1,0 +1,174 @@
+"""Money and quantities are exact in the hub database, on SQLite as on PostgreSQL (DESIGN §3.3).
+
+SQLite stores SQL NUMERIC as a binary float; the hub's columns store scaled integers there
+(hub/exact.py). The same amounts must read back identical on both databases, sum exactly and be
+found by an equality filter.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy.exc import StatementError
+
+from hub.bulk import upsert
+from hub.schema import order_lines, orders
+
+T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+MONEY_MAX = Decimal("99999999999999.9999")  # NUMERIC(18,4)
+QUANTITY_MAX = Decimal("999999999999999.999")  # NUMERIC(18,3)
+RATE_MAX = Decimal("999.9999")  # NUMERIC(7,4)
+
+
+def _decimals(limit: Decimal, places: int) -> st.SearchStrategy[Decimal]:
+    return st.decimals(min_value=-limit, max_value=limit, places=places, allow_nan=False, allow_infinity=False)
+
+
+money = _decimals(MONEY_MAX, 4)
+quantity = _decimals(QUANTITY_MAX, 3)
+rate = _decimals(RATE_MAX, 4)
+line_values = st.fixed_dictionaries(
+    {
+        "quantity": quantity,
+        "unit_price": money,
+        "discount": money,
+        "net_amount": money,
+        "tax_rate": rate,
+        "tax_amount": money,
+    }
+)
+
+
+def _header(crm_order_id: str, net: Decimal, tax: Decimal, gross: Decimal, lines: int) -> dict:
+    return {
+        "source": "zoho_crm",
+        "crm_order_id": crm_order_id,
+        "order_number": f"SO-{crm_order_id}",
+        "customer_number": "10001",
+        "currency": "CNY",
+        "order_time": T0,
+        "crm_modified_at": T0,
+        "net_amount": net,
+        "tax_amount": tax,
+        "gross_amount": gross,
+        "line_count": lines,
+        "content_hash": "0" * 64,
+        "updated_at": T0,
+    }
+
+
+def _line(crm_order_id: str, line_no: int, values: dict) -> dict:
+    return {
+        "source": "zoho_crm",
+        "crm_order_id": crm_order_id,
+        "line_no": line_no,
+        "material": f"MAT-{line_no}",
+        "currency": "CNY",
+        "plant": "1010",
+        **values,
+    }
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(header=st.tuples(money, money, money), lines=st.lists(line_values, min_size=1, max_size=5), bulk=st.booleans())
+def test_amounts_read_back_identical_sum_exactly_and_are_found_by_equality(
+    hub_db: Engine, header: tuple[Decimal, Decimal, Decimal], lines: list[dict], bulk: bool
+) -> None:
+    order_id = "P1"
+    head = _header(order_id, *header, len(lines))
+    rows = [_line(order_id, n, values) for n, values in enumerate(lines, start=1)]
+    with hub_db.begin() as conn:
+        conn.execute(delete(orders).where(orders.c.crm_order_id == order_id))
+        if bulk:  # the path crm_sync takes: executemany upsert on SQLite, COPY on PostgreSQL
+            upsert(conn, orders, [head], key=("source", "crm_order_id"))
+            upsert(conn, order_lines, rows, key=("source", "crm_order_id", "line_no"))
+        else:
+            conn.execute(insert(orders), [head])
+            conn.execute(insert(order_lines), rows)
+    with hub_db.connect() as conn:
+        got = conn.execute(select(orders).where(orders.c.crm_order_id == order_id)).mappings().one()
+        for column in ("net_amount", "tax_amount", "gross_amount"):
+            assert got[column] == head[column], column
+            assert isinstance(got[column], Decimal) and got[column].as_tuple().exponent == -4, got[column]
+        stored = (
+            conn.execute(select(order_lines).where(order_lines.c.crm_order_id == order_id).order_by("line_no"))
+            .mappings()
+            .all()
+        )
+        assert [{k: r[k] for k in lines[0]} for r in stored] == lines
+        for column, places in (("quantity", 3), ("unit_price", 4), ("tax_rate", 4), ("tax_amount", 4)):
+            assert all(r[column].as_tuple().exponent == -places for r in stored), column
+        for column in lines[0]:
+            total = conn.execute(
+                select(func.sum(order_lines.c[column])).where(order_lines.c.crm_order_id == order_id)
+            ).scalar_one()
+            assert isinstance(total, Decimal), (column, total)
+            assert total == sum(line[column] for line in lines), column
+            # An equality filter on an amount finds the line that holds it.
+            probe = lines[-1][column]
+            found = conn.execute(
+                select(order_lines.c.line_no).where(
+                    order_lines.c.crm_order_id == order_id, order_lines.c[column] == probe
+                )
+            ).scalars()
+            assert len(lines) in set(found), (column, probe)
+        # Comparisons and ORDER BY follow the amounts, not their text or a rounded float.
+        ordered = conn.execute(
+            select(order_lines.c.unit_price)
+            .where(order_lines.c.crm_order_id == order_id)
+            .order_by(order_lines.c.unit_price, order_lines.c.line_no)
+        ).scalars()
+        assert list(ordered) == sorted(line["unit_price"] for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        # The issue's examples: SQLite's float made the first 19.9999 and the second 1e14.
+        (Decimal("19.99995"), Decimal("20.0000")),
+        (Decimal("-19.99995"), Decimal("-20.0000")),  # half away from zero, as PostgreSQL rounds
+        (Decimal("19.99994999"), Decimal("19.9999")),
+        (MONEY_MAX, MONEY_MAX),
+        (-MONEY_MAX, -MONEY_MAX),
+        (Decimal("0.0001"), Decimal("0.0001")),
+        (Decimal("0"), Decimal("0.0000")),
+        (12, Decimal("12.0000")),
+        ("0.1", Decimal("0.1000")),
+    ],
+)
+def test_examples_read_back_the_same_on_both_databases(hub_db: Engine, written: object, read: Decimal) -> None:
+    with hub_db.begin() as conn:
+        conn.execute(insert(orders).values(_header("E1", written, Decimal(0), written, 1)))
+    with hub_db.connect() as conn:
+        got = conn.execute(select(orders.c.net_amount, orders.c.gross_amount)).one()
+        assert got == (read, read)
+        assert str(got.net_amount) == str(read)
+        assert conn.execute(select(func.count()).where(orders.c.net_amount == read)).scalar_one() == 1
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        Decimal("100000000000000"),
+        Decimal("99999999999999.99995"),  # rounds up past the precision
+        Decimal("-1e30"),
+        Decimal("NaN"),
+        Decimal("Infinity"),
+        1e30,
+        "12,5",
+    ],
+)
+def test_values_that_do_not_fit_are_refused_naming_the_value(hub_db: Engine, written: object) -> None:
+    with pytest.raises(StatementError, match="net_amount|NUMERIC") as caught, hub_db.begin() as conn:
+        conn.execute(insert(orders).values(_header("E2", written, Decimal(0), Decimal(0), 1)))
+    assert isinstance(caught.value.orig, ValueError | TypeError)
+    assert repr(written) in str(caught.value.orig) or str(written) in str(caught.value.orig)
