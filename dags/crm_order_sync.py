@@ -16,7 +16,12 @@ DOC = """
 ### CRM order sync
 
 Every 15 minutes, for each CRM enabled in the settings (`crm.enabled`: Zoho CRM, Fxiaoke), pulls the
-sales orders changed in the run's data interval (reaching back `crm.overlap_seconds`), then:
+sales orders changed since the CRM's **high-water mark** (`sync_cursors`, stream `sales_orders`: the
+end of the last committed pull), reaching back `crm.overlap_seconds`, up to the run's data interval
+end, then advances the mark. A scheduler that was down for hours or a failed run leaves no gap: the
+next run starts where the last committed pull ended, and takes over the orders a failed run pulled but
+did not finish. The first pull of a CRM starts at `crm.initial_pull_from`. A run triggered without a
+logical date (REST API, `airflow dags trigger` without `-l`) pulls up to its `run_after`.
 
 1. **pull** → the `crm_inbox` landing table, with the CRM's account and product mappings refreshed;
 2. **raw gate** (`raw_crm_orders` suite): required fields, quantities > 0, numeric prices, known
@@ -26,7 +31,8 @@ sales orders changed in the run's data interval (reaching back `crm.overlap_seco
 
 Counts balance for every CRM: pulled = accepted + quarantined. Re-running an interval changes nothing.
 
-**Params**: `window_start` / `window_end` re-run any window instead of the data interval;
+**Params**: `window_start` / `window_end` re-run exactly that window (no overlap; `window_end`
+defaults to the interval end); such a run never moves the high-water mark, back or forward;
 `requeue_quarantined` replays this flow's open quarantine records (also: `hub quarantine requeue`).
 """
 
@@ -45,7 +51,7 @@ Counts balance for every CRM: pulled = accepted + quarantined. Re-running an int
             None,
             type=["null", "string"],
             format="date-time",
-            description="Re-run from this instant instead of the data interval start",
+            description="Re-run exactly the window from this instant (leaves the high-water mark alone)",
         ),
         "window_end": Param(
             None, type=["null", "string"], format="date-time", description="... up to this instant (exclusive)"
@@ -68,13 +74,14 @@ def crm_order_sync():
 
         ctx = get_current_context()
         ctx["crm"] = source
-        window = _window(ctx)
+        settings = get_settings().crm
         return pull_step(
             make_engine(),
             source,
-            window,
+            _window(ctx),
             ctx["run_id"],
-            overlap_seconds=get_settings().crm.overlap_seconds,
+            overlap_seconds=settings.overlap_seconds,
+            initial_from=settings.initial_pull_from,
             requeue=bool(ctx["params"].get("requeue_quarantined")),
         )
 
@@ -118,17 +125,32 @@ def crm_order_sync():
     publish(accept.expand(gated=gated))
 
 
-def _window(ctx):  # noqa: ANN001, ANN202 - Airflow Context in, hub.crm_sync.Window out
-    from hub.crm_sync import Window
+def _window(ctx):  # noqa: ANN001, ANN202 - Airflow Context in, hub.crm_sync.Window | Incremental out
+    """What the run pulls, from the run's own values only (never the wall clock).
+
+    The params ``window_start`` (and optionally ``window_end``) ask for exactly that window, which
+    leaves the high-water mark alone. Otherwise the pull is incremental, from the high-water mark up
+    to the data interval end; a run triggered without a logical date (REST API, ``airflow dags
+    trigger`` without ``-l``) has no data interval and pulls up to its ``run_after``.
+    """
+    from hub.crm_sync import Incremental, Window
     from transforms.crm_orders import parse_time
 
-    bounds = []
-    for name, default in (("window_start", ctx["data_interval_start"]), ("window_end", ctx["data_interval_end"])):
+    bounds = {}
+    for name in ("window_start", "window_end"):
         raw = ctx["params"].get(name)
         if raw and parse_time(raw) is None:
             raise ValueError(f"param {name}={raw!r} is not an ISO-8601 time with an offset, e.g. 2026-11-20T00:00:00Z")
-        bounds.append(parse_time(raw) if raw else default)
-    return Window(*bounds)
+        bounds[name] = parse_time(raw) if raw else None
+    end = ctx.get("data_interval_end") or ctx["dag_run"].run_after
+    if bounds["window_start"] is not None:
+        return Window(bounds["window_start"], bounds["window_end"] or end)
+    if bounds["window_end"] is not None:
+        raise ValueError(
+            "param window_end needs window_start: give both to re-run a window, or neither to pull from the "
+            "high-water mark"
+        )
+    return Incremental(end, ctx.get("data_interval_start"))
 
 
 crm_order_sync()
