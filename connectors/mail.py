@@ -27,7 +27,7 @@ import re
 import smtplib
 import ssl
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from email.errors import MessageError
 from email.generator import BytesGenerator
@@ -261,19 +261,31 @@ class HeaderRefused(BusinessError):
     library refuses to write): no send can succeed, so it is refused before any SMTP traffic.
     ``field`` is ``"email"`` for an address, else the header's name in lower case (``"subject"``)."""
 
-    def __init__(self, header: str, problem: str) -> None:
+    def __init__(self, header: str, problem: str, *, field: str | None = None) -> None:
         name = header.lower()
         super().__init__(
             SYSTEM,
             f"header {header}: {problem}",
             code="INVALID_HEADER",
-            field="email" if name in _ADDRESS_HEADERS else name,
+            field=field or ("email" if name in _ADDRESS_HEADERS else name),
         )
         self.header = header
 
 
-def _forbidden(value: str) -> str | None:
-    unfolded = _FOLD.sub(" ", value)  # a folded header (parsed from a source) keeps its line breaks
+def check_header_values(values: Mapping[str, str | None], *, header: str = "header") -> None:
+    """Raise :class:`HeaderRefused` naming the first field whose value cannot go into a mail header.
+
+    For the values a message is built from (``{"order_number": …, "email": …}``), before building it:
+    ``EmailMessage`` refuses a CR or LF with a bare ``ValueError`` the moment the header is set, and lets a
+    NUL through to the server. Calling this first turns both into a refusal of the record, with its field.
+    """
+    for name, value in values.items():
+        if value is not None and (problem := _forbidden(str(value), folded=False)):
+            raise HeaderRefused(header, f"{name} contains {problem}", field=name)
+
+
+def _forbidden(value: str, *, folded: bool = True) -> str | None:
+    unfolded = _FOLD.sub(" ", value) if folded else value  # a header parsed from a source keeps its folds
     found = _FORBIDDEN.search(unfolded)
     if found is None:
         return None
@@ -292,8 +304,10 @@ def _envelope_sender(message: Message) -> str:
 
 def _check_envelope(sender: str, recipients: Iterable[str]) -> None:
     for header, address in [("From", sender), *(("To", r) for r in recipients)]:
-        if problem := _forbidden(address) or (None if address.strip() else "nothing"):
+        if problem := _forbidden(address):
             raise HeaderRefused(header, f"an address contains {problem}")
+        if not address.strip():
+            raise HeaderRefused(header, "an address is empty")
 
 
 def _check_renders(message: Message, addresses: list[str]) -> None:

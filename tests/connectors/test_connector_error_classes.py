@@ -24,7 +24,7 @@ import requests
 from connectors import mail as mail_module
 from connectors import sap_odata
 from connectors.http import BusinessError, HttpClient, RetryPolicy, TransientError
-from connectors.mail import HeaderRefused, Mailer, SmtpConfig
+from connectors.mail import HeaderRefused, Mailer, SmtpConfig, check_header_values
 from connectors.sap_odata import ODataClient
 from transforms.message_ids import stable_message_id
 
@@ -299,3 +299,23 @@ def test_smtp_programming_error_in_an_attempt_propagates_after_one_attempt(
     assert len(connects) == 1
     assert [c["method"] for c in _control(smtp, "calls")] == ["AUTH"]
     assert _control(smtp, "mail") == []
+
+
+@pytest.mark.parametrize(
+    ("values", "field"),
+    [
+        ({"order_number": "SO-1\r\nBcc: attacker@example.com", "email": "buyer@example.cn"}, "order_number"),
+        ({"order_number": "SO-1", "email": "buyer@example.cn\n"}, "email"),
+        ({"order_number": "SO-1", "customer_name": "上海\x00汽配"}, "customer_name"),
+        ({"order_number": "SO-1\r\n folded"}, "order_number"),  # a value is not a folded header
+    ],
+)
+def test_check_header_values_names_the_field_before_a_message_is_built(values: dict[str, str], field: str) -> None:
+    with pytest.raises(HeaderRefused) as caught:
+        check_header_values(values)
+    assert caught.value.field == field and isinstance(caught.value, BusinessError)
+    assert "\r" not in str(caught.value) and "attacker" not in str(caught.value)
+
+
+def test_check_header_values_lets_clean_and_missing_values_through() -> None:
+    check_header_values({"order_number": "SO-00012", "customer_name": None, "subject": "订单确认 SO-00012"})
