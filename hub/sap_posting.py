@@ -13,8 +13,6 @@ Cancelled orders (``hub.crm_sync``) are never planned.
 from __future__ import annotations
 
 import logging
-import random
-import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -469,31 +467,26 @@ def _orders_with_lines(conn: Connection, keys: Sequence[OrderKey]) -> tuple[dict
 def _send_with_retries(
     ledger: Ledger, sap: Any, items: list[tuple[str, dict[str, Any]]], retry: RetryPolicy
 ) -> list[SendResult | Exception]:
-    results: list[SendResult | Exception | None] = [None] * len(items)
-    todo = list(range(len(items)))
-    for attempt in range(1, retry.max_attempts + 1):
+    """Send one chunk through the ledger; what failed transiently is tried again under the one retry
+    policy (connectors.retry), each retry asking SAP first whether the order arrived."""
+    from connectors.retry import retry_pending
+
+    def send(batch: list[tuple[str, dict[str, Any]]]) -> list[SendResult | Exception]:
         answers = ledger.send_many(
             SAP_ORDER,
-            [items[i] for i in todo],
+            batch,
             lambda payloads: [_delivered(doc) for doc in sap.create_sales_orders(payloads)],
             lambda payloads: _lookup(sap, payloads),
             lookup_first=True,
             replace_unsent=True,  # an order fixed after SAP refused it goes out in its new form
             expected=(ConnectorError,),
         )
-        for i, answer in zip(todo, answers, strict=True):
+        for answer in answers:
             if isinstance(answer, AuthError):
                 raise answer  # the sap_s4 Connection is wrong: a task failure for ops, not a refusal per order
-            results[i] = answer
-        todo = [i for i in todo if _is_transient(results[i])]
-        if not todo or attempt == retry.max_attempts:
-            break
-        wait = random.uniform(0, min(retry.cap, retry.base * 2 ** (attempt - 1)))  # noqa: S311 - jitter
-        log.warning(
-            "SAP posting: %d orders failed transiently (attempt %d); retrying in %.1f s", len(todo), attempt, wait
-        )
-        time.sleep(wait)
-    return results  # type: ignore[return-value] - every slot is filled by the first attempt
+        return answers
+
+    return retry_pending(retry, items, send, is_transient=_is_transient, system="sap_s4", what="SAP posting")
 
 
 def _lookup(sap: Any, payloads: list[dict[str, Any]]) -> list[Delivered | None]:
