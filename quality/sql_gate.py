@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -57,6 +57,64 @@ def _with_row_count(name: str, spec: SuiteSpec) -> SuiteSpec:
     return cached[1]
 
 
+# Rules whose values are compared with the column's values, and the kwargs that hold them.
+_VALUE_KWARGS = {
+    "expect_column_values_to_be_between": ("min_value", "max_value"),
+    "expect_column_values_to_be_in_set": ("value_set",),
+    "expect_column_values_to_not_be_in_set": ("value_set",),
+}
+_in_stored_units_cache: dict[tuple[str, str], tuple[SuiteSpec, tuple, SuiteSpec]] = {}
+
+
+def _in_stored_units(name: str, spec: SuiteSpec, engine_url: str, table_name: str, parameters: Mapping) -> SuiteSpec:
+    """``spec`` with the values its rules compare against hub money and quantity columns expressed
+    as the database stores them.
+
+    On SQLite those columns hold the amount × 10^scale as an integer (hub/exact.py), so GX, which
+    reads the table itself, must compare with 12.5 as 125000 in a NUMERIC(18,4) column: the check
+    stays exact and in the database. The rule's text keeps the amounts a person wrote.
+    """
+    from sqlalchemy.engine import make_url
+
+    from hub.exact import ExactDecimal, stored
+    from hub.schema import metadata
+
+    table = metadata.tables.get(table_name)
+    if table is None or make_url(engine_url).get_backend_name() != "sqlite":
+        return spec
+    values = {**spec.parameters, **parameters}
+
+    def resolve(value: Any) -> Any:
+        if isinstance(value, Mapping) and "$PARAMETER" in value:
+            return values[value["$PARAMETER"]]
+        return value
+
+    rules, used = [], []
+    for rule in spec.rules:
+        column = table.c.get(rule.kwargs.get("column", "")) if isinstance(rule, Rule) else None
+        if column is not None and isinstance(column.type, ExactDecimal) and rule.type in _VALUE_KWARGS:
+            kwargs = dict(rule.kwargs)
+            for kw in _VALUE_KWARGS[rule.type]:
+                if kwargs.get(kw) is None:
+                    continue
+                value = resolve(kwargs[kw])
+                used.append(value if not isinstance(value, list) else tuple(value))
+                if isinstance(value, list | tuple):
+                    kwargs[kw] = [stored(column.type, v, "sqlite") for v in value]
+                else:
+                    kwargs[kw] = stored(column.type, value, "sqlite")
+            rule = replace(rule, kwargs=kwargs, says=rule.text)
+        rules.append(rule)
+    if not used:
+        return spec
+    cached = _in_stored_units_cache.get((name, table_name))
+    if cached is not None and cached[0] is spec and cached[1] == tuple(used):
+        return cached[2]  # the same GX suite is reused (quality.gx_runtime caches by spec identity)
+    scaled = replace(spec, rules=tuple(rules))
+    _in_stored_units_cache[(name, table_name)] = (spec, tuple(used), scaled)
+    return scaled
+
+
 def _row_count(verdicts: list[Verdict]) -> int:
     for v in verdicts:
         if isinstance(v.rule, Rule) and v.rule.type == _ROW_COUNT and v.observed is not None:
@@ -89,8 +147,9 @@ def run_table_gate(
     if spec.row_checks or spec.table_checks:
         raise ValueError(f"suite {name!r} has Python checks; a table gate runs GX rules only")
     spec = _with_row_count(name, spec)
+    stored_spec = _in_stored_units(name, spec, engine_url, table_name, parameters or {})
     try:
-        verdicts = gx_runtime.validate_table(name, spec, engine_url, table_name, parameters)
+        verdicts = gx_runtime.validate_table(name, stored_spec, engine_url, table_name, parameters)
     except (ConnectionError, SQLAlchemyError) as exc:
         # GX tests the table when it first meets it (TestConnectionError is a ConnectionError). A
         # table that cannot be read is a breach operations must see, not a bare task traceback.

@@ -172,3 +172,93 @@ def test_values_that_do_not_fit_are_refused_naming_the_value(hub_db: Engine, wri
         conn.execute(insert(orders).values(_header("E2", written, Decimal(0), Decimal(0), 1)))
     assert isinstance(caught.value.orig, ValueError | TypeError)
     assert repr(written) in str(caught.value.orig) or str(written) in str(caught.value.orig)
+
+
+# -- migration 0003 ----------------------------------------------------------------------------------
+# What the hub's SQLite database held before 0003: SQLAlchemy wrote NUMERIC values as floats, and
+# SQLite kept whole numbers as integers. 19.99995 was written as the float nearest to it.
+_OLD_HEADER = (
+    "INSERT INTO orders (source, crm_order_id, order_number, currency, order_time, crm_modified_at, "
+    "net_amount, tax_amount, gross_amount, line_count, status, content_hash, updated_at) VALUES "
+    "('zoho_crm', 'M1', 'SO-M1', 'CNY', '2026-03-01 08:00:00+00:00', '2026-03-01 08:00:00+00:00', "
+    "?, ?, ?, 2, 'accepted', ?, '2026-03-01 08:00:00+00:00')"
+)
+_OLD_LINE = (
+    "INSERT INTO order_lines (source, crm_order_id, line_no, material, quantity, unit_price, discount, "
+    "net_amount, tax_rate, tax_amount, currency) VALUES ('zoho_crm', 'M1', ?, 'MAT-1', ?, ?, ?, ?, ?, ?, 'CNY')"
+)
+_OLD_ALLOCATION = (
+    "INSERT INTO order_allocations (source, crm_order_id, line_no, material, plant, ordered_qty, allocated_qty, "
+    "updated_at) VALUES ('zoho_crm', 'M1', ?, 'MAT-1', '1010', ?, ?, '2026-03-01 08:00:00+00:00')"
+)
+
+
+def _database_at_0002(url: str, *, price: object = 19.99995) -> None:
+    from hub.db import make_engine, upgrade
+
+    upgrade(url, "0002")
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(_OLD_HEADER, (1323560149.7372, 172.0722, 1323560321.8094, "0" * 64))
+            conn.exec_driver_sql(_OLD_LINE, (1, 2.5, price, 0, 49.99988, 0.13, 6.49998))
+            conn.exec_driver_sql(_OLD_LINE, (2, 7, 0.1, "0.35", 1323560099.73732, 0.13, 172.06547))
+            conn.exec_driver_sql(_OLD_ALLOCATION, (1, 2.5, 1.25))
+            conn.exec_driver_sql(_OLD_ALLOCATION, (2, 7, 7))
+    finally:
+        engine.dispose()
+
+
+def test_migration_0003_converts_stored_sqlite_amounts_exactly(sqlite_url: str) -> None:
+    from hub.db import make_engine, upgrade
+    from hub.schema import order_allocations
+
+    _database_at_0002(sqlite_url)
+    upgrade(sqlite_url)
+    engine = make_engine(sqlite_url)
+    try:
+        with engine.connect() as conn:
+            head = conn.execute(select(orders)).mappings().one()
+            assert (head["net_amount"], head["tax_amount"], head["gross_amount"]) == (
+                Decimal("1323560149.7372"),
+                Decimal("172.0722"),
+                Decimal("1323560321.8094"),
+            )
+            assert head["tax_rounding_scope"] == "per_line"  # what the code computed before 0003
+            got = conn.execute(
+                select(
+                    order_lines.c.quantity,
+                    order_lines.c.unit_price,
+                    order_lines.c.discount,
+                    order_lines.c.net_amount,
+                    order_lines.c.tax_rate,
+                    order_lines.c.tax_amount,
+                ).order_by(order_lines.c.line_no)
+            ).all()
+            assert [tuple(map(str, row)) for row in got] == [
+                # 19.99995 rounds half-up to 20.0000, as PostgreSQL stores it; 49.99988 keeps its digits.
+                ("2.500", "20.0000", "0.0000", "49.9999", "0.1300", "6.5000"),
+                ("7.000", "0.1000", "0.3500", "1323560099.7373", "0.1300", "172.0655"),
+            ]
+            assert conn.execute(select(func.sum(order_lines.c.net_amount))).scalar_one() == Decimal("1323560149.7372")
+            assert conn.execute(
+                select(order_lines.c.line_no).where(order_lines.c.unit_price == Decimal("20"))
+            ).all() == [(1,)]
+            allocations = conn.execute(
+                select(order_allocations.c.allocated_qty, order_allocations.c.confirmed_qty).order_by("line_no")
+            ).all()
+            assert allocations == [(Decimal("1.250"), Decimal(0)), (Decimal("7.000"), Decimal(0))]
+            # Stored as integers of the column's scale, which SQLite sums and compares exactly.
+            kinds = conn.exec_driver_sql("SELECT DISTINCT typeof(unit_price), typeof(tax_rate) FROM order_lines")
+            assert kinds.all() == [("integer", "integer")]
+    finally:
+        engine.dispose()
+
+
+def test_migration_0003_stops_on_an_amount_that_does_not_fit(sqlite_url: str) -> None:
+    from hub.db import current_revision, upgrade
+
+    _database_at_0002(sqlite_url, price=1e20)
+    with pytest.raises(ValueError, match=r"order_lines.unit_price rowid 1: 1e\+20 does not fit NUMERIC\(18,4\)"):
+        upgrade(sqlite_url)
+    assert current_revision(sqlite_url) == "0002"  # nothing half done: the upgrade rolled back
