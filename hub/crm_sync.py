@@ -377,6 +377,7 @@ def accept(engine: Engine, source_name: str, run_id: str) -> dict[str, Any]:
                     lambda _s: tax_rate,
                     settings.tax.decimal_rounding,
                     plant=settings.plants.default,
+                    tax_rounding_scope=settings.tax.rounding_scope,
                 )
             except crm_orders.MappingError as exc:
                 held.append(

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from transforms.money import quantize, to_decimal
+from transforms.money import line_taxes, quantize, to_decimal
 
 # The columns of a raw line: those the raw gate requires on every line, then the optional ones.
 RAW_REQUIRED = (
@@ -208,11 +208,14 @@ def canonical_order(
     default_tax_rate: Callable[[str], Decimal],
     rounding: str,
     plant: str | None = None,
+    tax_rounding_scope: str = "per_line",
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Map the raw lines of one order to a canonical order row and its line rows.
 
-    Amounts are quantised per line to the currency's minor unit; order totals are the sums of the
-    line amounts, so header and lines always agree. Raises MappingError naming the field.
+    Net amounts are quantised per line to the currency's minor unit; line taxes are rounded per
+    line or once per document as ``tax_rounding_scope`` says (transforms.money.line_taxes), and the
+    scope is recorded on the order. Order totals are the sums of the line amounts, so header and
+    lines always agree. Raises MappingError naming the field.
     """
     head = lines[0]
     currency = head["currency"]
@@ -248,11 +251,14 @@ def canonical_order(
                 "discount": raw["discount"],
                 "net_amount": net,
                 "tax_rate": rate,
-                "tax_amount": quantize(net * rate, currency, rounding),
+                "tax_amount": None,  # below, once every line's net amount is known
                 "currency": currency,
                 "plant": plant,
             }
         )
+    taxes = line_taxes([(ln["net_amount"], ln["tax_rate"]) for ln in out_lines], currency, tax_rounding_scope, rounding)
+    for ln, tax in zip(out_lines, taxes, strict=True):
+        ln["tax_amount"] = tax
     net_total = sum((ln["net_amount"] for ln in out_lines), Decimal(0))
     tax_total = sum((ln["tax_amount"] for ln in out_lines), Decimal(0))
     order = {
@@ -270,6 +276,7 @@ def canonical_order(
         "net_amount": net_total,
         "tax_amount": tax_total,
         "gross_amount": net_total + tax_total,
+        "tax_rounding_scope": tax_rounding_scope,
         "line_count": len(out_lines),
     }
     order["content_hash"] = content_hash(order, out_lines)
@@ -281,7 +288,8 @@ def canonical_order(
 # customer's change to an order SAP already has.
 CANCELLED_STATUSES = frozenset({"Cancelled", "invalid", "ineffective"})
 # Bookkeeping, not content: every CRM write (ours included) moves the modified time.
-_NOT_CONTENT = ("crm_modified_at", "content_hash")
+# The rounding scope is how the amounts were computed: when it changes them, they change the hash.
+_NOT_CONTENT = ("crm_modified_at", "content_hash", "tax_rounding_scope")
 
 
 def content_hash(order: Mapping[str, Any], lines: Sequence[Mapping[str, Any]]) -> str:

@@ -114,3 +114,25 @@ def test_content_hash_ignores_the_hubs_own_write_back():
     order["Status"] = "Cancelled"
     cancelled, _ = canonical("zoho_crm", order)
     assert cancelled["content_hash"] != first["content_hash"]
+
+
+@pytest.mark.parametrize("crm", ["zoho_crm", "fxiaoke"])
+@pytest.mark.parametrize("scope", ["per_line", "per_document"])
+def test_tax_rounding_scope_is_honoured_and_recorded(crm, scope):
+    order = recorded(crm)["clean"]
+    raw = RAW_LINES[crm](order)
+    for line in raw:  # amounts whose taxes do not round the same per line and per document
+        line.update(quantity=Decimal(1), unit_price=Decimal("0.35"), discount=Decimal(0), tax_rate=Decimal("0.13"))
+    head, lines = canonical_order(
+        raw, masters_for(raw), lambda _s: Decimal("0.13"), ROUND_HALF_UP, tax_rounding_scope=scope
+    )
+    assert head["tax_rounding_scope"] == scope
+    assert head["tax_amount"] == sum(ln["tax_amount"] for ln in lines)
+    exact = sum(ln["net_amount"] * ln["tax_rate"] for ln in lines)
+    if scope == "per_document":
+        assert head["tax_amount"] == exact.quantize(Decimal("0.01"), ROUND_HALF_UP)
+    else:
+        assert all(ln["tax_amount"] == Decimal("0.05") for ln in lines)
+    # The scope is how amounts were computed, not content: the hash moves only if the amounts do.
+    same = canonical_order(raw, masters_for(raw), lambda _s: Decimal("0.13"), ROUND_HALF_UP)[0]
+    assert (same["content_hash"] == head["content_hash"]) == (same["tax_amount"] == head["tax_amount"])
