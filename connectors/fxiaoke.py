@@ -276,6 +276,18 @@ class FxiaokeClient(TokenClient):
         for page in self.iter_objects(PRODUCTS, _modified_since(PRODUCTS, modified_since), fields):
             yield from page
 
+    def sales_orders_by_id(
+        self, order_ids: Sequence[str]
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+        """Sales orders by ``_id`` (absent when deleted) and their lines by order id: what the hub wrote
+        back can be read back."""
+        key = SALES_ORDERS.primary_key
+        records: dict[str, dict[str, Any]] = {}
+        for id_chunk in chunked(order_ids, MAX_LIMIT):
+            for page in self.iter_objects(SALES_ORDERS, [flt(key, "IN", *id_chunk)]):
+                records.update((str(r[key]), r) for r in page)
+        return records, self._lines_by_order(list(records))
+
     def _lines_by_order(self, order_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
         # By the master key rather than the time window: a line's own last_modified_time need not
         # move when its order changes, so a window query could miss lines of a changed order.
