@@ -356,3 +356,12 @@ def test_a_trigger_without_a_logical_date_pulls_up_to_its_run_after(dag_env):
     in_run = {k for k, r in inbox(engine).items() if r.run_id == run.run_id}
     assert in_run == {o.crm_id for o in dag_env["seed"].orders_of(SOURCE) if start <= o.modified_time < end}
     assert mark(engine) == run_after
+
+
+@pytest.mark.parametrize("value", ["2026-10-01T00:00:00", "yesterday"])
+def test_initial_pull_from_must_be_an_instant_with_an_offset(value):
+    from hub.settings import SettingsError, load_settings
+
+    assert load_settings(environ={}).crm.initial_pull_from is not None  # config/hub.toml sets it
+    with pytest.raises(SettingsError, match=r"crm\.initial_pull_from: .*ISO-8601 instant with an offset"):
+        load_settings(environ={"HUB__CRM__INITIAL_PULL_FROM": value})
