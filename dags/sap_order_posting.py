@@ -5,15 +5,12 @@ Wiring only; the steps live in ``hub.sap_posting`` and ``hub.confirmations``.
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 
 from airflow.sdk import dag, get_current_context, task
 
 from hub.assets import ACCEPTED_ORDERS, POSTED_ORDERS
 from hub.dag_defaults import default_args
-
-log = logging.getLogger(__name__)
 
 DOC = """
 ### SAP order posting
@@ -100,46 +97,19 @@ def sap_order_posting():
 
     @task(pool="crm_api", outlets=[POSTED_ORDERS])
     def confirm(gated: dict) -> dict:
-        from connectors.mail import Mailer, SmtpConfig
-        from hub.confirmations import confirm as confirm_step
-        from hub.confirmations import mail_sender
-        from hub.connections import get_connection
-        from hub.crm_sources import get_source
+        from hub.confirmations import run as confirm_step
         from hub.db import make_engine
         from hub.ledger import Ledger
-        from hub.settings import get_settings
-        from hub.token_cache import token_store
 
         ctx = get_current_context()
         engine = make_engine()
-        settings = get_settings()
-        clients = {}
-        try:
-            for name in settings.crm.enabled:
-                source = get_source(name)
-                clients[name] = source.make_client(get_connection(source.conn_id), token_store(engine))
-            smtp_conn = get_connection("smtp_default", required=False)
-            if smtp_conn is None:
-                log.warning("no smtp_default Connection: confirmations go to the CRMs only, no e-mail")
-            smtp = SmtpConfig.from_connection(smtp_conn) if smtp_conn else None
-            confirmed = confirm_step(
-                engine,
-                Ledger(engine, owner=_owner()),
-                ctx["run_id"],
-                crm_clients=clients,
-                send_mail=mail_sender(Mailer(smtp), smtp.from_address, ctx["dag_run"].run_after) if smtp else None,
-                default_language=settings.hub.language,
-            )
-        finally:
-            for client in clients.values():
-                client.close()
-        summary = {**gated, "confirm": confirmed}
+        confirmed = confirm_step(engine, Ledger(engine, owner=_owner()), ctx["run_id"], ctx["dag_run"].run_after)
         ctx["outlet_events"][POSTED_ORDERS].extra = {
             "run_id": ctx["run_id"],
             "posted": gated["posted"],
             "confirmed": confirmed["confirmed"] + confirmed["partially_confirmed"],
         }
-        return summary
+        return {**gated, "confirm": confirmed}
 
     confirm(gate(refresh(post(plan()))))
 

@@ -338,9 +338,44 @@ def _plain(value: Decimal) -> str:
 
 def mail_sender(mailer: Any, sender: str, sent_at: datetime) -> Callable[[Confirmation, str], str]:
     """``send_mail`` for :func:`confirm`: the customer's template, the run's time, a stable Message-ID."""
+    from connectors.mail import check_header_values
     from transforms.confirmation_mail import render_confirmation
 
     def send(c: Confirmation, key: str) -> str:
+        # CRM data that cannot go into a header (a CR/LF in the order number) is a refusal of this
+        # order, with the field to fix, not an error of the e-mail library on every run.
+        check_header_values({"order_number": c.order_number, "email": c.email, "customer_name": c.customer_name})
         return mailer.send(render_confirmation(c, sender=sender, sent_at=sent_at, idempotency_key=key))
 
     return send
+
+
+def run(engine: Engine, ledger: Ledger, run_id: str, sent_at: datetime) -> dict[str, int]:
+    """:func:`confirm` with what a deployment has: a client per enabled CRM from its Connection, and
+    e-mail through ``smtp_default`` (no Connection: CRM write-backs only)."""
+    from connectors.mail import Mailer, SmtpConfig
+    from hub.connections import get_connection
+    from hub.settings import get_settings
+    from hub.token_cache import token_store
+
+    settings = get_settings()
+    clients: dict[str, Any] = {}
+    try:
+        for name in settings.crm.enabled:
+            source = get_source(name)
+            clients[name] = source.make_client(get_connection(source.conn_id), token_store(engine))
+        smtp_conn = get_connection("smtp_default", required=False)
+        if smtp_conn is None:
+            log.warning("no smtp_default Connection: confirmations go to the CRMs only, no e-mail")
+        smtp = SmtpConfig.from_connection(smtp_conn) if smtp_conn else None
+        return confirm(
+            engine,
+            ledger,
+            run_id,
+            crm_clients=clients,
+            send_mail=mail_sender(Mailer(smtp), smtp.from_address, sent_at) if smtp else None,
+            default_language=settings.hub.language,
+        )
+    finally:
+        for client in clients.values():
+            client.close()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
 from connectors.http import RetryPolicy
@@ -28,3 +31,8 @@ def sap_client():
     yield make
     for client in clients:
         client.close()
+
+
+# The end-to-end helpers (deploying the hub against a sandbox, one dag.test() run) live beside the
+# e2e tests; the confirmation reliability tests build their world the same way.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
