@@ -20,8 +20,9 @@ What holds, on both databases alike:
 - Literals compared with a column (``col == Decimal("12.5")``) are bound through the same type, so
   equality filters and range conditions are exact; ``func.sum(col)`` and ``func.coalesce(col, 0)``
   take the column's type and come back as exact Decimals. ``+``/``-`` between columns of one scale
-  are exact too. ``*``, ``/`` and ``avg`` in SQL are not (on SQLite they would work on the scaled
-  integers): compute those in Python, where a stray float read back is refused.
+  are exact too. ``*``, ``/``, ``//`` and ``%`` on a column in SQL are refused when the statement
+  is built (on SQLite they would work on the scaled integers), and a float read back (``avg``) is
+  refused: compute those in Python.
 
 Raw SQL that reads these columns on SQLite sees the scaled integers: read through the table objects
 of :mod:`hub.schema`, or use :func:`stored` to scale a bound (quality/sql_gate.py does).
@@ -29,6 +30,7 @@ of :mod:`hub.schema`, or use :func:`stored` to scale a bound (quality/sql_gate.p
 
 from __future__ import annotations
 
+import operator
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from numbers import Integral
 from typing import Any
@@ -45,11 +47,27 @@ def _stores_integers(dialect: Dialect) -> bool:
     return dialect.name == "sqlite"
 
 
+# SQL arithmetic that would run on the scaled integers on SQLite and give a wrong, unscaled answer.
+_SCALE_BREAKING = frozenset({operator.mul, operator.truediv, operator.floordiv, operator.mod})
+
+
 class ExactDecimal(TypeDecorator):
     """NUMERIC(precision, scale) that is exact on SQLite too: scaled INTEGER there (see module)."""
 
     impl = Numeric
     cache_ok = True
+
+    class comparator_factory(TypeDecorator.Comparator):  # noqa: N801 - SQLAlchemy's hook name
+        """Refuses ``*``, ``/``, ``//`` and ``%`` on the column in SQL, on every database alike (on
+        SQLite they would work on the scaled integers): compute them in Python."""
+
+        def operate(self, op: Any, *other: Any, **kwargs: Any) -> Any:
+            _refuse_scale_breaking(op, self.expr)
+            return super().operate(op, *other, **kwargs)
+
+        def reverse_operate(self, op: Any, other: Any, **kwargs: Any) -> Any:
+            _refuse_scale_breaking(op, self.expr)
+            return super().reverse_operate(op, other, **kwargs)
 
     def __init__(self, precision: int, scale: int) -> None:
         if not 0 <= scale <= precision <= 18:
@@ -122,6 +140,14 @@ class ExactDecimal(TypeDecorator):
         # A literal compared with (or added to) the column is bound as the column's own type, so it
         # is scaled like the stored values.
         return self
+
+
+def _refuse_scale_breaking(op: Any, expr: Any) -> None:
+    if op in _SCALE_BREAKING:
+        raise TypeError(
+            f"{op.__name__} on {expr} in SQL is not exact for an ExactDecimal column (SQLite stores "
+            "scaled integers): read the amounts and compute in Python"
+        )
 
 
 def stored(type_: TypeEngine[Any], value: Any, dialect_name: str) -> Any:

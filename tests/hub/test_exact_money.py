@@ -262,3 +262,39 @@ def test_migration_0003_stops_on_an_amount_that_does_not_fit(sqlite_url: str) ->
     with pytest.raises(ValueError, match=r"order_lines.unit_price rowid 1: 1e\+20 does not fit NUMERIC\(18,4\)"):
         upgrade(sqlite_url)
     assert current_revision(sqlite_url) == "0002"  # nothing half done: the upgrade rolled back
+
+
+def test_sql_arithmetic_is_exact_or_refused(hub_db: Engine) -> None:
+    from hub.schema import order_allocations
+
+    with hub_db.begin() as conn:
+        conn.execute(
+            insert(order_allocations),
+            [
+                {
+                    "source": "zoho_crm",
+                    "crm_order_id": "A1",
+                    "line_no": n,
+                    "material": "MAT-1",
+                    "plant": "1010",
+                    "ordered_qty": ordered,
+                    "allocated_qty": ordered,
+                    "confirmed_qty": confirmed,
+                    "updated_at": T0,
+                }
+                for n, (ordered, confirmed) in enumerate([("2.5", "0.001"), ("7", "7"), ("0.333", "0")], start=1)
+            ],
+        )
+    c = order_allocations.c
+    with hub_db.connect() as conn:
+        # + and - of one scale, literals, SUM and COALESCE stay exact (hub/demo.py sums open quantities).
+        open_qty = select(func.sum(c.ordered_qty - c.confirmed_qty)).where(c.confirmed_qty < c.ordered_qty)
+        assert conn.execute(open_qty).scalar_one() == Decimal("2.832")
+        assert conn.execute(select(func.coalesce(func.sum(c.ordered_qty + 1), 0))).scalar_one() == Decimal("12.833")
+        assert conn.execute(select(func.max(c.ordered_qty), func.min(c.confirmed_qty))).one() == (
+            Decimal(7),
+            Decimal(0),
+        )
+    for build in (lambda: c.ordered_qty * c.confirmed_qty, lambda: c.ordered_qty / 2, lambda: 2 * c.ordered_qty):
+        with pytest.raises(TypeError, match="not exact for an ExactDecimal column"):
+            build()
