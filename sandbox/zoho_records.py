@@ -54,32 +54,33 @@ def _decimal(value: Any) -> Decimal | None:
 def price_line(row: dict[str, Any]) -> None:
     """(Re)compute a line's amounts from Quantity, List_Price, Discount and its Line_Tax percentages.
 
-    A line whose quantity or price is not a number keeps null amounts, as a CRM that accepted a bad
-    import would show.
+    A line whose quantity or price is not a number, or whose amounts are beyond any currency amount
+    (a planted 1e30), keeps null amounts, as a CRM that accepted a bad import would show.
     """
     qty, price = _decimal(row.get("Quantity")), _decimal(row.get("List_Price"))
-    if qty is None or price is None:
-        for key in ("Total", "Total_After_Discount", "Tax", "Net_Total"):
-            row[key] = None
-        return
+    try:
+        amounts = None if qty is None or price is None else _line_amounts(row, qty, price)
+    except InvalidOperation:
+        amounts = None
+    row.update(amounts or dict.fromkeys(("Total", "Total_After_Discount", "Tax", "Net_Total")))
+
+
+def _line_amounts(row: dict[str, Any], qty: Decimal, price: Decimal) -> dict[str, Any]:
     total = money(qty * price)
-    discount = _decimal(row.get("Discount")) or Decimal(0)
-    after = total - money(discount)
-    taxes = row.get("Line_Tax") or []
+    discount = money(_decimal(row.get("Discount")) or Decimal(0))
+    after = total - discount
     tax = Decimal(0)
-    for entry in taxes:
+    for entry in row.get("Line_Tax") or []:
         value = money(after * Decimal(str(entry["percentage"])) / 100)
         entry["value"] = number(value)
         tax += value
-    row.update(
-        {
-            "Total": number(total),
-            "Discount": number(money(discount)),
-            "Total_After_Discount": number(after),
-            "Tax": number(tax),
-            "Net_Total": number(after + tax),
-        }
-    )
+    return {
+        "Total": number(total),
+        "Discount": number(discount),
+        "Total_After_Discount": number(after),
+        "Tax": number(tax),
+        "Net_Total": number(after + tax),
+    }
 
 
 def total_order(record: dict[str, Any]) -> None:
@@ -89,8 +90,11 @@ def total_order(record: dict[str, Any]) -> None:
     extra = sum((_decimal(record.get(k)) or Decimal(0) for k in ("Tax", "Adjustment")), Decimal(0)) - (
         _decimal(record.get("Discount")) or Decimal(0)
     )
-    record["Sub_Total"] = number(money(sub_total))
-    record["Grand_Total"] = number(money(sub_total + extra))
+    try:
+        record["Sub_Total"] = number(money(sub_total))
+        record["Grand_Total"] = number(money(sub_total + extra))
+    except InvalidOperation:
+        record["Sub_Total"] = record["Grand_Total"] = None
 
 
 class ZohoStore:

@@ -85,7 +85,7 @@ def test_ledger_list_and_retry(hub_db):
         raise ConnectionError("503 from SAP")
 
     with pytest.raises(ConnectionError):
-        Ledger(hub_db, owner="t").send("sap.sales_order", "SO-1", {"order": "SO-1"}, refused)
+        Ledger(hub_db, owner="t").send("sap.sales_order", "SO-1", {"order": "SO-1"}, refused, lambda _p: None)
     failed = hub("ledger", "list", "--status", "failed", "--json", url=_url(hub_db))
     entry = json.loads(failed.stdout.splitlines()[0])
     assert entry["idem_key"] == "SO-1" and "503 from SAP" in entry["last_error"]

@@ -65,7 +65,12 @@ def upgrade() -> None:
     with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.create_check_constraint("status", sa.text(STATUS_CHECK))
     with op.batch_alter_table("ledger", schema=None) as batch_op:
-        batch_op.alter_column("claimed_by", existing_type=sa.String(length=200), type_=sa.String(length=400))
+        batch_op.alter_column(
+            "claimed_by",
+            existing_type=sa.String(length=200),
+            type_=sa.String(length=400),
+            comment="the task try holding the claim: dag.task[map]#try@run",
+        )
     if op.get_bind().dialect.name == "postgresql":
         op.execute(PG_FUNCTION)
         op.execute(PG_TRIGGER)
@@ -74,9 +79,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("DROP TRIGGER IF EXISTS orders_status_transition" + (
-        " ON orders" if op.get_bind().dialect.name == "postgresql" else ""
-    ))
+    op.execute(
+        "DROP TRIGGER IF EXISTS orders_status_transition"
+        + (" ON orders" if op.get_bind().dialect.name == "postgresql" else "")
+    )
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP FUNCTION IF EXISTS orders_status_transition()")
     with op.batch_alter_table("ledger", schema=None) as batch_op:
