@@ -3,11 +3,20 @@
 PostgreSQL: COPY each chunk into a temporary staging table, then one set-based
 ``INSERT … SELECT … ON CONFLICT DO UPDATE``. SQLite: ``executemany`` of ``INSERT … ON CONFLICT``.
 Rows arrive as an iterable and are consumed chunk by chunk, so memory stays flat with volume.
+
+Text a database cannot hold is made storable on the way in, the same on both databases: a NUL
+(PostgreSQL TEXT and JSONB refuse it, so one NUL in one CRM description failed a whole pull's COPY)
+and an unpaired surrogate (not UTF-8) become U+FFFD, in text columns and inside JSON documents,
+with a warning naming the table. The record is kept, the others are not blocked, and the change
+stays visible: the gates refuse U+FFFD in identifiers (quality/limits.py), so an order number that
+held a NUL is quarantined; a free text keeps the mark.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import logging
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 from operator import itemgetter
 from typing import Any
@@ -21,6 +30,50 @@ from sqlalchemy.types import JSON
 from hub import jsonable
 
 DEFAULT_CHUNK = 20_000
+REPLACEMENT = "\ufffd"
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+log = logging.getLogger(__name__)
+
+
+def storable(value: Any) -> Any:
+    """``value`` with every NUL and unpaired surrogate in its strings (keys too, at any depth) → U+FFFD."""
+    if isinstance(value, str):
+        return _UNSTORABLE.sub(REPLACEMENT, value) if _UNSTORABLE.search(value) else value
+    if isinstance(value, Mapping):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(v) for v in value]
+    return value
+
+
+def _unstorable(value: Any) -> bool:
+    if isinstance(value, str):
+        return _UNSTORABLE.search(value) is not None
+    if isinstance(value, Mapping):
+        return any(_unstorable(k) or _unstorable(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_unstorable(v) for v in value)
+    return False
+
+
+def _make_storable(table: Table, chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The chunk with unstorable text replaced (see the module doc); a warning when any was."""
+    fixed = 0
+    out = []
+    for row in chunk:
+        bad = [c for c, v in row.items() if _unstorable(v)]
+        if bad:
+            fixed += 1
+            row = {**row, **{c: storable(row[c]) for c in bad}}
+        out.append(row)
+    if fixed:
+        log.warning(
+            "%s: %d rows held NUL or unpaired surrogates, stored as U+FFFD (no database text can hold them)",
+            table.name,
+            fixed,
+        )
+    return out
 
 
 def chunked(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
@@ -51,7 +104,7 @@ def upsert(
     for chunk in chunked(rows, chunk_size):
         # The last row wins when a chunk holds one key twice (ON CONFLICT cannot touch a row twice).
         key_of = itemgetter(*key)
-        chunk = list({key_of(r): r for r in chunk}.values())
+        chunk = _make_storable(table, list({key_of(r): r for r in chunk}.values()))
         columns = list(chunk[0])
         to_update = [c for c in (update or columns) if c not in key]
         if pg:

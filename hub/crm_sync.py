@@ -290,6 +290,23 @@ def _refresh_masters(engine: Engine, source: CrmSource, client: Any, run_id: str
 
 
 # -- step 2: raw gate ----------------------------------------------------------------------------
+# What reading a hostile record can raise (a list where an object was expected, a number out of a
+# type's range): the record is quarantined whole, the others go on. Anything else is a bug and fails.
+_UNREADABLE = (AttributeError, TypeError, ValueError, ArithmeticError, KeyError, IndexError)
+
+
+def _unreadable(source_name: str, key: str, payload: Any, exc: Exception) -> quarantine.QuarantineRecord:
+    return quarantine.QuarantineRecord(
+        RAW_GATE,
+        source_name,
+        key,
+        "Unreadable",
+        f"order {crm_orders.crm_order_id_of(key)}: the CRM record cannot be read ({type(exc).__name__}: {exc})",
+        payload if isinstance(payload, Mapping) else {"payload": payload},
+        field="payload",
+    )
+
+
 def _inbox(conn: Connection, source_name: str, run_id: str, stage: str) -> list[Any]:
     return conn.execute(
         select(crm_inbox.c.crm_order_id, crm_inbox.c.payload)
@@ -317,11 +334,20 @@ def raw_gate(engine: Engine, source_name: str, run_id: str) -> dict[str, Any]:
     source = get_source(source_name)
     with engine.begin() as conn:
         inbox = _inbox(conn, source_name, run_id, "pulled")
-        lines = [{**line, "payload": payload} for _, payload in inbox for line in source.raw_lines(payload)]
+        lines, unreadable = [], []
+        for oid, payload in inbox:
+            key = crm_orders.record_key(source_name, oid)
+            try:
+                # Keyed by the inbox's order id: a record whose own id is junk stays this record.
+                lines += [{**line, "record_key": key, "payload": payload} for line in source.raw_lines(payload)]
+            except _UNREADABLE as exc:
+                unreadable.append(_unreadable(source_name, key, payload, exc))
+        quarantine.add(conn, unreadable, run_id)
         frame = pd.DataFrame(lines, columns=[*crm_orders.RAW_COLUMNS, "payload"])
         outcome = run_gate(RAW_GATE, frame, conn=conn, run_id=run_id, source=source_name)
         passed_keys = set(outcome.passed["record_key"]) if len(outcome.passed) else set()
         failed_keys = set(frame["record_key"]) - passed_keys if len(frame) else set()
+        failed_keys |= {r.record_key for r in unreadable}
         # A passing line of a failing order must not slip through on its own.
         ok = [oid for oid, _ in inbox if crm_orders.record_key(source_name, oid) not in failed_keys]
         bad = [oid for oid, _ in inbox if crm_orders.record_key(source_name, oid) in failed_keys]
@@ -389,6 +415,29 @@ def accept(engine: Engine, source_name: str, run_id: str) -> dict[str, Any]:
                         str(exc),
                         payload,
                         field=exc.field,
+                    )
+                )
+                continue
+            except _UNREADABLE as exc:  # past the raw gate only if a limit is missing: this record only
+                held.append(
+                    quarantine.QuarantineRecord(
+                        MAPPING_STAGE,
+                        source_name,
+                        key,
+                        type(exc).__name__,
+                        f"order {crm_orders.crm_order_id_of(key)}: cannot be mapped ({exc})",
+                        payload,
+                    )
+                )
+                continue
+            # The set-based write below fails for the whole batch on one value a column cannot hold.
+            misfit = _misfit(*canonical[key])
+            if misfit is not None:
+                del canonical[key]
+                field, detail = misfit
+                held.append(
+                    quarantine.QuarantineRecord(
+                        ACCEPT_STAGE, source_name, key, "DoesNotFit", detail, payload, field=field
                     )
                 )
         for key, findings in order_review.review_batch(conn, canonical, settings.tolerances.price_pct).items():
@@ -460,6 +509,48 @@ def _withdraw_rejected(conn: Connection, source_name: str, run_id: str) -> int:
     for table in (order_lines, order_allocations, order_confirmations):
         conn.execute(delete(table).where(tuple_(table.c.source, table.c.crm_order_id).in_(withdrawn)))
     return conn.execute(delete(orders).where(*where)).rowcount
+
+
+def _misfit(order: Mapping[str, Any], lines: list[Mapping[str, Any]]) -> tuple[str, str] | None:
+    """(field, sentence) for the first value of a canonical order its hub column cannot hold, else None.
+
+    The gates' limits (quality/limits.py) keep such values out; this is the last line before the
+    set-based upsert, read from the columns themselves, so a limit missing there costs one record.
+    """
+    from hub.exact import ExactDecimal
+
+    label = order.get("order_number") or order.get("crm_order_id")
+    for table, rows in ((orders, [order]), (order_lines, lines)):
+        for row in rows:
+            where = f"order {label}" + (f" line {row['line_no']}" if table is order_lines else "")
+            for name, value in row.items():
+                if name not in table.c or value is None:
+                    continue
+                kind = table.c[name].type
+                length = getattr(kind, "length", None)
+                if isinstance(value, str) and length is not None and len(value) > length:
+                    return name, f"{where}: {name} must be at most {length} characters for the hub (got {len(value)})"
+                if isinstance(value, str) and ("\x00" in value or not _encodable(value)):
+                    return name, f"{where}: {name} must not contain NUL or unpaired surrogates (got {value[:40]!r})"
+                if isinstance(kind, ExactDecimal) and isinstance(value, Decimal | int):
+                    number = Decimal(value)
+                    if not number.is_finite() or abs(number) >= kind.limit:
+                        numeric = f"NUMERIC({kind.precision},{kind.scale})"
+                        return (
+                            name,
+                            f"{where}: {name} must be < {kind.limit:.0e} for the hub's {numeric} (got {number:.6g})",
+                        )
+                if name == "line_no" and isinstance(value, int) and not 0 < value < 2**31:
+                    return name, f"{where}: {name} must fit an Integer column (got {value})"
+    return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _initial_state(order: dict[str, Any]) -> str:

@@ -11,10 +11,25 @@ table suites (``*_table``) validate a hub table in the database through
 
 from __future__ import annotations
 
+from functools import partial
+
 from hub.schema import ORDER_STATES
 from quality.checks import control_total_mismatches, net_amount_mismatches, over_confirmed, sap_net_deviations
+from quality.limits import (
+    ACCEPTED_TEXT_FIELDS,
+    AMOUNT_BELOW,
+    FIELD_LIMITS,
+    RAW_NUMBER_FIELDS,
+    RAW_TEXT_FIELDS,
+    Number,
+    amount_violations,
+    describe,
+    plain,
+    row_violations,
+)
 from quality.spec import (
     RowCheck,
+    Rule,
     SuiteSpec,
     TableCheck,
     between,
@@ -51,6 +66,32 @@ ACCEPTED_ORDER_COLUMNS = (
     "order_net_amount",
 )
 
+
+def _lower_bound(column: str) -> Rule:
+    """The GX ``between`` rule of a number's lower bound in :data:`quality.limits.FIELD_LIMITS`."""
+    limit = FIELD_LIMITS[column]
+    assert isinstance(limit, Number)
+    return between(column, int(limit.low), strict_min=limit.low_strict)  # GX kwargs must be JSON
+
+
+# Numbers whose lower bound is a GX rule: the required ones (a GX rule on an optional column that a
+# frame lacks could not be evaluated and would block). Optional numbers get it from their row check.
+_GX_LOWER = tuple(c for c in RAW_NUMBER_FIELDS if c in RAW_REQUIRED)
+
+
+def _fits(*columns: str) -> tuple[RowCheck, ...]:
+    """One check per field against the rest of its limits (length, characters, bounds, scale)."""
+    return tuple(
+        RowCheck(
+            "expect_column_values_to_fit_limits",
+            column,
+            partial(row_violations, column, lower=column not in _GX_LOWER),
+            says=describe(column, lower=column not in _GX_LOWER),
+        )
+        for column in columns
+    )
+
+
 _CURRENCY_TEXT = f"currency must be an accepted ISO-4217 code ({', '.join(ACCEPTED_CURRENCIES)})"
 
 RAW_CRM_ORDERS = SuiteSpec(
@@ -65,9 +106,8 @@ RAW_CRM_ORDERS = SuiteSpec(
         *not_null(*RAW_CRM_ORDER_COLUMNS),
         in_set("source", CRM_SOURCES, says=f"source must be one of {', '.join(CRM_SOURCES)}"),
         in_set("currency", ACCEPTED_CURRENCIES, says=_CURRENCY_TEXT),
-        between("line_no", 1),
-        between("quantity", 0, strict_min=True),
-        between("unit_price", 0),
+        # Lower bounds from the limits table; the other limits are the row checks below.
+        *(_lower_bound(c) for c in _GX_LOWER),
         unique_together(
             "source",
             "crm_order_id",
@@ -77,6 +117,15 @@ RAW_CRM_ORDERS = SuiteSpec(
         ),
         # A line priced from another currency's price book carries that currency's amount.
         equal_columns("line_currency", "currency", says="the line's price currency must be the order currency"),
+    ),
+    row_checks=(
+        *_fits(*RAW_TEXT_FIELDS, *RAW_NUMBER_FIELDS),
+        RowCheck(
+            "expect_amounts_to_fit_money_columns",
+            "quantity",
+            amount_violations,
+            says=f"quantity × unit_price and the order's gross amount must be < {plain(AMOUNT_BELOW)}",
+        ),
     ),
     noun="order",
     label_column="order_number",
@@ -99,6 +148,7 @@ ACCEPTED_ORDERS = SuiteSpec(
         matches("plant", r"^[0-9A-Z]{4}$", says="plant must be a 4-character plant code"),
     ),
     row_checks=(
+        *_fits(*ACCEPTED_TEXT_FIELDS),
         RowCheck(
             "expect_net_amount_to_equal_quantity_times_unit_price_less_discount",
             "net_amount",

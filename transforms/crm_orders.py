@@ -60,6 +60,13 @@ def parse_time(value: Any) -> datetime | None:
     """ISO-8601 with offset (Zoho) or epoch milliseconds (Fxiaoke) → aware UTC datetime."""
     if value is None or value == "":
         return None
+    try:
+        return _parse_time(value)
+    except (OverflowError, OSError, ValueError):
+        return None  # out of datetime's range (epoch 1e20): the not-null rule quarantines it
+
+
+def _parse_time(value: Any) -> datetime | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return datetime.fromtimestamp(value / 1000, tz=UTC)
     if isinstance(value, str):
@@ -82,6 +89,16 @@ def parse_date(value: Any) -> date | None:
         return date.fromisoformat(value) if isinstance(value, str) else None
     except ValueError:
         return None
+
+
+def _text(value: Any) -> Any:
+    """A text field as text, so every gate rule can judge it (quality/limits.py): a number as
+    written, any other JSON value (object, list, boolean) as compact JSON; None stays missing."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
 def _lookup_id(value: Any) -> str | None:
@@ -109,28 +126,28 @@ def zoho_raw_lines(order: Mapping[str, Any]) -> list[dict[str, Any]]:
         "record_key": record_key("zoho_crm", crm_id),
         "source": "zoho_crm",
         "crm_order_id": crm_id,
-        "order_number": order.get("SO_Number") or None,
+        "order_number": _text(order.get("SO_Number") or None),
         "crm_account_id": _lookup_id(order.get("Account_Name")),
-        "currency": order.get("Currency"),
+        "currency": _text(order.get("Currency")),
         "order_time": parse_time(order.get("Created_Time")),
         "modified_at": parse_time(order.get("Modified_Time")),
         "requested_date": parse_date(order.get("Due_Date")),
-        "crm_status": order.get("Status"),
+        "crm_status": _text(order.get("Status")),
     }
     items = order.get("Ordered_Items") or [{}]
     return [
         {
             **header,
-            "line_no": item.get("Sequence_Number"),
+            "line_no": to_decimal(item.get("Sequence_Number")),
             "product_ref": _lookup_id(item.get("Product_Name")),
             "quantity": to_decimal(item.get("Quantity")),
             "unit_price": to_decimal(item.get("List_Price")),
             "discount": to_decimal(item.get("Discount")) or Decimal(0),
             # Set by the pull from the line's price book (Zoho returns only the book's id and name).
-            "line_currency": item.get("$price_book_currency") or header["currency"],
+            "line_currency": _text(item.get("$price_book_currency")) or header["currency"],
             "tax_rate": _line_tax_rate(item),
-            "description": item.get("Description"),
-            "crm_line_id": item.get("id"),
+            "description": _text(item.get("Description")),
+            "crm_line_id": _text(item.get("id")),
             "unit": None,
         }
         for item in items
@@ -149,13 +166,13 @@ def fxiaoke_raw_lines(order: Mapping[str, Any]) -> list[dict[str, Any]]:
         "record_key": record_key("fxiaoke", crm_id),
         "source": "fxiaoke",
         "crm_order_id": crm_id,
-        "order_number": order.get("name") or None,
-        "crm_account_id": order.get("account_id") or None,
-        "currency": currency,
+        "order_number": _text(order.get("name") or None),
+        "crm_account_id": _text(order.get("account_id") or None),
+        "currency": _text(currency),
         "order_time": parse_time(order.get("order_time") or order.get("create_time")),
         "modified_at": parse_time(order.get("last_modified_time")),
         "requested_date": parse_date(order.get("delivery_date")),
-        "crm_status": order.get("life_status"),
+        "crm_status": _text(order.get("life_status")),
     }
     rows = []
     for item in order.get("details") or [{}]:
@@ -171,15 +188,15 @@ def fxiaoke_raw_lines(order: Mapping[str, Any]) -> list[dict[str, Any]]:
             {
                 **header,
                 "line_no": to_decimal(item.get("line_no__c")),
-                "product_ref": item.get("product_id") or None,
+                "product_ref": _text(item.get("product_id") or None),
                 "quantity": quantity,
                 "unit_price": list_price,
                 "discount": discount,
-                "line_currency": item.get("mc_currency") or currency,
+                "line_currency": _text(item.get("mc_currency") or currency),
                 "tax_rate": rate / 100 if rate is not None else None,
-                "description": item.get("remark"),
-                "crm_line_id": item.get("_id"),
-                "unit": item.get("unit"),
+                "description": _text(item.get("remark")),
+                "crm_line_id": _text(item.get("_id")),
+                "unit": _text(item.get("unit")),
             }
         )
     return rows

@@ -30,6 +30,17 @@ def _set(column: str, value: object) -> Callable[[pd.DataFrame], pd.DataFrame]:
     return breaker
 
 
+def _put(column: str, value: object) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """Like _set, into an object column (a Decimal or text where the sound frame holds ints)."""
+
+    def breaker(df: pd.DataFrame) -> pd.DataFrame:
+        df = df.astype({column: object}) if column in df.columns else df.assign(**{column: None})
+        df.loc[BAD, column] = value
+        return df
+
+    return breaker
+
+
 def _drop(column: str) -> Callable[[pd.DataFrame], pd.DataFrame]:
     return lambda df: df.drop(columns=[column])
 
@@ -99,6 +110,21 @@ BREAKERS: dict[str, dict[str, Callable[[pd.DataFrame], pd.DataFrame]]] = {
         "expect_column_values_to_be_between(unit_price)": _set("unit_price", Decimal("-0.01")),
         "expect_compound_columns_to_be_unique(source,crm_order_id,line_no)": _duplicate_line,
         "expect_column_pair_values_to_be_equal(line_currency,currency)": _set("line_currency", "USD"),
+        # The limits of quality/limits.py: one breaker per field (optional columns are added).
+        "expect_column_values_to_fit_limits(crm_order_id)": _put("crm_order_id", "9" * 65),
+        "expect_column_values_to_fit_limits(order_number)": _put("order_number", "SO-" + "1" * 33),
+        "expect_column_values_to_fit_limits(crm_account_id)": _put("crm_account_id", "ACC\n1"),
+        "expect_column_values_to_fit_limits(product_ref)": _put("product_ref", "P-\x00"),
+        "expect_column_values_to_fit_limits(crm_line_id)": _put("crm_line_id", "L" * 65),
+        "expect_column_values_to_fit_limits(crm_status)": _put("crm_status", "Approved\r\n"),
+        "expect_column_values_to_fit_limits(unit)": _put("unit", "PIECE"),
+        "expect_column_values_to_fit_limits(description)": _put("description", "bolt\x00"),
+        "expect_column_values_to_fit_limits(line_no)": _put("line_no", Decimal("2.5")),
+        "expect_column_values_to_fit_limits(quantity)": _put("quantity", Decimal("1e20")),
+        "expect_column_values_to_fit_limits(unit_price)": _put("unit_price", Decimal("1e30")),
+        "expect_column_values_to_fit_limits(discount)": _put("discount", Decimal("-1e30")),
+        "expect_column_values_to_fit_limits(tax_rate)": _put("tax_rate", Decimal("13")),
+        "expect_amounts_to_fit_money_columns(quantity)": _put("unit_price", Decimal("99999999999999")),
     },
     "accepted_orders": {
         "expect_table_columns_to_match_set": _drop("plant"),
@@ -109,6 +135,8 @@ BREAKERS: dict[str, dict[str, Callable[[pd.DataFrame], pd.DataFrame]]] = {
         "expect_column_values_to_be_between(tax_amount)": _set("tax_amount", Decimal("-0.01")),
         "expect_column_values_to_be_in_set(currency)": _set("currency", "usd"),
         "expect_column_values_to_match_regex(plant)": _set("plant", "10-1"),
+        "expect_column_values_to_fit_limits(customer_number)": _put("customer_number", "10000000001"),
+        "expect_column_values_to_fit_limits(material)": _put("material", "M" * 41),
         "expect_net_amount_to_equal_quantity_times_unit_price_less_discount(net_amount)": _net_off_by("0.02"),
         "expect_order_net_amount_to_equal_sum_of_line_net_amounts(order_net_amount)": _header_off,
     },
