@@ -23,6 +23,9 @@ Runs whenever `crm_order_sync` publishes the accepted-orders Asset (every 15 min
    plant → `stock_snapshots`; allocation by priority, then order time, partial where stock is
    short → `order_allocations`. Orders with nothing available are **backordered** and planned
    again next run; customers SAP blocks or does not know are **held** (quarantine `sap_posting`).
+   First, postings whose answer was lost (a killed try) are looked up in SAP and linked, so an
+   order SAP holds is never planned again; a material whose stock SAP cannot report (an outage
+   through every retry) holds only its orders for the next run.
 2. **post** — SAP sales orders (deep insert with `to_Item`, the agreed net price as condition
    PPR0) in allocation order, ≤ 20 per `$batch`, one order per changeset, through the ledger
    (`sap.sales_order`, key = CRM order number). Each order is first looked up by
