@@ -19,13 +19,13 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@touch $(STAMP)
 
 demo: install
-	$(BIN)/python -m hub.demo
+	$(BIN)/python -m devtools.demo
 
 up: install
-	$(BIN)/python -m hub.devserver
+	$(BIN)/python -m devtools.devserver
 
 test: install
-	$(BIN)/python -m hub.testrun $(PYTEST_ARGS)
+	$(BIN)/python -m devtools.testrun $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python -m bench.run

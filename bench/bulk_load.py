@@ -152,7 +152,7 @@ def _dialect_insert(engine):  # noqa: ANN001, ANN202
 def _fresh_url(backend: str, pg_url: str | None, workdir: Path, tag: str) -> tuple[str, object]:
     if backend == "sqlite":
         return f"sqlite:///{workdir / (tag + '.sqlite')}", None
-    from hub.testrun import fresh_database
+    from devtools.testrun import fresh_database
 
     ctx = fresh_database(pg_url)
     return ctx.__enter__(), ctx
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_case(method, url, int(n))))
         return 0
 
-    from hub.testrun import start_embedded_postgres
+    from devtools.testrun import start_embedded_postgres
 
     pg_url, stop = start_embedded_postgres() if "postgres" in args.backends else (None, lambda: None)
     results = []

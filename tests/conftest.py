@@ -1,7 +1,7 @@
 """Shared fixtures: real databases (SQLite and PostgreSQL), the sandbox, an isolated Airflow home.
 
 PostgreSQL is required, never skipped: ``make test`` provides it through
-``$HUB_TEST_DATABASE_URL`` (see ``hub/testrun.py``), and plain ``pytest`` starts an embedded one.
+``$HUB_TEST_DATABASE_URL`` (see ``devtools/testrun.py``), and plain ``pytest`` starts an embedded one.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from hub.testrun import (
+from devtools.testrun import (
     ENV_VAR,
     PROJECT_ROOT,
     fresh_database,

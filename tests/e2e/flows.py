@@ -16,7 +16,7 @@ TOKEN_CACHE_KEY = "f1_uDcSrBhZlTMhQOZcJ9xc5y9u8_LU3s7Q5fR0bQZc="
 
 def deploy(sandbox: dict[str, Any], seed: Any, hub_db: Any, tmp_path: Path, monkeypatch: Any) -> None:
     """Connections to the sandbox, the test's hub database and the ERP extract, as a deployment has."""
-    from hub.local_airflow import connections_for
+    from devtools.local_airflow import connections_for
     from hub.settings import get_settings
     from sandbox.erp_extract import write_extract
 

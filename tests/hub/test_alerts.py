@@ -18,7 +18,7 @@ OPS = "ops@parts-hub.example"
 
 @pytest.fixture
 def alerting(sandbox, hub_db, tmp_path, monkeypatch):
-    from hub.local_airflow import connections_for
+    from devtools.local_airflow import connections_for
     from hub.settings import get_settings
 
     smtp = connections_for(sandbox, tmp_path / "unused.sqlite")["smtp_default"]

@@ -20,7 +20,7 @@ from hub.schema import quarantine as quarantine_table
 
 def hub(*args: str, url: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "hub.cli", *args],
+        [sys.executable, "-m", "cli", *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -103,7 +103,7 @@ def test_settings_check_names_a_bad_key(tmp_path):
 
 def test_sandbox_up_prints_one_ready_line_and_stops_on_sigterm():
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hub.cli", "sandbox", "up", "--port", "0", "--orders", "50"],
+        [sys.executable, "-m", "cli", "sandbox", "up", "--port", "0", "--orders", "50"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

@@ -2,7 +2,7 @@
 
 ``config/airflow_pools.json`` (the format ``airflow pools import`` reads) and
 ``config/airflow_connections.json`` (id → conn_type, description) are read by ``airflow-init`` in
-docker-compose.yaml, by ``make up`` and the demo (``hub.local_airflow``), and by nothing else.
+docker-compose.yaml, by ``make up`` and the demo (``devtools.local_airflow``), and by nothing else.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import yaml
 
-from hub import local_airflow
-from hub.local_airflow import CONNECTIONS_FILE, POOLS_FILE, declared_connections, declared_pools
-from hub.testrun import PROJECT_ROOT
+from devtools import local_airflow
+from devtools.local_airflow import CONNECTIONS_FILE, POOLS_FILE, declared_connections, declared_pools
+from devtools.testrun import PROJECT_ROOT
 
 IMAGE_PROJECT = "/opt/airflow/project"  # where the Dockerfile copies the project (test_compose checks it)
 SANDBOX = {

@@ -6,7 +6,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from hub.testrun import PROJECT_ROOT
+from devtools.testrun import PROJECT_ROOT
 
 # Read while pytest imports this module, i.e. when any test module could `import airflow`.
 AIRFLOW_HOME_AT_COLLECTION = os.environ.get("AIRFLOW_HOME")

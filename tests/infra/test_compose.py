@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from hub.local_airflow import declared_connections
-from hub.testrun import PROJECT_ROOT
+from devtools.local_airflow import declared_connections
+from devtools.testrun import PROJECT_ROOT
 
 AIRFLOW_SERVICES = [
     "airflow-apiserver",

@@ -11,7 +11,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
-from hub.testrun import DIR_PREFIX, PROJECT_ROOT, fresh_database, libpq_url, server_version
+from devtools.testrun import DIR_PREFIX, PROJECT_ROOT, fresh_database, libpq_url, server_version
 
 CONFTEST = PROJECT_ROOT / "tests" / "conftest.py"
 DIALECT = {"sqlite": "sqlite", "postgres": "postgresql"}

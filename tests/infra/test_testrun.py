@@ -1,4 +1,4 @@
-"""`make test` (hub.testrun): a real PostgreSQL, pytest's exit code, nothing left behind."""
+"""`make test` (devtools.testrun): a real PostgreSQL, pytest's exit code, nothing left behind."""
 
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ import psutil
 import pytest
 from sqlalchemy.engine import make_url
 
-from hub.testrun import DIR_PREFIX, ENV_VAR, PROJECT_ROOT, reap_leftovers
+from devtools.testrun import DIR_PREFIX, ENV_VAR, PROJECT_ROOT, reap_leftovers
 
 
 def _testrun(tests: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "hub.testrun", str(tests), "-p", "no:cacheprovider", "-q"],
+        [sys.executable, "-m", "devtools.testrun", str(tests), "-p", "no:cacheprovider", "-q"],
         cwd=PROJECT_ROOT,
         env=env,
         capture_output=True,
@@ -63,7 +63,7 @@ def test_without_a_url_it_starts_embedded_postgresql_and_removes_it(tmp_path: Pa
         f"""
         import os
         import psycopg
-        from hub.testrun import libpq_url
+        from devtools.testrun import libpq_url
 
         def test_database_is_reachable():
             url = os.environ["{ENV_VAR}"]
@@ -105,7 +105,7 @@ def test_sigterm_stops_pytest_and_removes_the_embedded_server(tmp_path: Path) ->
     )
     env = {k: v for k, v in os.environ.items() if k != ENV_VAR}
     run = subprocess.Popen(
-        [sys.executable, "-m", "hub.testrun", str(tests), "-p", "no:cacheprovider", "-q"],
+        [sys.executable, "-m", "devtools.testrun", str(tests), "-p", "no:cacheprovider", "-q"],
         cwd=PROJECT_ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -130,7 +130,7 @@ def test_a_server_left_by_a_killed_run_is_stopped_and_removed() -> None:
         [
             sys.executable,
             "-c",
-            "import time; from hub.testrun import start_embedded_postgres as s; "
+            "import time; from devtools.testrun import start_embedded_postgres as s; "
             "print(s()[0], flush=True); time.sleep(300)",
         ],
         stdout=subprocess.PIPE,
@@ -159,7 +159,7 @@ def test_reaping_spares_servers_of_live_runs(pg_url: str) -> None:
         assert Path(host).exists()
     import psycopg
 
-    from hub.testrun import libpq_url
+    from devtools.testrun import libpq_url
 
     with psycopg.connect(libpq_url(pg_url)) as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)

@@ -35,7 +35,7 @@ MIN = timedelta(minutes=1)
 # -- the world: a frozen sandbox, a hub database with master data, connections to the sandbox -------
 @pytest.fixture
 def world(hub_db, tmp_path, monkeypatch) -> Iterator[dict[str, Any]]:
-    from hub.local_airflow import connections_for
+    from devtools.local_airflow import connections_for
     from hub.masterdata import import_extract
     from hub.settings import get_settings
     from sandbox.erp_extract import write_extract

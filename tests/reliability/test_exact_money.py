@@ -287,7 +287,7 @@ def test_sql_arithmetic_is_exact_or_refused(hub_db: Engine) -> None:
         )
     c = order_allocations.c
     with hub_db.connect() as conn:
-        # + and - of one scale, literals, SUM and COALESCE stay exact (hub/demo.py sums open quantities).
+        # + and - of one scale, literals, SUM and COALESCE stay exact (devtools/demo.py sums open quantities).
         open_qty = select(func.sum(c.ordered_qty - c.confirmed_qty)).where(c.confirmed_qty < c.ordered_qty)
         assert conn.execute(open_qty).scalar_one() == Decimal("2.832")
         assert conn.execute(select(func.coalesce(func.sum(c.ordered_qty + 1), 0))).scalar_one() == Decimal("12.833")

@@ -44,7 +44,7 @@ def crm() -> Iterator[dict[str, Any]]:
 
 @pytest.fixture
 def world(crm, hub_db, tmp_path, monkeypatch) -> Iterator[dict[str, Any]]:
-    from hub.local_airflow import connections_for
+    from devtools.local_airflow import connections_for
     from hub.masterdata import import_extract
     from hub.settings import get_settings
     from sandbox.erp_extract import write_extract

@@ -348,7 +348,7 @@ def test_a_5xx_storm_leaves_orders_failed_in_the_ledger_then_a_later_run_posts_t
 ):
     """Every SAP call answers 5xx: retried, then failed in the ledger (listed by ``hub ledger list``),
     the orders still accepted; once SAP is back, the next run posts each exactly once."""
-    from hub.cli import main as hub_cli
+    from cli.main import main as hub_cli
 
     accept(hub_db, clean_orders(sap_sandbox, 6))
     sap = sap_client(sap_sandbox, batch_size=4)

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hub import local_airflow
+from devtools import local_airflow
 from hub.settings import get_settings
 
 

@@ -6,7 +6,7 @@ PostgreSQL and no setup, and is removed afterwards. pytest runs in a child proce
 code becomes ours, except that "no tests collected" is a failure: a green run must have tested
 something.
 
-    python -m hub.testrun [pytest args]
+    python -m devtools.testrun [pytest args]
 
 ``tests/conftest.py`` uses :func:`start_embedded_postgres` too, when someone runs plain ``pytest``.
 """
@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 version = server_version(url)
             except Exception as exc:  # any driver or URL error: say which setting is wrong
-                print(f"hub.testrun: ${ENV_VAR} ({_redacted(url)}) is not usable: {exc}", file=sys.stderr)
+                print(f"devtools.testrun: ${ENV_VAR} ({_redacted(url)}) is not usable: {exc}", file=sys.stderr)
                 return 2
             print(f"PostgreSQL {version} from ${ENV_VAR}: {_redacted(url)}", flush=True)
         else:
@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     if code < 0:  # pytest killed by a signal: report it the way a shell would
         code = 128 - code
     if code == _PYTEST_NO_TESTS_COLLECTED:
-        print("hub.testrun: pytest collected no tests; failing the run", file=sys.stderr)
+        print("devtools.testrun: pytest collected no tests; failing the run", file=sys.stderr)
         return 1
     return code
 

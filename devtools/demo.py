@@ -174,7 +174,7 @@ def main() -> int:
     for stale in out.glob("hub.sqlite*"):  # every demo starts from an empty hub
         stale.unlink()
 
-    from hub import local_airflow
+    from devtools import local_airflow
     from sandbox.erp_extract import write_extract
     from sandbox.seed_data import generate
     from sandbox.testing import running_sandbox
