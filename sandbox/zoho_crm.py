@@ -22,12 +22,25 @@ from sandbox.faults import FaultConfig, FaultKind
 from sandbox.seed_data import ZOHO
 from sandbox.system import EmulatedSystem, RecordError, SandboxContext, record_edit
 from sandbox.zoho_auth import ZohoAuth
+from sandbox.zoho_meta import FIELD_TYPES, field_meta, modules_meta, org_meta, user_meta
 from sandbox.zoho_paging import MAX_PER_PAGE, SORT_FIELDS, PageRequest, PageTokens, select_page
 from sandbox.zoho_records import ZohoStore, price_line, total_order
 from sandbox.zoho_schema import MODULE_FIELDS, SUBFORMS, ZohoError, zoho_time
 from sandbox.zoho_writes import RecordUpdater
 
 MAX_FIELDS = 50
+USER_TYPES = (
+    "AllUsers",
+    "ActiveUsers",
+    "DeactiveUsers",
+    "ConfirmedUsers",
+    "NotConfirmedUsers",
+    "DeletedUsers",
+    "ActiveConfirmedUsers",
+    "AdminUsers",
+    "ActiveConfirmedAdmins",
+    "CurrentUser",
+)
 API = "/api/crm/v8"
 
 
@@ -111,6 +124,15 @@ class ZohoCrm(EmulatedSystem):
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/accounts/oauth/v2/token", self._token, methods=["POST"]),
+            Route(API + "/settings/fields", self._fields_meta, methods=["GET"]),
+            Route(API + "/settings/modules", self._modules_meta, methods=["GET"]),
+            Route(API + "/settings/modules/{module}", self._module_meta, methods=["GET"]),
+            Route(API + "/users", self._users, methods=["GET"]),
+            Route(API + "/users/{user_id}", self._user, methods=["GET"]),
+            Route(API + "/org", self._org, methods=["GET"]),
+            Route(API + "/coql", self._not_supported("COQL (POST /coql)"), methods=["POST"]),
+            Route(API + "/{module}/search", self._not_supported("Search Records"), methods=["GET"]),
+            Route(API + "/{module}/upsert", self._not_supported("Upsert Records"), methods=["POST"]),
             Route(API + "/{module}", self._list, methods=["GET"]),
             Route(API + "/{module}", self._update_many, methods=["PUT"]),
             Route(API + "/{module}/{record_id}", self._get_one, methods=["GET"]),
@@ -191,6 +213,99 @@ class ZohoCrm(EmulatedSystem):
         if body.get("touch", True) and "Modified_Time" not in fields:
             record["Modified_Time"] = now
         return {"record": copy.deepcopy(record)}
+
+    # -- metadata (what the official SDK reads before its first record call) ------------------------
+
+    async def _fields_meta(self, request: Request) -> Response:
+        try:
+            self.auth.check(request.headers.get("authorization"))
+            module = request.query_params.get("module")
+            if not module:
+                raise ZohoError(400, "REQUIRED_PARAM_MISSING", "required param is missing", {"param_name": "module"})
+            if module not in FIELD_TYPES:
+                raise ZohoError(
+                    400, "INVALID_MODULE", "the module name given seems to be invalid", {"param_name": "module"}
+                )
+        except ZohoError as exc:
+            return exc.response()
+        return JSONResponse({"fields": field_meta(module)})
+
+    async def _modules_meta(self, request: Request) -> Response:
+        try:
+            self.auth.check(request.headers.get("authorization"))
+        except ZohoError as exc:
+            return exc.response()
+        return JSONResponse({"modules": modules_meta(self.store.admin, self.store.now)})
+
+    async def _module_meta(self, request: Request) -> Response:
+        try:
+            self.auth.check(request.headers.get("authorization"))
+            module = _module(request)
+        except ZohoError as exc:
+            return exc.response()
+        found = [m for m in modules_meta(self.store.admin, self.store.now) if m["api_name"] == module]
+        return JSONResponse({"modules": found})
+
+    def _user_list(self) -> list[dict[str, Any]]:
+        created = self.store.now
+        return [user_meta(self.store.admin, admin=True, created=created)] + [
+            user_meta(u, admin=False, created=created) for u in self.store.users
+        ]
+
+    async def _users(self, request: Request) -> Response:
+        try:
+            self.auth.check(request.headers.get("authorization"))
+            kind = request.query_params.get("type", "AllUsers")
+            if kind not in USER_TYPES:
+                raise ZohoError(
+                    400, "INVALID_DATA", "invalid data", {"param_name": "type", "supported_values": list(USER_TYPES)}
+                )
+            per_page = _int_param(request, "per_page", MAX_PER_PAGE, 1, MAX_PER_PAGE) or MAX_PER_PAGE
+            page = _int_param(request, "page", 1, 1, 10_000) or 1
+        except ZohoError as exc:
+            return exc.response()
+        users = self._user_list()
+        if kind in ("CurrentUser", "AdminUsers"):
+            users = users[:1]
+        chunk = users[(page - 1) * per_page : page * per_page]
+        if not chunk:
+            return Response(status_code=204)
+        info = {"per_page": per_page, "count": len(chunk), "page": page, "more_records": page * per_page < len(users)}
+        return JSONResponse({"users": chunk, "info": info})
+
+    async def _user(self, request: Request) -> Response:
+        try:
+            self.auth.check(request.headers.get("authorization"))
+        except ZohoError as exc:
+            return exc.response()
+        found = [u for u in self._user_list() if u["id"] == request.path_params["user_id"]]
+        if not found:
+            return Response(status_code=204)
+        return JSONResponse({"users": found})
+
+    async def _org(self, request: Request) -> Response:
+        try:
+            self.auth.check(request.headers.get("authorization"))
+        except ZohoError as exc:
+            return exc.response()
+        return JSONResponse({"org": [org_meta(self.store.admin, self.store.now)]})
+
+    def _not_supported(self, what: str) -> Any:
+        async def endpoint(request: Request) -> Response:
+            try:
+                self.auth.check(request.headers.get("authorization"))
+                if "module" in request.path_params:
+                    _module(request)
+            except ZohoError as exc:
+                return exc.response()
+            return ZohoError(
+                400,
+                "NOT_SUPPORTED",
+                f"{what} is not supported in this emulator",
+                {"api": what, "see": "sandbox/README.md, Zoho CRM: not emulated"},
+            ).response()
+
+        return endpoint
 
     # -- endpoints --------------------------------------------------------------------------------
 

@@ -201,6 +201,15 @@ PICKLISTS: dict[str, frozenset[str]] = {
         }
     ),
     "Currency": frozenset(CURRENCY_SYMBOLS),
+    "Record_Status__s": frozenset({"Available", "Draft", "Trash"}),
+    "Account_Type": frozenset(
+        {"Analyst", "Competitor", "Customer", "Distributor", "Integrator", "Investor", "Other", "Partner", "Prospect"}
+    ),
+    "Industry": frozenset({"Automotive Aftermarket", "Manufacturing", "Wholesale", "Other"}),
+    "Ownership": frozenset({"Other", "Private", "Public", "Subsidiary"}),
+    "Rating": frozenset({"Acquired", "Active", "Market Failed", "Project Cancelled", "Shut Down"}),
+    "Usage_Unit": frozenset({"Box", "Carton", "Dozen", "Each", "Hours", "Impressions", "Lb", "M", "Pack", "Pcs"}),
+    "Pricing_Model": frozenset({"Flat", "Differential"}),
 }
 DATE_FIELDS = frozenset({"Due_Date", "Confirmed_Delivery_Date__c", "Confirmed_Date__c"})
 NUMBER_FIELDS = frozenset(
