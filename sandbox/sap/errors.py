@@ -104,7 +104,8 @@ class ErrorFactory:
         }
 
     def encode(self, error: SapError, service: ServiceInfo | None, now: datetime) -> bytes:
-        return json.dumps(self.body(error, service, now), ensure_ascii=False).encode("utf-8")
+        # "replace": messages may echo request text holding unpaired surrogates.
+        return json.dumps(self.body(error, service, now), ensure_ascii=False).encode("utf-8", "replace")
 
     def response(self, error: SapError, service: ServiceInfo | None, now: datetime) -> Response:
         return Response(

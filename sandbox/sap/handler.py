@@ -11,6 +11,7 @@ class", as a Gateway service without that method does.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,6 +38,7 @@ from sandbox.sap.odata_query import (
 from sandbox.sap.resource import Segment, parse_key, parse_path
 from sandbox.sap.store import Row, later
 
+log = logging.getLogger("sandbox.sap")
 SERVICE_ROOT = "/sap/opu/odata/sap"
 DEFAULT_PAGE_SIZE = 1000
 PATCHABLE = frozenset({"A_SalesOrder", "A_OutbDeliveryHeader", "A_Customer", "A_CustomerSalesArea"})
@@ -68,7 +70,8 @@ class ODataResponse:
 
 
 def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> ODataResponse:
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    # "replace": stored text never holds unpaired surrogates, but echoed request text may.
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "replace")
     return ODataResponse(status, body, {"Content-Type": JSON_TYPE, "dataserviceversion": "2.0", **(headers or {})})
 
 
@@ -89,10 +92,30 @@ class ODataHandler:
     # -- entry points -------------------------------------------------------------------------------
 
     def handle(self, req: ODataRequest) -> ODataResponse:
+        """One request; a write is one transaction (inside ``$batch``, part of its changeset's), so a
+        request that fails, for whatever reason, leaves nothing behind."""
         try:
-            response = self._dispatch(req)
+            if req.path.strip("/") == "$batch":  # each changeset is its own transaction
+                response = self._dispatch(req)
+            else:
+                with self.store.journal.transaction():
+                    response = self._dispatch(req)
+                    if response.status >= 400:
+                        raise _Failed(response)
+        except _Failed as failed:
+            response = failed.response
         except SapError as exc:
             response = self.error(exc, req.service)
+        except RecursionError:
+            response = self.error(
+                SapError(400, "/IWBEP/CM_MGW_RT/021", "The request is nested too deeply to be processed"), req.service
+            )
+        except Exception as exc:  # noqa: BLE001 - a dump: SAP answers 500 in its error shape, never a trace
+            log.exception("unexpected error in %s %s", req.method, req.path)
+            response = self.error(
+                SapError(500, "/IWBEP/CM_MGW_RT/000", f"Runtime error {type(exc).__name__} in the backend"),
+                req.service,
+            )
         if req.method != "GET" and req.path.strip("/") != "$batch" and self.on_write is not None:
             self.on_write(req.method, req.service.path, req.path, response.status)
         return response
@@ -244,7 +267,7 @@ class ODataHandler:
     def _body(self, req: ODataRequest) -> Any:
         try:
             return json.loads(req.body or b"null")
-        except ValueError:
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
             raise SapError(400, "/IWBEP/CM_MGW_RT/021", "The request body is not valid JSON") from None
 
     def _create(self, req: ODataRequest, es: EntitySet) -> ODataResponse:
@@ -473,6 +496,14 @@ class ODataHandler:
             failed.response.content_id = None
             return failed.response
         return responses
+
+
+class _Failed(Exception):
+    """A request answered with an error: whatever it changed is undone."""
+
+    def __init__(self, response: ODataResponse) -> None:
+        super().__init__(response.status)
+        self.response = response
 
 
 class _ChangesetFailed(Exception):

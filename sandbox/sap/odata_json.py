@@ -82,14 +82,52 @@ def format_value(p: Prop, value: Any, row: dict[str, Any] | None = None, props: 
     return value
 
 
+# The range of ABAP dates and timestamps: 0001-01-01 … 9999-12-31.
+FIRST_MOMENT = datetime(1, 1, 1, tzinfo=UTC)
+LAST_MOMENT = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+
+
 def parse_datetime_text(text: str) -> datetime:
-    """``/Date(ms)/``, ``/Date(ms+0000)/`` or ISO-8601 (naive = UTC)."""
+    """``/Date(ms)/``, ``/Date(ms+0000)/`` or ISO-8601 (naive = UTC); ValueError outside 0001–9999."""
     match = _DATE_RE.match(text)
-    if match:
-        # The ms value is the instant; a "+0000"-style suffix only says which offset it was shown in.
-        return EPOCH + timedelta(milliseconds=int(match.group(1)))
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    try:
+        if match:
+            # The ms value is the instant; a "+0000"-style suffix only says which offset it was shown in.
+            value = EPOCH + timedelta(milliseconds=int(match.group(1)))
+        else:
+            value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            value = value if value.tzinfo else value.replace(tzinfo=UTC)
+            value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the date is out of range") from None
+    if not FIRST_MOMENT <= value <= LAST_MOMENT:
+        raise ValueError("the date is out of range")
+    return value
+
+
+def check_decimal(p: Prop, value: Decimal) -> Decimal:
+    """``value`` fits ``Edm.Decimal(Precision, Scale)``: at most Precision − Scale integer digits and
+    Scale decimals (trailing zeros do not count); else ValueError, as Gateway refuses it."""
+    if p.precision is None:
+        return value
+    scale = p.scale or 0
+    _, digits, exponent = value.normalize().as_tuple()
+    assert isinstance(exponent, int)  # finite
+    decimals = max(0, -exponent)
+    integer_digits = max(0, len(digits) + exponent) if value else 0
+    if decimals > scale:
+        raise ValueError(f"more than {scale} decimal places (Edm.Decimal({p.precision},{scale}))")
+    if integer_digits > p.precision - scale:
+        raise ValueError(f"out of range for Edm.Decimal({p.precision},{scale})")
+    return value
+
+
+def _has_surrogates(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def parse_value(p: Prop, raw: Any) -> Any:
@@ -101,6 +139,8 @@ def parse_value(p: Prop, raw: Any) -> Any:
     if p.type == "Edm.String":
         if not isinstance(raw, str):
             raise ValueError("a string is expected")
+        if _has_surrogates(raw):
+            raise ValueError("the text is not valid Unicode (unpaired surrogate)")
         if p.max_length is not None and len(raw) > p.max_length:
             raise ValueError(f"longer than {p.max_length} characters")
         return raw
@@ -113,7 +153,7 @@ def parse_value(p: Prop, raw: Any) -> Any:
             raise ValueError("a decimal is expected") from None
         if not value.is_finite():
             raise ValueError("a decimal is expected")
-        return value
+        return check_decimal(p, value)
     if p.type in ("Edm.DateTime", "Edm.DateTimeOffset"):
         if not isinstance(raw, str):
             raise ValueError("a date is expected")
@@ -123,7 +163,7 @@ def parse_value(p: Prop, raw: Any) -> Any:
         if not match:
             raise ValueError("a time (PTxxHxxMxxS) is expected")
         h, m, s = (int(g or 0) for g in match.groups())
-        return time(h, m, s)
+        return time(h, m, s)  # ValueError past 23:59:59
     if p.type == "Edm.Boolean":
         if not isinstance(raw, bool):
             raise ValueError("true or false is expected")
@@ -131,6 +171,8 @@ def parse_value(p: Prop, raw: Any) -> Any:
     if p.type == "Edm.Int32":
         if isinstance(raw, bool) or not isinstance(raw, int):
             raise ValueError("an integer is expected")
+        if not -(2**31) <= raw < 2**31:
+            raise ValueError("out of range for Edm.Int32")
         return raw
     return raw
 

@@ -24,6 +24,11 @@ from sandbox.sap.errors import SapError
 from sandbox.sap.odata_json import ExpandTree
 
 FILTER_ERROR = "/IWBEP/CM_MGW_RT/004"
+# Bounds on a $filter expression, so a hostile one is refused rather than exhausting the stack
+# (Gateway refuses over-complex expressions too; these numbers are the emulator's [verify]).
+INT32_MAX = 2**31 - 1
+MAX_NESTING = 50
+MAX_OPERATORS = 200
 _COMPARISONS = ("eq", "ne", "gt", "ge", "lt", "le")
 _TOKEN_RE = re.compile(
     r"""\s*(?:
@@ -94,7 +99,10 @@ def literal_value(token: Token) -> Any:
             if not match:
                 raise query_error(f"Invalid time literal '{text}'")
             h, m, s = (int(g or 0) for g in match.groups())
-            return time(h, m, s)
+            try:
+                return time(h, m, s)
+            except ValueError:
+                raise query_error(f"Invalid time literal '{text}'") from None
         return body
     if token.kind == "name" and token.text in ("true", "false"):
         return token.text == "true"
@@ -132,6 +140,18 @@ class _Parser:
         self.tokens = tokenize(text)
         self.i = 0
         self.entity_type = entity_type
+        self.depth = 0
+        self.operators = 0
+
+    def nest(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise query_error(f"Invalid filter expression: nested deeper than {MAX_NESTING} levels")
+
+    def operator(self) -> None:
+        self.operators += 1
+        if self.operators > MAX_OPERATORS:
+            raise query_error(f"Invalid filter expression: more than {MAX_OPERATORS} operators")
 
     def peek(self) -> Token | None:
         return self.tokens[self.i] if self.i < len(self.tokens) else None
@@ -164,6 +184,7 @@ class _Parser:
         node = self.and_expr()
         while self.is_word("or"):
             self.take()
+            self.operator()
             node = ("or", node, self.and_expr())
         return node
 
@@ -171,13 +192,17 @@ class _Parser:
         node = self.not_expr()
         while self.is_word("and"):
             self.take()
+            self.operator()
             node = ("and", node, self.not_expr())
         return node
 
     def not_expr(self) -> Node:
         if self.is_word("not"):
             self.take()
-            return ("not", self.not_expr())
+            self.nest()
+            node = ("not", self.not_expr())
+            self.depth -= 1
+            return node
         return self.comparison()
 
     def comparison(self) -> Node:
@@ -190,8 +215,10 @@ class _Parser:
     def primary(self) -> Node:
         token = self.take()
         if token.text == "(":
+            self.nest()
             node = self.or_expr()
             self.expect(")")
+            self.depth -= 1
             return node
         if token.kind == "name" and token.text not in ("true", "false", "null"):
             nxt = self.peek()
@@ -208,11 +235,13 @@ class _Parser:
         if arity is None:
             raise query_error(f"Function '{name.text}' is not supported")
         self.expect("(")
+        self.nest()
         args = [self.or_expr()]
         while self.peek() is not None and self.peek().text == ",":  # type: ignore[union-attr]
             self.take()
             args.append(self.or_expr())
         self.expect(")")
+        self.depth -= 1
         if len(args) != arity:
             raise query_error(f"Function '{name.text}' expects {arity} arguments")
         return ("call", name.text, *args)
@@ -392,6 +421,7 @@ def parse_expand(text: str, entity_type: EntityType, type_of: Callable[[str], En
 def parse_int_option(name: str, raw: str | None) -> int | None:
     if raw is None:
         return None
-    if not raw.isdigit():
-        raise query_error(f"Invalid value '{raw}' for system query option {name}")
+    # Edm.Int32, ASCII digits only (str.isdigit also takes "²", which int() refuses).
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 10 or int(raw) > INT32_MAX:
+        raise query_error(f"Invalid value '{raw[:50]}' for system query option {name}")
     return int(raw)
