@@ -30,21 +30,23 @@ def _table(rows: Sequence[Any], columns: Sequence[str], as_json: bool) -> str:
 
 
 def _engine():  # noqa: ANN202
-    from hub.db import make_engine
+    from flows.connections import hub_engine
 
-    return make_engine()
+    return hub_engine()
 
 
 def cmd_db(args: argparse.Namespace) -> int:
-    from hub.db import current_revision, database_url, upgrade
+    from flows.connections import hub_database_url
+    from hub.db import current_revision, upgrade
 
+    url = hub_database_url()
     if args.action == "upgrade":
-        upgrade()
-        print(f"hub database at revision {current_revision()}")
+        upgrade(url)
+        print(f"hub database at revision {current_revision(url)}")
     else:
         from sqlalchemy.engine import make_url
 
-        print(f"{make_url(database_url()).render_as_string(hide_password=True)}: revision {current_revision()}")
+        print(f"{make_url(url).render_as_string(hide_password=True)}: revision {current_revision(url)}")
     return 0
 
 

@@ -1,6 +1,6 @@
 """crm_order_sync: pull changed sales orders from each enabled CRM into the hub.
 
-Wiring only; the steps live in ``hub.crm_sync`` and import nothing heavy until a task runs.
+Wiring only; the steps live in ``flows.crm_order_sync`` and import nothing heavy until a task runs.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from datetime import datetime
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
 
-from hub.assets import ACCEPTED_ORDERS
-from hub.dag_defaults import default_args
+from flows.assets import ACCEPTED_ORDERS
+from flows.dag_defaults import default_args
 
 DOC = """
 ### CRM order sync
@@ -68,15 +68,15 @@ def crm_order_sync():
 
     @task(pool="crm_api", map_index_template="{{ crm }}")
     def pull(source: str) -> dict:
-        from hub.crm_sync import pull as pull_step
-        from hub.db import make_engine
+        from flows.connections import hub_engine
+        from flows.crm_order_sync import pull as pull_step
         from hub.settings import get_settings
 
         ctx = get_current_context()
         ctx["crm"] = source
         settings = get_settings().crm
         return pull_step(
-            make_engine(),
+            hub_engine(),
             source,
             _window(ctx),
             ctx["run_id"],
@@ -87,19 +87,19 @@ def crm_order_sync():
 
     @task(map_index_template="{{ crm }}")
     def raw_gate(pulled: dict) -> dict:
-        from hub.crm_sync import raw_gate as gate_step
-        from hub.db import make_engine
+        from flows.connections import hub_engine
+        from flows.crm_order_sync import raw_gate as gate_step
 
         get_current_context()["crm"] = pulled["source"]
-        return {**pulled, **gate_step(make_engine(), pulled["source"], get_current_context()["run_id"])}
+        return {**pulled, **gate_step(hub_engine(), pulled["source"], get_current_context()["run_id"])}
 
     @task(map_index_template="{{ crm }}")
     def accept(gated: dict) -> dict:
-        from hub.crm_sync import accept as accept_step
-        from hub.db import make_engine
+        from flows.connections import hub_engine
+        from flows.crm_order_sync import accept as accept_step
 
         get_current_context()["crm"] = gated["source"]
-        result = accept_step(make_engine(), gated["source"], get_current_context()["run_id"])
+        result = accept_step(hub_engine(), gated["source"], get_current_context()["run_id"])
         return {
             "source": gated["source"],
             "pulled": gated["pulled"],
@@ -125,7 +125,7 @@ def crm_order_sync():
     publish(accept.expand(gated=gated))
 
 
-def _window(ctx):  # noqa: ANN001, ANN202 - Airflow Context in, hub.crm_sync.Window | Incremental out
+def _window(ctx):  # noqa: ANN001, ANN202 - Airflow Context in, flows.crm_order_sync.Window | Incremental out
     """What the run pulls, from the run's own values only (never the wall clock).
 
     The params ``window_start`` (and optionally ``window_end``) ask for exactly that window, which
@@ -133,7 +133,7 @@ def _window(ctx):  # noqa: ANN001, ANN202 - Airflow Context in, hub.crm_sync.Win
     to the data interval end; a run triggered without a logical date (REST API, ``airflow dags
     trigger`` without ``-l``) has no data interval and pulls up to its ``run_after``.
     """
-    from hub.crm_sync import Incremental, Window
+    from flows.crm_order_sync import Incremental, Window
     from transforms.crm_orders import parse_time
 
     bounds = {}

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from airflow.sdk import Asset, CronDataIntervalTimetable, dag, get_current_context, task
 
-from hub.dag_defaults import default_args
+from flows.dag_defaults import default_args
 
 MASTER_DATA = Asset("hub://masterdata", extra={"tables": "customers, materials, price_list"})
 
@@ -35,12 +35,12 @@ limit) reads these tables.
 def master_data_sync():
     @task(outlets=[MASTER_DATA])
     def import_extract() -> dict:
-        from hub.db import make_engine
-        from hub.masterdata import import_extract as run_import
+        from flows.connections import hub_engine
+        from flows.master_data_sync import import_extract as run_import
         from hub.settings import get_settings
 
         ctx = get_current_context()
-        counts = run_import(make_engine(), get_settings().masterdata_dir, ctx["run_id"])
+        counts = run_import(hub_engine(), get_settings().masterdata_dir, ctx["run_id"])
         ctx["outlet_events"][MASTER_DATA].extra = counts
         return counts
 

@@ -1,6 +1,6 @@
 """sap_order_posting: accepted orders become SAP sales orders, and the customer is told what SAP confirmed.
 
-Wiring only; the steps live in ``hub.sap_posting`` and ``hub.confirmations``.
+Wiring only; the steps live in ``flows.sap_order_posting``.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from datetime import datetime
 
 from airflow.sdk import dag, get_current_context, task
 
-from hub.assets import ACCEPTED_ORDERS, POSTED_ORDERS
-from hub.dag_defaults import default_args
+from flows.assets import ACCEPTED_ORDERS, POSTED_ORDERS
+from flows.dag_defaults import default_args
 
 DOC = """
 ### SAP order posting
@@ -57,21 +57,21 @@ then `hub quarantine requeue --stage sap_posting` once SAP or the CRM is fixed.
 def sap_order_posting():
     @task(pool="sap_api")
     def plan() -> dict:
-        from hub.db import make_engine
-        from hub.sap_posting import plan as plan_step
+        from flows.connections import hub_engine
+        from flows.sap_order_posting import plan as plan_step
         from hub.settings import get_settings
 
         with _sap() as sap:
-            return plan_step(make_engine(), sap, _run_id(), default_plant=get_settings().plants.default)
+            return plan_step(hub_engine(), sap, _run_id(), default_plant=get_settings().plants.default)
 
     @task(pool="sap_api")
     def post(planned: dict) -> dict:
-        from hub.db import make_engine
+        from flows.connections import hub_engine
+        from flows.sap_order_posting import post as post_step
         from hub.ledger import Ledger
-        from hub.sap_posting import post as post_step
         from hub.settings import get_settings
 
-        engine = make_engine()
+        engine = hub_engine()
         with _sap() as sap:
             posted = post_step(
                 engine,
@@ -85,27 +85,27 @@ def sap_order_posting():
 
     @task(pool="sap_api")
     def refresh(posted: dict) -> dict:
-        from hub.db import make_engine
-        from hub.sap_posting import refresh as refresh_step
+        from flows.connections import hub_engine
+        from flows.sap_order_posting import refresh as refresh_step
 
         with _sap() as sap:
-            return {**posted, "refresh": refresh_step(make_engine(), sap, _run_id())}
+            return {**posted, "refresh": refresh_step(hub_engine(), sap, _run_id())}
 
     @task
     def gate(refreshed: dict) -> dict:
-        from hub.db import make_engine
-        from hub.sap_posting import gate as gate_step
+        from flows.connections import hub_engine
+        from flows.sap_order_posting import gate as gate_step
 
-        return {**refreshed, "gate": gate_step(make_engine(), _run_id())}
+        return {**refreshed, "gate": gate_step(hub_engine(), _run_id())}
 
     @task(pool="crm_api", outlets=[POSTED_ORDERS])
     def confirm(gated: dict) -> dict:
-        from hub.confirmations import run as confirm_step
-        from hub.db import make_engine
+        from flows.connections import hub_engine
+        from flows.sap_order_posting import run_confirmations as confirm_step
         from hub.ledger import Ledger
 
         ctx = get_current_context()
-        engine = make_engine()
+        engine = hub_engine()
         confirmed = confirm_step(engine, Ledger(engine, owner=_owner()), ctx["run_id"], ctx["dag_run"].run_after)
         ctx["outlet_events"][POSTED_ORDERS].extra = {
             "run_id": ctx["run_id"],
@@ -132,12 +132,11 @@ def _sap():  # noqa: ANN202 - a connectors.sap_s4.SapClient, imported lazily
     from contextlib import closing
 
     from connectors.sap_s4 import SapClient
-    from hub.connections import get_connection
-    from hub.db import make_engine
+    from flows.connections import get_connection, hub_engine
     from hub.token_cache import token_store
 
     # With OAuth, the tasks share one access token through the hub's token cache, as for the CRMs.
-    return closing(SapClient.from_connection(get_connection("sap_s4"), token_store=token_store(make_engine())))
+    return closing(SapClient.from_connection(get_connection("sap_s4"), token_store=token_store(hub_engine())))
 
 
 sap_order_posting()

@@ -1,8 +1,9 @@
 """Hub database: engine, URL resolution and migrations.
 
 SQLite file by default (the embedded default of the demo), PostgreSQL by URL. The URL comes from
-``$HUB_DATABASE_URL``, else the Airflow Connection ``hub_db``, else the SQLite file in the output
-folder, so credentials stay in Connections (DESIGN §3.6).
+``$HUB_DATABASE_URL``, else the Airflow Connection ``hub_db`` (looked up by ``flows.connections``:
+the core imports no Airflow), else the SQLite file in the output folder, so credentials stay in
+Connections (DESIGN §3.6).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -24,15 +26,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def database_url() -> str:
-    """The hub database URL: env, then the ``hub_db`` Connection, then the embedded SQLite file."""
+def database_url(connection: Any | None = None) -> str:
+    """The hub database URL: ``$HUB_DATABASE_URL``, then the ``hub_db`` Connection when the caller
+    has one (``flows.connections.hub_database_url`` looks it up), then the embedded SQLite file."""
     if url := os.environ.get("HUB_DATABASE_URL"):
         return url
-    from hub.connections import get_connection
-
-    conn = get_connection("hub_db", required=False)
-    if conn is not None:
-        return connection_to_url(conn)
+    if connection is not None:
+        return connection_to_url(connection)
     from hub.settings import get_settings
 
     out = get_settings().output_dir
@@ -40,7 +40,7 @@ def database_url() -> str:
     return f"sqlite:///{out / 'hub.sqlite'}"
 
 
-def connection_to_url(conn) -> str:  # noqa: ANN001 - an Airflow Connection or hub.connections.Conn
+def connection_to_url(conn: Any) -> str:
     """Turn a ``hub_db`` Connection into an SQLAlchemy URL (postgres → psycopg 3 driver)."""
     if conn.conn_type in ("sqlite",):
         return f"sqlite:///{conn.host}"

@@ -53,7 +53,7 @@ _STATES: Mapping[OrderState, StateInfo] = {
     S.SETTLED: StateInfo(in_sap=True, counts_against_credit=False),
 }
 
-# Where a new canonical order starts (hub.crm_sync): accepted, or cancelled if the CRM says so.
+# Where a new canonical order starts (flows.crm_order_sync): accepted, or cancelled if the CRM says so.
 INITIAL: frozenset[OrderState] = frozenset({S.ACCEPTED, S.CANCELLED})
 
 # Allowed moves (old → new). Staying in a state is always allowed and is not listed.

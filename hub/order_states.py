@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import Connection, select, tuple_, update
 
 from hub.db import utcnow
+from hub.keys import crm_order_id_of
 from hub.lifecycle import ALL_STATES, IllegalTransition, OrderState, allowed_from
 from hub.schema import orders, quarantine
-from transforms.crm_orders import crm_order_id_of
 
 OrderKey = tuple[str, str]  # (source, crm_order_id)
 

@@ -245,7 +245,7 @@ alerts = Table(
     Column("created_at", TS, nullable=False),
 )
 
-# ERP master data the order review needs, imported from the ERP's extract files (hub/masterdata.py).
+# ERP master data the order review needs, imported from the ERP's extract files (flows/master_data_sync.py).
 customers = Table(
     "customers",
     metadata,
@@ -293,7 +293,7 @@ token_cache = Table(
     Column("updated_at", TS, nullable=False),
 )
 
-# -- SAP order posting (hub/sap_posting.py) ---------------------------------------------------------
+# -- SAP order posting (flows/sap_order_posting.py) ---------------------------------------------------------
 # What SAP said it can deliver, per material and plant, when a posting run planned its allocation.
 stock_snapshots = Table(
     "stock_snapshots",

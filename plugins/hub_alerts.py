@@ -1,5 +1,5 @@
 """Failure notifier for every hub DAG: logs the failure, records it in the alert history and e-mails
-operations when ``alerts.email_to`` is set (:mod:`hub.alerts`).
+operations when ``alerts.email_to`` is set (:mod:`flows.alerting`).
 
 Airflow imports this file from the plugins folder; it also imports as ``plugins.hub_alerts`` from
 the installed project, which is how the DAG files reach it.
@@ -24,8 +24,8 @@ class HubAlertNotifier(BaseNotifier):
         self.kind = kind
 
     def notify(self, context) -> None:  # noqa: ANN001 - Airflow's Context
-        from hub import alerts
-        from hub.db import make_engine
+        from flows import alerting
+        from flows.connections import hub_engine
 
         ti = context.get("ti") or context.get("task_instance")
         dag_run = context.get("dag_run")
@@ -34,9 +34,9 @@ class HubAlertNotifier(BaseNotifier):
         if exception is not None:
             message += f": {type(exception).__name__}: {exception}"
         log.error("hub alert %s", message)
-        engine = make_engine()
+        engine = hub_engine()
         try:
-            alerts.notify(
+            alerting.notify(
                 engine,
                 kind=self.kind,
                 dag_id=getattr(ti, "dag_id", None),

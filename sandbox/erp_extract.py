@@ -1,4 +1,4 @@
-"""The ERP's master-data extract for the seeded business, as the hub imports it (hub/masterdata.py):
+"""The ERP's master-data extract for the seeded business, as the hub imports it (flows/master_data_sync.py):
 customers with credit limits and blocks, materials with MOQ and pack size, price lists."""
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from hub.keys import record_key
 from transforms.money import line_taxes, quantize, to_decimal
 
 # The columns of a raw line: those the raw gate requires on every line, then the optional ones.
@@ -44,16 +45,6 @@ RAW_COLUMNS = (
     "crm_line_id",
     "unit",
 )
-
-
-def record_key(source: str, crm_order_id: str) -> str:
-    """The key an order carries through gates and the quarantine: one CRM order, one key."""
-    return f"{source}:{crm_order_id}"
-
-
-def crm_order_id_of(key: str) -> str:
-    """The CRM order id inside a :func:`record_key`."""
-    return key.split(":", 1)[1]
 
 
 def parse_time(value: Any) -> datetime | None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import requests
-from flows import deploy, run_dag, sync
+from dagruns import deploy, run_dag, sync
 from sqlalchemy import select
 
 from hub.schema import crm_inbox, order_lines, orders, quarantine

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import requests
-from flows import deploy, run_dag, sync, task_result
+from dagruns import deploy, run_dag, sync, task_result
 from sqlalchemy import func, select
 
 from hub.schema import gate_results, ledger, order_allocations, orders, sap_orders, stock_snapshots

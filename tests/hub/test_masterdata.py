@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from hub.masterdata import import_extract
+from flows.master_data_sync import import_extract
 from hub.schema import customers, materials, price_list, quarantine
 from sandbox.erp_extract import write_extract
 from sandbox.seed_data import generate

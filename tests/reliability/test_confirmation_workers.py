@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 import requests
-from flows import deploy, run_dag, sync
+from dagruns import deploy, run_dag, sync
 from sqlalchemy import func, select
 
 from hub.ledger import Ledger
@@ -40,7 +40,7 @@ WORKER = textwrap.dedent(
     from datetime import datetime
     from hub.db import make_engine
     from hub.ledger import Ledger
-    from hub.confirmations import run
+    from flows.sap_order_posting import run_confirmations as run
 
     with open(sys.argv[1]) as f:
         job = json.load(f)
@@ -68,7 +68,7 @@ def posted(hub_db, tmp_path, monkeypatch, airflow_home) -> Iterator[dict[str, An
     """Orders accepted from the sandbox CRMs and posted to the sandbox SAP; nobody told yet."""
     from connectors.http import RetryPolicy
     from connectors.sap_s4 import SapClient, SapConfig
-    from hub.sap_posting import gate, plan, post, refresh
+    from flows.sap_order_posting import gate, plan, post, refresh
     from hub.settings import get_settings
     from sandbox.seed_data import generate
     from sandbox.testing import running_sandbox

@@ -19,8 +19,8 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from hub import crm_sync
-from hub.crm_sync import Incremental, Window
+from flows import crm_order_sync
+from flows.crm_order_sync import Incremental, Window
 from hub.schema import crm_inbox, order_lines, orders, quarantine, sync_cursors
 
 pytestmark = pytest.mark.sandbox
@@ -36,7 +36,7 @@ MIN = timedelta(minutes=1)
 @pytest.fixture
 def world(hub_db, tmp_path, monkeypatch) -> Iterator[dict[str, Any]]:
     from devtools.local_airflow import connections_for
-    from hub.masterdata import import_extract
+    from flows.master_data_sync import import_extract
     from hub.settings import get_settings
     from sandbox.erp_extract import write_extract
     from sandbox.seed_data import generate
@@ -78,7 +78,7 @@ def zoho_put(world, fields: dict[str, Any], crm_id: str | None = None) -> dict[s
 def run(world, span, run_id: str, *, initial_from: datetime | None = None, client: Any = None) -> dict[str, Any]:
     """One run of the flow's steps for Zoho, as the DAG's tasks call them."""
     engine = world["engine"]
-    pulled = crm_sync.pull(
+    pulled = crm_order_sync.pull(
         engine,
         SOURCE,
         span,
@@ -87,8 +87,8 @@ def run(world, span, run_id: str, *, initial_from: datetime | None = None, clien
         initial_from=initial_from or world["now"] - timedelta(days=60),
         client=client,
     )
-    gated = crm_sync.raw_gate(engine, SOURCE, run_id)
-    accepted = crm_sync.accept(engine, SOURCE, run_id)
+    gated = crm_order_sync.raw_gate(engine, SOURCE, run_id)
+    accepted = crm_order_sync.accept(engine, SOURCE, run_id)
     assert pulled["pulled"] == gated["evaluated"] == gated["quarantined"] + accepted["evaluated"]
     return {"pull": pulled, "gate": gated, "accept": accepted}
 
@@ -230,8 +230,8 @@ class _DropsMidway:
 
 
 def _real_client(engine):  # noqa: ANN001, ANN202
-    from hub.connections import get_connection
-    from hub.crm_sources import get_source
+    from flows.connections import get_connection
+    from flows.crm_sources import get_source
     from hub.token_cache import token_store
 
     source = get_source(SOURCE)
@@ -257,7 +257,7 @@ def test_the_run_after_a_failed_run_loses_nothing(world, failing_step, monkeypat
         elif failing_step == "raw_gate":
             patch.setattr("quality.gate.run_gate", _raise)
         else:
-            patch.setattr(crm_sync, "_write_orders", _raise)
+            patch.setattr("flows.crm_order_sync.acceptance._write_orders", _raise)
         with pytest.raises((ConnectionError, RuntimeError)):
             scheduled(world, t, t + 15 * MIN, "scheduled__T+15m", client=client)
     if failing_step == "pull":

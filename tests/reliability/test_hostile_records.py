@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import requests
-from flows import deploy
+from dagruns import deploy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, update
@@ -85,7 +85,7 @@ def hostile_order(draw: st.DrawFn, template: dict[str, Any], products: list[str]
 # -- the world -----------------------------------------------------------------------------------------
 @pytest.fixture
 def world(hub_db, tmp_path, monkeypatch, airflow_home) -> Iterator[dict[str, Any]]:
-    from hub.masterdata import import_extract
+    from flows.master_data_sync import import_extract
     from hub.settings import get_settings
     from sandbox.seed_data import generate
     from sandbox.testing import running_sandbox
@@ -135,22 +135,22 @@ def _advance(control: str, seconds: int) -> datetime:
 def _run_every_step(world: dict[str, Any], window_start: datetime, window_end: datetime, run_id: str) -> None:
     from connectors.http import RetryPolicy
     from connectors.sap_s4 import SapClient, SapConfig
-    from hub import confirmations, crm_sync, sap_posting
+    from flows import crm_order_sync, sap_order_posting
     from hub.ledger import Ledger
 
     engine = world["engine"]
-    crm_sync.pull(engine, "zoho_crm", crm_sync.Window(window_start, window_end), run_id)
-    crm_sync.raw_gate(engine, "zoho_crm", run_id)
-    crm_sync.accept(engine, "zoho_crm", run_id)
+    crm_order_sync.pull(engine, "zoho_crm", crm_order_sync.Window(window_start, window_end), run_id)
+    crm_order_sync.raw_gate(engine, "zoho_crm", run_id)
+    crm_order_sync.accept(engine, "zoho_crm", run_id)
     s = world["info"]["systems"]["sap_s4"]
     fast = RetryPolicy(max_attempts=2, base=0, cap=0)
     with SapClient(SapConfig(base_url=s["base_url"], user=s["user"], password=s["password"], retry=fast)) as sap:
-        planned = sap_posting.plan(engine, sap, run_id, default_plant="1010")
+        planned = sap_order_posting.plan(engine, sap, run_id, default_plant="1010")
         ledger = Ledger(engine, owner=f"hostile#{run_id}")
-        sap_posting.post(engine, sap, ledger, run_id, planned, default_plant="1010", retry=fast)
-        sap_posting.refresh(engine, sap, run_id)
-        sap_posting.gate(engine, run_id)
-    confirmations.run(engine, Ledger(engine, owner=f"confirm#{run_id}"), run_id, window_end)
+        sap_order_posting.post(engine, sap, ledger, run_id, planned, default_plant="1010", retry=fast)
+        sap_order_posting.refresh(engine, sap, run_id)
+        sap_order_posting.gate(engine, run_id)
+    sap_order_posting.run_confirmations(engine, Ledger(engine, owner=f"confirm#{run_id}"), run_id, window_end)
 
 
 def _quarantined(engine, crm_id: str) -> list[tuple[str, str]]:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from flows.crm_order_sync.review import _open_exposure
 from hub.bulk import upsert
 from hub.lifecycle import (
     ALL_STATES,
@@ -23,7 +24,6 @@ from hub.lifecycle import (
     OrderState,
     transition_pairs,
 )
-from hub.order_review import _open_exposure
 from hub.order_states import set_status
 from hub.schema import customers, order_transitions, orders
 

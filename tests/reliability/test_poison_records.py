@@ -21,8 +21,8 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from hub import crm_sync
-from hub.crm_sync import Window
+from flows import crm_order_sync
+from flows.crm_order_sync import Window
 from hub.schema import order_lines, orders, quarantine
 
 pytestmark = pytest.mark.sandbox
@@ -45,7 +45,7 @@ def crm() -> Iterator[dict[str, Any]]:
 @pytest.fixture
 def world(crm, hub_db, tmp_path, monkeypatch) -> Iterator[dict[str, Any]]:
     from devtools.local_airflow import connections_for
-    from hub.masterdata import import_extract
+    from flows.master_data_sync import import_extract
     from hub.settings import get_settings
     from sandbox.erp_extract import write_extract
 
@@ -95,9 +95,9 @@ def run(world) -> dict[str, Any]:
     """pull → raw gate → accept of the whole seed window and the planted order, as the DAG runs them."""
     engine, now = world["engine"], world["now"]
     run_id = "poison-run"
-    pulled = crm_sync.pull(engine, SOURCE, Window(now - timedelta(days=60), now + timedelta(minutes=1)), run_id)
-    gated = crm_sync.raw_gate(engine, SOURCE, run_id)
-    accepted = crm_sync.accept(engine, SOURCE, run_id)
+    pulled = crm_order_sync.pull(engine, SOURCE, Window(now - timedelta(days=60), now + timedelta(minutes=1)), run_id)
+    gated = crm_order_sync.raw_gate(engine, SOURCE, run_id)
+    accepted = crm_order_sync.accept(engine, SOURCE, run_id)
     # Counts balance: every order pulled is accepted or quarantined, at one of the two steps.
     assert pulled["pulled"] == gated["evaluated"] == gated["passed"] + gated["quarantined"]
     assert gated["passed"] == accepted["evaluated"] == accepted["accepted"] + accepted["quarantined"]
@@ -146,7 +146,7 @@ def test_a_hostile_field_quarantines_only_its_order(world, case: str) -> None:
     crm_id = plant(world, header=header, line=line)
     result = run(world)
     row = held(world, crm_id)
-    assert (row.stage, row.field) == (crm_sync.RAW_GATE, field), (row.stage, row.field, row.detail)
+    assert (row.stage, row.field) == (crm_order_sync.RAW_GATE, field), (row.stage, row.field, row.detail)
     assert words in row.detail, row.detail
     assert row.detail.startswith("order "), row.detail  # names the order (and the line for line fields)
     if line:
@@ -186,7 +186,7 @@ def test_a_value_past_the_gate_that_does_not_fit_its_column_fails_only_its_order
     crm_id = plant(world, header={"SO_Number": "SO-" + "6" * 97})
     run(world)
     row = held(world, crm_id)
-    assert (row.stage, row.field, row.error_class) == (crm_sync.ACCEPT_STAGE, "order_number", "DoesNotFit")
+    assert (row.stage, row.field, row.error_class) == (crm_order_sync.ACCEPT_STAGE, "order_number", "DoesNotFit")
     assert "at most 64 characters" in row.detail
     assert_others_accepted(world, crm_id)
 
@@ -213,7 +213,7 @@ def test_an_unreadable_record_is_quarantined_whole(hub_db) -> None:
                     updated_at=utcnow(),
                 )
             )
-    gated = crm_sync.raw_gate(hub_db, SOURCE, run_id)
+    gated = crm_order_sync.raw_gate(hub_db, SOURCE, run_id)
     assert gated == {"source": SOURCE, "evaluated": 2, "passed": 0, "quarantined": 2}
     with hub_db.connect() as conn:
         rows = {r.record_key: r for r in conn.execute(select(quarantine))}

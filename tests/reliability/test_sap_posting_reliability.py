@@ -23,9 +23,9 @@ from sqlalchemy import select
 
 from connectors.http import RetryPolicy
 from connectors.sap_odata import any_of_chunks
+from flows.sap_order_posting import POSTING_STAGE, SAP_ORDER, plan, post
 from hub.db import utcnow
 from hub.ledger import Ledger
-from hub.sap_posting import POSTING_STAGE, SAP_ORDER, plan, post
 from hub.schema import ledger, order_lines, orders, quarantine, sap_orders
 from sandbox.seed_data import generate
 from sandbox.testing import PROJECT_ROOT, running_sandbox
@@ -205,7 +205,7 @@ KILLED_POST = textwrap.dedent(
     from connectors.sap_s4 import SapClient, SapConfig
     from hub.db import make_engine
     from hub.ledger import Ledger
-    from hub.sap_posting import post
+    from flows.sap_order_posting import post
 
     job = json.load(sys.stdin)
     create = SapClient.create_sales_orders
@@ -393,15 +393,15 @@ def test_a_5xx_storm_leaves_orders_failed_in_the_ledger_then_a_later_run_posts_t
 # -- 5. the same plan again: the ledger answers, SAP hears nothing --------------------------------
 def test_posting_the_same_plan_again_sends_nothing(hub_db, sap_sandbox, sap_client, monkeypatch):
     """A replay of a finished post answers from the ledger: not one call reaches SAP."""
-    import hub.sap_posting
-
     accept(hub_db, clean_orders(sap_sandbox, 5))
     sap = sap_client(sap_sandbox)
     planned = plan(hub_db, sap, "run-1", default_plant=PLANT)
     numbers = planned_numbers(hub_db, planned)
     # A crash after the ledger recorded SAP's answers but before the orders were marked posted:
     with monkeypatch.context() as m:
-        m.setattr(hub.sap_posting, "_record_posting", lambda *a: (_ for _ in ()).throw(SystemExit("killed")))
+        m.setattr(
+            "flows.sap_order_posting.posting._record_posting", lambda *a: (_ for _ in ()).throw(SystemExit("killed"))
+        )
         with pytest.raises(SystemExit):
             plan_and_post(hub_db, sap, planned=planned)
     assert {e.status for e in ledger_rows(hub_db).values()} == {"sent"}
@@ -422,8 +422,8 @@ def test_posting_the_same_plan_again_sends_nothing(hub_db, sap_sandbox, sap_clie
 # -- 6. a posting the gate sends to review comes back once requeued ----------------------------------
 def test_a_posting_held_for_review_is_gated_again_when_requeued(hub_db, sap_sandbox, sap_client):
     """SAP's net amount far off the agreed prices: review, nobody told; fixed and requeued: posted again."""
+    from flows.sap_order_posting import POSTINGS_GATE, gate
     from hub.quarantine import list_records, requeue
-    from hub.sap_posting import POSTINGS_GATE, gate
 
     accept(hub_db, clean_orders(sap_sandbox, 3))
     sap = sap_client(sap_sandbox)

@@ -34,8 +34,8 @@ from test_sap_posting_reliability import (
     sap_links,
 )
 
+from flows.sap_order_posting import plan, post
 from hub.ledger import Ledger, try_owner
-from hub.sap_posting import plan, post
 from sandbox.testing import PROJECT_ROOT, running_sandbox
 
 pytestmark = pytest.mark.sandbox
@@ -47,7 +47,7 @@ WORKER = textwrap.dedent(
     from connectors.sap_s4 import SapClient, SapConfig
     from hub.db import make_engine
     from hub.ledger import Ledger
-    from hub.sap_posting import post
+    from flows.sap_order_posting import post
 
     with open(sys.argv[1]) as f:
         job = json.load(f)

@@ -18,8 +18,9 @@ from sqlalchemy import create_engine, insert
 from sqlalchemy.engine import Engine
 
 from connectors.base import datetime_to_ms, ms_to_datetime
-from hub import order_review, sap_posting
-from hub.crm_sources import get_source
+from flows import sap_order_posting
+from flows.crm_order_sync import review as order_review
+from flows.crm_sources import get_source
 from hub.schema import customers, materials, metadata, order_lines, orders, price_list
 from hub.settings import get_settings
 from transforms.business_day import business_date, day_start
@@ -124,7 +125,7 @@ def price_validity(engine: Engine) -> tuple[date, date]:
 
 
 def sap_order_date(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> date:
-    """``PurchaseOrderDate`` of the order as ``sap_posting.post`` builds it (stopped before sending)."""
+    """``PurchaseOrderDate`` of the order as ``sap_order_posting.post`` builds it (stopped before sending)."""
     import connectors.sap_s4
 
     order, [line] = _order(Decimal("100.00"))
@@ -176,7 +177,7 @@ def sap_order_date(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> date:
     area = {"sales_org": "1010", "channel": "10", "division": "00", "priority": "02", "blocked": False}
     planned = {"sales_areas": {"C1": area}, "sequence": [["fxiaoke", "o1"]]}
     with pytest.raises(_PayloadBuilt):
-        sap_posting.post(engine, None, None, "run-1", planned, default_plant="1010")
+        sap_order_posting.post(engine, None, None, "run-1", planned, default_plant="1010")
     return built["purchase_order_date"]
 
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.confirmations import confirmation_key
+from flows.sap_order_posting.due import confirmation_key
 from transforms.confirmation import Confirmation, ConfirmedLine
 from transforms.crm_confirmation import fxiaoke_update, zoho_update
 

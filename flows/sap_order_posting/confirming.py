@@ -3,151 +3,51 @@
 Each goes through the ledger under ``<order number>:<digest of what is confirmed>``: an unchanged
 confirmation is never sent twice, a changed one (SAP confirmed a backorder) is a new send. Once
 both channels have it the order's state follows: ``confirmed``, or ``partial`` while SAP still owes
-quantities; an order not in SAP yet stays ``backordered`` (the customer is told that, once).
-"""
+quantities; an order not in SAP yet stays ``backordered`` (the customer is told that, once)."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, select, tuple_
+from sqlalchemy import Connection, Engine, delete, tuple_
 
 from connectors.http import AuthError, BusinessError, ConnectorError, PermanentError, TransientError
-from hub import jsonable, quarantine
+from flows.crm_sources import get_source
+from flows.sap_order_posting.due import confirmation_key, pending
+from hub import quarantine
 from hub.bulk import upsert
-from hub.crm_sources import get_source
 from hub.db import utcnow
+from hub.keys import record_key
 from hub.ledger import Delivered, Ledger, LedgerBusy, LedgerConflict, SendResult
-from hub.lifecycle import CONFIRMABLE
 from hub.lifecycle import OrderState as S
 from hub.order_states import requeued_orders, set_status
-from hub.schema import customers, order_allocations, order_confirmations, order_lines, orders, sap_orders
-from transforms.confirmation import Confirmation, ConfirmedLine
-from transforms.crm_orders import record_key
+from hub.schema import order_confirmations
+from transforms.confirmation import Confirmation
 
 log = logging.getLogger(__name__)
 
+
 MAIL_TARGET = "mail.order_confirmation"
+
+
 # Quarantine stages of confirmations a channel refuses for good (a deleted CRM record, a refused
 # address). The other channel still goes out; ``hub quarantine requeue --stage …`` sends it again.
 CRM_STAGE = "crm_confirmation"
+
+
 MAIL_STAGE = "confirmation_mail"
+
+
 # The order's state once the customer has a confirmation (orders in SAP; see module docstring).
 STATE_AFTER = {"confirmed": S.CONFIRMED, "partially_confirmed": S.PARTIAL, "backordered": S.PARTIAL}
 
 
 def crm_target(source: str) -> str:
     return f"crm.{source}.confirmation"
-
-
-def confirmation_key(c: Confirmation) -> str:
-    """Deterministic per confirmed content: same content, same key (ledger idempotency)."""
-    content = [c.status, c.sap_order] + [
-        [ln.line_no, _plain(ln.confirmed_qty), ln.confirmed_date.isoformat() if ln.confirmed_date else None]
-        for ln in c.lines
-    ]
-    digest = hashlib.sha256(jsonable.dumps(content, canonical=True).encode()).hexdigest()[:16]
-    return f"{c.order_number}:{digest}"
-
-
-def pending(conn: Connection, default_language: str) -> list[Confirmation]:
-    """Confirmations whose content differs from the last one the customer got."""
-    heads = conn.execute(
-        select(
-            orders.c.source,
-            orders.c.crm_order_id,
-            orders.c.order_number,
-            orders.c.customer_number,
-            orders.c.customer_name,
-            orders.c.currency,
-            orders.c.net_amount,
-            orders.c.gross_amount,
-            orders.c.status,
-            sap_orders.c.sap_order,
-            customers.c.name.label("sap_customer_name"),
-            customers.c.email,
-            customers.c.language,
-            order_confirmations.c.confirmation_key,
-        )
-        .outerjoin(
-            sap_orders,
-            and_(sap_orders.c.source == orders.c.source, sap_orders.c.crm_order_id == orders.c.crm_order_id),
-        )
-        .outerjoin(customers, customers.c.customer_number == orders.c.customer_number)
-        .outerjoin(
-            order_confirmations,
-            and_(
-                order_confirmations.c.source == orders.c.source,
-                order_confirmations.c.crm_order_id == orders.c.crm_order_id,
-            ),
-        )
-        .where(orders.c.status.in_(CONFIRMABLE))
-    ).all()
-    if not heads:
-        return []
-    keys = [(h.source, h.crm_order_id) for h in heads]
-    lines: dict[tuple[str, str], list[ConfirmedLine]] = defaultdict(list)
-    for ln in conn.execute(
-        select(
-            order_lines.c.source,
-            order_lines.c.crm_order_id,
-            order_lines.c.line_no,
-            order_lines.c.crm_line_id,
-            order_lines.c.material,
-            order_lines.c.description,
-            order_lines.c.quantity,
-            order_lines.c.unit,
-            order_allocations.c.confirmed_qty,
-            order_allocations.c.confirmed_date,
-        )
-        .outerjoin(
-            order_allocations,
-            and_(
-                order_allocations.c.source == order_lines.c.source,
-                order_allocations.c.crm_order_id == order_lines.c.crm_order_id,
-                order_allocations.c.line_no == order_lines.c.line_no,
-            ),
-        )
-        .where(tuple_(order_lines.c.source, order_lines.c.crm_order_id).in_(keys))
-        .order_by(order_lines.c.source, order_lines.c.crm_order_id, order_lines.c.line_no)
-    ):
-        lines[(ln.source, ln.crm_order_id)].append(
-            ConfirmedLine(
-                line_no=ln.line_no,
-                material=ln.material,
-                description=ln.description,
-                ordered_qty=ln.quantity,
-                confirmed_qty=ln.confirmed_qty or Decimal(0),
-                unit=ln.unit or "PC",
-                confirmed_date=ln.confirmed_date,
-                crm_line_id=ln.crm_line_id,
-            )
-        )
-    result = []
-    for h in heads:
-        c = Confirmation(
-            source=h.source,
-            crm_order_id=h.crm_order_id,
-            order_number=h.order_number,
-            customer_number=h.customer_number,
-            customer_name=h.sap_customer_name or h.customer_name,
-            email=h.email or None,
-            language=h.language or default_language,
-            sap_order=h.sap_order,
-            currency=h.currency,
-            net_amount=h.net_amount,
-            gross_amount=h.gross_amount,
-            lines=tuple(lines[(h.source, h.crm_order_id)]),
-        )
-        if c.lines and confirmation_key(c) != h.confirmation_key:
-            result.append(c)
-    return result
 
 
 def confirm(
@@ -332,10 +232,6 @@ def _record(conn: Connection, c: Confirmation, key: str, run_id: str) -> None:
         set_status(conn, [(c.source, c.crm_order_id)], STATE_AFTER[c.status], run_id, only_from=(S.POSTED, S.PARTIAL))
 
 
-def _plain(value: Decimal) -> str:
-    return format(value.normalize(), "f") if value else "0"
-
-
 def mail_sender(mailer: Any, sender: str, sent_at: datetime) -> Callable[[Confirmation, str], str]:
     """``send_mail`` for :func:`confirm`: the customer's template, the run's time, a stable Message-ID."""
     from connectors.mail import check_header_values
@@ -354,7 +250,7 @@ def run(engine: Engine, ledger: Ledger, run_id: str, sent_at: datetime) -> dict[
     """:func:`confirm` with what a deployment has: a client per enabled CRM from its Connection, and
     e-mail through ``smtp_default`` (no Connection: CRM write-backs only)."""
     from connectors.mail import Mailer, SmtpConfig
-    from hub.connections import get_connection
+    from flows.connections import get_connection
     from hub.settings import get_settings
     from hub.token_cache import token_store
 

@@ -30,3 +30,21 @@ def get_connection(conn_id: str, *, required: bool = True) -> Any | None:
         if required:
             raise MissingConnection(conn_id) from None
         return None
+
+
+def hub_database_url() -> str:
+    """The hub database URL, with the ``hub_db`` Connection taken into account (see ``hub.db``)."""
+    import os
+
+    from hub.db import database_url
+
+    if os.environ.get("HUB_DATABASE_URL"):  # wins anyway: no need to ask Airflow for the Connection
+        return database_url()
+    return database_url(get_connection("hub_db", required=False))
+
+
+def hub_engine() -> Any:
+    """An Engine on the hub database a deployment configured (``$HUB_DATABASE_URL``, ``hub_db``, SQLite)."""
+    from hub.db import make_engine
+
+    return make_engine(hub_database_url())

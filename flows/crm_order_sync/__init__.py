@@ -1,0 +1,27 @@
+"""The steps of ``crm_order_sync``: pull → raw gate → map and accept, one CRM at a time.
+
+Each step reads what the previous one left in ``crm_inbox`` for the same run and returns counts
+only, so the DAG's tasks stay thin adapters and XCom never carries order payloads. Every order
+pulled ends either accepted (in ``orders``) or in the quarantine with the reason; the counts
+returned balance: pulled = accepted + quarantined.
+"""
+
+from flows.crm_order_sync.acceptance import accept
+from flows.crm_order_sync.gating import raw_gate
+from flows.crm_order_sync.pulling import Incremental, Window, high_water_mark, pull, pull_range
+from flows.crm_order_sync.stages import ACCEPT_STAGE, CRM_STAGES, MAPPING_STAGE, RAW_GATE, REVIEW_STAGE
+
+__all__ = [
+    "ACCEPT_STAGE",
+    "CRM_STAGES",
+    "MAPPING_STAGE",
+    "RAW_GATE",
+    "REVIEW_STAGE",
+    "Incremental",
+    "Window",
+    "accept",
+    "high_water_mark",
+    "pull",
+    "pull_range",
+    "raw_gate",
+]

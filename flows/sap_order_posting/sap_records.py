@@ -1,0 +1,94 @@
+"""What SAP holds, in the hub: looking an order up in SAP by ``PurchaseOrderByCustomer``, and linking
+the hub's order to SAP's (``sap_orders``, confirmed quantities and dates, state ``posted``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, update
+
+from hub.bulk import upsert
+from hub.db import utcnow
+from hub.ledger import Delivered
+from hub.lifecycle import OrderState as S
+from hub.order_states import OrderKey, set_status
+from hub.schema import order_allocations, sap_orders
+from transforms.sap_posting import order_summary
+
+
+def lookup_in_sap(sap: Any, payloads: list[dict[str, Any]]) -> list[Delivered | None]:
+    """SAP's order for each payload's PurchaseOrderByCustomer, if it is this customer's."""
+    found = sap.find_sales_orders([p["PurchaseOrderByCustomer"] for p in payloads])
+    answers: list[Delivered | None] = []
+    for p in payloads:
+        doc = found.get(p["PurchaseOrderByCustomer"])
+        # Another customer's order with the same reference text is not ours to link.
+        answers.append(delivered(doc) if doc is not None and doc.sold_to == p["SoldToParty"] else None)
+    return answers
+
+
+def delivered(doc: Any) -> Delivered | Exception:
+    if isinstance(doc, Exception):
+        return doc
+    return Delivered(ref=doc.number, response=order_summary(doc))
+
+
+def link(conn: Connection, key: OrderKey, number: str, summary: Mapping[str, Any], run_id: str) -> None:
+    now = utcnow()
+    upsert(
+        conn,
+        sap_orders,
+        [
+            {
+                "source": key[0],
+                "crm_order_id": key[1],
+                "order_number": number,
+                "sap_order": summary["sap_order"],
+                "sap_net_amount": Decimal(summary["net_amount"]) if summary.get("net_amount") else None,
+                "currency": summary.get("currency"),
+                "created_at": now,
+                "run_id": run_id,
+                "updated_at": now,
+            }
+        ],
+        key=("source", "crm_order_id"),
+        ignore=frozenset({"created_at", "updated_at", "run_id"}),
+    )
+    apply_confirmations(conn, key, summary["items"], run_id)
+    set_status(conn, [key], S.POSTED, run_id, only_from=(S.ACCEPTED, S.BACKORDERED, S.HELD))
+
+
+def apply_confirmations(conn: Connection, key: OrderKey, items: Iterable[Mapping[str, Any]], run_id: str) -> int:
+    """Write SAP's confirmed quantity and date onto the order's allocation rows; returns rows changed."""
+    changed = 0
+    for it in items:
+        line_no = int(it["item"]) // 10
+        confirmed_date = it.get("confirmed_date")
+        changed += conn.execute(
+            update(order_allocations)
+            .where(
+                order_allocations.c.source == key[0],
+                order_allocations.c.crm_order_id == key[1],
+                order_allocations.c.line_no == line_no,
+            )
+            .where(
+                (order_allocations.c.confirmed_qty != Decimal(it["confirmed_qty"]))
+                | (order_allocations.c.sap_item.is_(None))
+                | (order_allocations.c.confirmed_date.is_distinct_from(_date(confirmed_date)))
+            )
+            .values(
+                confirmed_qty=Decimal(it["confirmed_qty"]),
+                confirmed_date=_date(confirmed_date),
+                sap_item=str(it["item"]),
+                run_id=run_id,
+                updated_at=utcnow(),
+            )
+        ).rowcount
+    return changed
+
+
+def _date(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
