@@ -21,12 +21,29 @@ from sandbox.faults import FaultConfig, FaultKind
 from sandbox.fxiaoke_auth import FxiaokeAuth
 from sandbox.fxiaoke_query import run_query
 from sandbox.fxiaoke_records import FxiaokeStore, price_line, total_order
-from sandbox.fxiaoke_schema import OBJECTS, OK_BODY, SYSTEM_MANAGED, FxiaokeError, encode, param_error
+from sandbox.fxiaoke_schema import (
+    LOOKUPS,
+    OBJECTS,
+    OK_BODY,
+    SYSTEM_MANAGED,
+    FxiaokeError,
+    encode,
+    known,
+    param_error,
+)
 from sandbox.seed_data import FXIAOKE
 from sandbox.system import EmulatedSystem, RecordError, SandboxContext, record_edit
 
 TOKEN_PATHS = ("/cgi/corpAccessToken/get/V2", "/oauth2.0/token")
 LINES = "SalesOrderProductObj"
+
+
+class _Json(JSONResponse):
+    """JSON as the gateway sends it; text echoed from a request may hold unpaired surrogates, which
+    become U+FFFD rather than failing the answer."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "replace")
 
 
 def _exact(exc: FxiaokeError) -> dict[str, Any]:
@@ -133,13 +150,13 @@ class Fxiaoke(EmulatedSystem):
     def _envelope(
         self, body: dict[str, Any], request: Request | None = None, user: str = "-1000", headers: Any = None
     ) -> JSONResponse:
-        return JSONResponse({"traceId": self._trace_id(request, user), **body}, headers=headers)
+        return _Json({"traceId": self._trace_id(request, user), **body}, headers=headers)
 
     async def _body(self, request: Request) -> dict[str, Any]:
         raw = await request.body()
         try:
             body = json.loads(raw) if raw else {}
-        except ValueError:
+        except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested beyond reason
             raise param_error("request body is not JSON") from None
         if not isinstance(body, dict):
             raise param_error("request body must be a JSON object")
@@ -172,7 +189,7 @@ class Fxiaoke(EmulatedSystem):
             if not isinstance(data, dict):
                 raise param_error("data 为必填项")
             object_name = data.get("dataObjectApiName")
-            if object_name not in OBJECTS:
+            if not known(object_name, OBJECTS):
                 raise param_error(f"dataObjectApiName {object_name!r} is illegal")
             with_total = data.get("find_explicit_total_num", True) is not False
             result = run_query(
@@ -184,7 +201,7 @@ class Fxiaoke(EmulatedSystem):
             )
         except FxiaokeError as exc:
             if exc.code == 10013:
-                return JSONResponse(_exact(exc))
+                return _Json(_exact(exc))
             return self._envelope(exc.body(), request, user)
         page = {"dataList": result.rows, "offset": result.offset, "limit": result.limit, "total": result.total}
         return self._envelope({"data": page, **OK_BODY}, request, user)
@@ -196,7 +213,7 @@ class Fxiaoke(EmulatedSystem):
             user = self.auth.authenticate(request.headers, body).user_id
             data = body.get("data") if isinstance(body.get("data"), dict) else {}
             object_name, record_id = data.get("dataObjectApiName"), data.get("objectDataId")
-            if object_name not in OBJECTS:
+            if not known(object_name, OBJECTS):
                 raise param_error(f"dataObjectApiName {object_name!r} is illegal")
             record = self.store.get(object_name, str(record_id or ""))
             if record is None:
@@ -215,7 +232,7 @@ class Fxiaoke(EmulatedSystem):
                 raise param_error("data.object_data 为必填项")
             changes = dict(data["object_data"])
             object_name = changes.pop("dataObjectApiName", None)
-            if object_name not in OBJECTS:
+            if not known(object_name, OBJECTS):
                 raise param_error(f"object_data.dataObjectApiName {object_name!r} is illegal")
             record_id = str(changes.pop("_id", "") or "")
             if not record_id:
@@ -226,15 +243,16 @@ class Fxiaoke(EmulatedSystem):
             details = data.get("details") or {}
             staged = self._stage(object_name, record, changes)
             staged_lines = self._stage_details(object_name, record_id, details)
+            now_ms = self.ctx.clock.now_ms()
+            new_record, new_lines = self._apply(record, staged, staged_lines, user, now_ms)
         except FxiaokeError as exc:
             return self._envelope(exc.body(), request, user)
-        now_ms = self.ctx.clock.now_ms()
-        for line, line_changes in staged_lines:
-            self._commit(line, line_changes, user, now_ms)
-            price_line(line)
-        if staged_lines:
-            total_order(record, self.store.lines_of(record_id))
-        self._commit(record, staged, user, now_ms)
+        # Every part is valid and computed: only now does the tenant's data change, all at once.
+        for line, new_line in new_lines:
+            line.clear()
+            line.update(new_line)
+        record.clear()
+        record.update(new_record)
         workflow = body.get("triggerWorkFlow", True) is not False
         self.ctx.writes.add(
             self.name,
@@ -265,7 +283,52 @@ class Fxiaoke(EmulatedSystem):
             if error:
                 raise param_error(error)
             staged[name] = encoded
+            target = LOOKUPS.get((object_name, name))
+            if target is not None:
+                staged[name + "__r"] = self._lookup_name(object_name, record, name, target, encoded)
         return staged
+
+    def _lookup_name(
+        self, object_name: str, record: dict[str, Any], name: str, target: str, value: str | None
+    ) -> str | None:
+        """The display name a lookup's ``__r`` companion gets; the target must exist."""
+        if object_name == LINES and name == "order_id":
+            if value != record.get("order_id"):
+                raise param_error("明细的 order_id 不能修改 (a line cannot move to another order)")
+            return record.get("order_id__r")
+        if value is None:
+            return None
+        referenced = self.store.get(target, value)
+        if referenced is None or referenced.get("is_deleted") is True:
+            raise param_error(f"{name} 关联的 {target} 数据 {value} 不存在或已作废")
+        return referenced.get("name")
+
+    def _apply(
+        self,
+        record: dict[str, Any],
+        staged: dict[str, Any],
+        staged_lines: list[tuple[dict[str, Any], dict[str, Any]]],
+        user: str,
+        now_ms: int,
+    ) -> tuple[dict[str, Any], list[tuple[dict[str, Any], dict[str, Any]]]]:
+        """The record and lines as they will be, computed on copies; an amount that cannot be
+        computed refuses the whole call."""
+        new_record = copy.deepcopy(record)
+        new_lines = []
+        try:
+            for line, line_changes in staged_lines:
+                new_line = copy.deepcopy(line)
+                self._commit(new_line, line_changes, user, now_ms)
+                price_line(new_line)
+                new_lines.append((line, new_line))
+            if staged_lines:
+                replaced = {id(line): new_line for line, new_line in new_lines}
+                lines = [replaced.get(id(line), line) for line in self.store.lines_of(record["_id"])]
+                total_order(new_record, lines)
+            self._commit(new_record, staged, user, now_ms)
+        except (ArithmeticError, ValueError) as exc:  # decimal.InvalidOperation is an ArithmeticError
+            raise param_error(f"金额计算超出范围 (amounts out of range: {type(exc).__name__})") from None
+        return new_record, new_lines
 
     def _stage_details(
         self, object_name: str, order_id: str, details: Any
@@ -279,9 +342,9 @@ class Fxiaoke(EmulatedSystem):
             raise param_error("details.SalesOrderProductObj must be a list")
         staged = []
         for row in rows:
-            if not isinstance(row, dict) or not row.get("_id"):
+            if not isinstance(row, dict) or not isinstance(row.get("_id"), str) or not row["_id"]:
                 raise param_error("details rows need their _id (this sandbox updates existing lines only)")
-            line = self.store.get(LINES, str(row["_id"]))
+            line = self.store.get(LINES, row["_id"])
             if line is None or line.get("order_id") != order_id:
                 raise param_error(f"明细 {row['_id']} 不属于该订单")
             changes = {k: v for k, v in row.items() if k not in ("_id", "dataObjectApiName")}

@@ -17,6 +17,7 @@ from sandbox.fxiaoke_schema import (
     OFFSET_TOO_LARGE,
     TIME_TYPES,
     FxiaokeError,
+    known,
     param_error,
     to_decimal,
 )
@@ -54,7 +55,8 @@ def _typed(kind: str, raw: Any) -> Any:
         return to_decimal(raw)
     if kind in TIME_TYPES:
         number = to_decimal(raw)
-        return int(number) if number is not None else None
+        # Beyond ±10^20 ms no stored time can match; such a value does not convert.
+        return int(number) if number is not None and abs(number) < 10**20 else None
     if isinstance(raw, bool):
         return "true" if raw else "false"
     return str(raw)
@@ -79,9 +81,9 @@ def parse_filters(object_name: str, raw: Any) -> list[Filter]:
         if not isinstance(item, dict):
             raise param_error("each filter must be an object")
         name, operator, values = item.get("field_name"), item.get("operator"), item.get("field_values")
-        if name not in fields:
+        if not known(name, fields):
             raise param_error(f"filter field_name {name!r} 不存在")
-        if operator not in OPERATORS:
+        if not known(operator, OPERATORS):
             raise param_error(f"filter operator {operator!r} is illegal")
         if not isinstance(values, list):
             raise param_error("field_values must be a list")
@@ -160,7 +162,7 @@ def _sort(records: list[dict[str, Any]], object_name: str, orders: Any) -> list[
     fields = OBJECTS[object_name]
     result = sorted(records, key=lambda r: r["_id"])  # a stable base so equal keys page consistently
     for order in reversed(orders):
-        if not isinstance(order, dict) or order.get("fieldName") not in fields:
+        if not isinstance(order, dict) or not known(order.get("fieldName"), fields):
             raise param_error(f"orders fieldName {order!r} is illegal")
         name, kind = order["fieldName"], fields[order["fieldName"]]
         ascending = order.get("isAsc", True) is not False

@@ -173,28 +173,88 @@ def fx_number(value: Decimal, places: int = 2) -> str:
     return str(value.quantize(Decimal(1).scaleb(-places)))
 
 
+# Value limits the emulator enforces on writes. Fxiaoke's field settings carry a length and decimal
+# places per field; the tenant's real settings are not documented (crm_report.md §2.6), so these are
+# the emulator's choices [verify]: numbers up to 14 integer digits and 6 decimals, texts up to 2,000
+# characters, dates and times between 1900 and 9999.
+MAX_INTEGER_DIGITS = 14
+MAX_DECIMALS = 6
+MAX_TEXT = 2000
+MIN_MS = -2_208_988_800_000  # 1900-01-01T00:00:00Z
+MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+# Lookup fields and the object they point to; each has a read-only ``<field>__r`` display companion
+# (the target's ``name``), which the platform fills.
+LOOKUPS: dict[tuple[str, str], str] = {
+    ("SalesOrderObj", "account_id"): "AccountObj",
+    ("SalesOrderProductObj", "product_id"): "ProductObj",
+    ("SalesOrderProductObj", "order_id"): "SalesOrderObj",
+}
+
+
+def known(name: Any, names: Any) -> bool:
+    """``name in names`` for any JSON value (a list or an object is simply not a known name)."""
+    return isinstance(name, str) and name in names
+
+
+def _valid_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # an unpaired surrogate
+        return False
+    return True
+
+
+def _epoch_text(text: str) -> bool:
+    return text.isascii() and text.lstrip("-").isdigit()
+
+
+def _number_error(field_name: str, number: Decimal) -> str | None:
+    _, digits, exponent = number.normalize().as_tuple()
+    assert isinstance(exponent, int)
+    decimals = max(0, -exponent)
+    integer_digits = max(0, len(digits) + exponent) if number else 0
+    if integer_digits > MAX_INTEGER_DIGITS or decimals > MAX_DECIMALS:
+        return f"{field_name} 数值超出范围 (at most {MAX_INTEGER_DIGITS} digits and {MAX_DECIMALS} decimals)"
+    return None
+
+
 def encode(object_name: str, field_name: str, value: Any) -> tuple[Any, str | None]:
     """A client-written value in the stored encoding, or an error message."""
     kind = OBJECTS[object_name].get(field_name)
     if kind is None:
         return None, f"字段 {field_name} 不存在 (unknown field)"
+    if field_name.endswith("__r"):
+        return None, f"字段 {field_name} 是只读的显示字段 (display companion, read-only)"
     if value is None:
         return None, None
+    if isinstance(value, str) and not _valid_text(value):
+        return None, f"{field_name} 含有非法字符 (invalid Unicode)"
     if kind in NUMERIC_TYPES:
+        if isinstance(value, bool) or not isinstance(value, str | int | float) or not str(value).strip().isascii():
+            return None, f"{field_name} 不是数字"
         number = to_decimal(value)
-        return (str(value).strip(), None) if number is not None else (None, f"{field_name} 不是数字")
+        if number is None:
+            return None, f"{field_name} 不是数字"
+        error = _number_error(field_name, number)
+        return (None, error) if error else (str(value).strip(), None)
     if kind in TIME_TYPES:
-        if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).lstrip("-").isdigit():
+        text = str(value)
+        if isinstance(value, bool) or not isinstance(value, int | str) or not _epoch_text(text):
             return None, f"{field_name} must be epoch milliseconds"
+        if len(text) > 20 or not MIN_MS <= int(value) <= MAX_MS:
+            return None, f"{field_name} 时间超出范围 (out of range)"
         return int(value), None
     if kind in LIST_TYPES:
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        if not isinstance(value, list) or not all(isinstance(v, str) and _valid_text(v) for v in value):
             return None, f"{field_name} must be a list of ids"
         return list(value), None
     if kind == BOOL:
         return (value, None) if isinstance(value, bool) else (None, f"{field_name} must be true or false")
-    if kind == SELECT and field_name in SELECT_OPTIONS and value not in SELECT_OPTIONS[field_name]:
-        return None, f"{field_name} 选项值 {value} 不存在"
     if not isinstance(value, str | int | float):
         return None, f"{field_name} must be a text value"
-    return str(value), None
+    if kind == SELECT and field_name in SELECT_OPTIONS and not known(value, SELECT_OPTIONS[field_name]):
+        return None, f"{field_name} 选项值 {value} 不存在"
+    text = str(value)
+    if len(text) > MAX_TEXT:
+        return None, f"{field_name} 超出长度限制 {MAX_TEXT}"
+    return text, None
