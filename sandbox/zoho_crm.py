@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -86,18 +87,35 @@ def _fields(request: Request, module: str, *, required: bool) -> list[str] | Non
     return names
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _json_body(raw: bytes) -> Any:
+    """The request body as JSON, or Zoho's 400 for anything that is not JSON: invalid UTF-8, NaN or
+    Infinity, nesting beyond the parser, unpaired surrogates (they cannot be stored and sent back)."""
+    try:
+        body = json.loads(raw.decode("utf-8") or "null", parse_constant=_reject_constant)
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except (ValueError, RecursionError):
+        raise ZohoError(400, "INVALID_DATA", "body is not a valid JSON", {}) from None
+    return body
+
+
 def _modified_since(request: Request) -> Any:
     raw = request.headers.get("if-modified-since")
     if not raw:
         return None
     try:
         return parse_instant(raw)
-    except ValueError:
+    except (ValueError, OverflowError):
         pass
     try:
-        return parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
+        moment = parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError, OverflowError):
         raise ZohoError(400, "INVALID_DATA", "invalid data", {"header_name": "If-Modified-Since"}) from None
+    # RFC 2822 "-0000" means UTC with no zone information: Python gives a naive value.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _project(record: dict[str, Any], names: list[str], subform: str | None) -> dict[str, Any]:
@@ -137,6 +155,10 @@ class ZohoCrm(EmulatedSystem):
             Route(API + "/{module}", self._update_many, methods=["PUT"]),
             Route(API + "/{module}/{record_id}", self._get_one, methods=["GET"]),
             Route(API + "/{module}/{record_id}", self._update_one, methods=["PUT"]),
+            # Zoho serves these; the emulator refuses them clearly rather than answering 404 or 405.
+            Route(API + "/{module}", self._not_supported("Insert / Delete Records"), methods=["POST", "DELETE"]),
+            Route(API + "/{module}/{record_id}", self._not_supported("Delete Records"), methods=["DELETE"]),
+            Route(API + "/{rest:path}", self._wrong_method, methods=["PATCH", "OPTIONS", "POST", "DELETE", "PUT"]),
         ]
 
     def not_found(self, path: str) -> Response:
@@ -290,6 +312,11 @@ class ZohoCrm(EmulatedSystem):
             return exc.response()
         return JSONResponse({"org": [org_meta(self.store.admin, self.store.now)]})
 
+    async def _wrong_method(self, request: Request) -> Response:
+        return ZohoError(
+            400, "INVALID_REQUEST_METHOD", "The http request method type is not a valid one", {}
+        ).response()
+
     def _not_supported(self, what: str) -> Any:
         async def endpoint(request: Request) -> Response:
             try:
@@ -312,11 +339,15 @@ class ZohoCrm(EmulatedSystem):
     async def _token(self, request: Request) -> Response:
         params = dict(request.query_params)
         body = await request.body()
-        if body and request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
-            params.update(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
-        elif body and request.headers.get("content-type", "").startswith("multipart/form-data"):
-            form = await request.form()
-            params.update({k: str(v) for k, v in form.items()})
+        content_type = request.headers.get("content-type", "")
+        try:
+            if body and content_type.startswith("application/x-www-form-urlencoded"):
+                params.update(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+            elif body and content_type.startswith("multipart/form-data"):
+                form = await request.form()
+                params.update({k: v for k, v in form.items() if isinstance(v, str)})
+        except Exception:  # noqa: BLE001 - any unreadable form is the same refusal
+            return JSONResponse({"error": "invalid_request"}, status_code=400)
         api_domain = f"{request.url.scheme}://{request.url.netloc}{self.prefix}/api"
         status, payload = self.auth.grant(params, api_domain, self.faults.token_rate_limit)
         return JSONResponse(payload, status_code=status)
@@ -396,10 +427,7 @@ class ZohoCrm(EmulatedSystem):
         try:
             self.auth.check(request.headers.get("authorization"))
             module = _module(request)
-            try:
-                body = json.loads(await request.body() or b"null")
-            except ValueError:
-                raise ZohoError(400, "INVALID_DATA", "body is not a valid JSON", {}) from None
+            body = _json_body(await request.body())
             if not isinstance(body, dict):
                 raise ZohoError(400, "INVALID_DATA", "body is not a valid JSON", {})
             items = body.get("data")

@@ -269,7 +269,7 @@ def check_value(api_name: str, value: Any, json_path: str) -> dict[str, Any] | N
 
     if value is None:
         return None
-    if api_name in PICKLISTS and value not in PICKLISTS[api_name]:
+    if api_name in PICKLISTS and (not isinstance(value, str) or value not in PICKLISTS[api_name]):
         return invalid("picklist")
     if api_name in DATE_FIELDS:
         try:
