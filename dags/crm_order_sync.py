@@ -10,7 +10,7 @@ from datetime import datetime
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
 
 from flows.assets import ACCEPTED_ORDERS
-from flows.dag_defaults import default_args
+from plugins.dag_defaults import default_args
 
 DOC = """
 ### CRM order sync
@@ -70,6 +70,7 @@ def crm_order_sync():
     def pull(source: str) -> dict:
         from flows.connections import hub_engine
         from flows.crm_order_sync import pull as pull_step
+        from flows.crm_order_sync import span_of_run
         from hub.settings import get_settings
 
         ctx = get_current_context()
@@ -78,7 +79,9 @@ def crm_order_sync():
         return pull_step(
             hub_engine(),
             source,
-            _window(ctx),
+            span_of_run(
+                ctx["params"], ctx.get("data_interval_start"), ctx.get("data_interval_end"), ctx["dag_run"].run_after
+            ),
             ctx["run_id"],
             overlap_seconds=settings.overlap_seconds,
             initial_from=settings.initial_pull_from,
@@ -123,34 +126,6 @@ def crm_order_sync():
     pulled = pull.expand(source=enabled_crms())
     gated = raw_gate.expand(pulled=pulled)
     publish(accept.expand(gated=gated))
-
-
-def _window(ctx):  # noqa: ANN001, ANN202 - Airflow Context in, flows.crm_order_sync.Window | Incremental out
-    """What the run pulls, from the run's own values only (never the wall clock).
-
-    The params ``window_start`` (and optionally ``window_end``) ask for exactly that window, which
-    leaves the high-water mark alone. Otherwise the pull is incremental, from the high-water mark up
-    to the data interval end; a run triggered without a logical date (REST API, ``airflow dags
-    trigger`` without ``-l``) has no data interval and pulls up to its ``run_after``.
-    """
-    from flows.crm_order_sync import Incremental, Window
-    from transforms.crm_orders import parse_time
-
-    bounds = {}
-    for name in ("window_start", "window_end"):
-        raw = ctx["params"].get(name)
-        if raw and parse_time(raw) is None:
-            raise ValueError(f"param {name}={raw!r} is not an ISO-8601 time with an offset, e.g. 2026-11-20T00:00:00Z")
-        bounds[name] = parse_time(raw) if raw else None
-    end = ctx.get("data_interval_end") or ctx["dag_run"].run_after
-    if bounds["window_start"] is not None:
-        return Window(bounds["window_start"], bounds["window_end"] or end)
-    if bounds["window_end"] is not None:
-        raise ValueError(
-            "param window_end needs window_start: give both to re-run a window, or neither to pull from the "
-            "high-water mark"
-        )
-    return Incremental(end, ctx.get("data_interval_start"))
 
 
 crm_order_sync()

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from airflow.sdk import Asset, CronDataIntervalTimetable, dag, get_current_context, task
 
-from flows.dag_defaults import default_args
+from plugins.dag_defaults import default_args
 
 MASTER_DATA = Asset("hub://masterdata", extra={"tables": "customers, materials, price_list"})
 

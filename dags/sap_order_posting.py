@@ -10,7 +10,7 @@ from datetime import datetime
 from airflow.sdk import dag, get_current_context, task
 
 from flows.assets import ACCEPTED_ORDERS, POSTED_ORDERS
-from flows.dag_defaults import default_args
+from plugins.dag_defaults import default_args
 
 DOC = """
 ### SAP order posting
@@ -57,22 +57,22 @@ then `hub quarantine requeue --stage sap_posting` once SAP or the CRM is fixed.
 def sap_order_posting():
     @task(pool="sap_api")
     def plan() -> dict:
-        from flows.connections import hub_engine
+        from flows.connections import hub_engine, sap_client
         from flows.sap_order_posting import plan as plan_step
         from hub.settings import get_settings
 
-        with _sap() as sap:
+        with sap_client() as sap:
             return plan_step(hub_engine(), sap, _run_id(), default_plant=get_settings().plants.default)
 
     @task(pool="sap_api")
     def post(planned: dict) -> dict:
-        from flows.connections import hub_engine
+        from flows.connections import hub_engine, sap_client
         from flows.sap_order_posting import post as post_step
         from hub.ledger import Ledger
         from hub.settings import get_settings
 
         engine = hub_engine()
-        with _sap() as sap:
+        with sap_client() as sap:
             posted = post_step(
                 engine,
                 sap,
@@ -85,10 +85,10 @@ def sap_order_posting():
 
     @task(pool="sap_api")
     def refresh(posted: dict) -> dict:
-        from flows.connections import hub_engine
+        from flows.connections import hub_engine, sap_client
         from flows.sap_order_posting import refresh as refresh_step
 
-        with _sap() as sap:
+        with sap_client() as sap:
             return {**posted, "refresh": refresh_step(hub_engine(), sap, _run_id())}
 
     @task
@@ -126,17 +126,6 @@ def _owner() -> str:
     from hub.ledger import task_try_owner
 
     return task_try_owner(get_current_context()["ti"])
-
-
-def _sap():  # noqa: ANN202 - a connectors.sap_s4.SapClient, imported lazily
-    from contextlib import closing
-
-    from connectors.sap_s4 import SapClient
-    from flows.connections import get_connection, hub_engine
-    from hub.token_cache import token_store
-
-    # With OAuth, the tasks share one access token through the hub's token cache, as for the CRMs.
-    return closing(SapClient.from_connection(get_connection("sap_s4"), token_store=token_store(hub_engine())))
 
 
 sap_order_posting()

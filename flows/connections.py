@@ -48,3 +48,14 @@ def hub_engine() -> Any:
     from hub.db import make_engine
 
     return make_engine(hub_database_url())
+
+
+def sap_client() -> Any:
+    """A SAP client from the ``sap_s4`` Connection, closed on leaving the ``with`` block. With OAuth,
+    the tasks share one access token through the hub's token cache, as for the CRMs."""
+    from contextlib import closing
+
+    from connectors.sap_s4 import SapClient
+    from hub.token_cache import token_store
+
+    return closing(SapClient.from_connection(get_connection("sap_s4"), token_store=token_store(hub_engine())))

@@ -8,7 +8,7 @@ returned balance: pulled = accepted + quarantined.
 
 from flows.crm_order_sync.acceptance import accept
 from flows.crm_order_sync.gating import raw_gate
-from flows.crm_order_sync.pulling import Incremental, Window, high_water_mark, pull, pull_range
+from flows.crm_order_sync.pulling import Incremental, Window, high_water_mark, pull, pull_range, span_of_run
 from flows.crm_order_sync.stages import ACCEPT_STAGE, CRM_STAGES, MAPPING_STAGE, RAW_GATE, REVIEW_STAGE
 
 __all__ = [
@@ -24,4 +24,5 @@ __all__ = [
     "pull",
     "pull_range",
     "raw_gate",
+    "span_of_run",
 ]

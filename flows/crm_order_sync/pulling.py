@@ -24,6 +24,7 @@ from hub.schema import (
     material_map,
     sync_cursors,
 )
+from transforms.crm_orders import parse_time
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,36 @@ def pull_range(
             "(ISO-8601 with an offset) to where the first pull starts, or give window_start / window_end"
         )
     return min(candidates), span.end
+
+
+def span_of_run(
+    params: Mapping[str, Any],
+    interval_start: datetime | None,
+    interval_end: datetime | None,
+    run_after: datetime,
+) -> Window | Incremental:
+    """What a run pulls, from the run's own values only (never the wall clock).
+
+    The params ``window_start`` (and optionally ``window_end``) ask for exactly that window, which
+    leaves the high-water mark alone. Otherwise the pull is incremental, from the high-water mark up
+    to the data interval end; a run triggered without a logical date (REST API, ``airflow dags
+    trigger`` without ``-l``) has no data interval and pulls up to its ``run_after``.
+    """
+    bounds = {}
+    for name in ("window_start", "window_end"):
+        raw = params.get(name)
+        if raw and parse_time(raw) is None:
+            raise ValueError(f"param {name}={raw!r} is not an ISO-8601 time with an offset, e.g. 2026-11-20T00:00:00Z")
+        bounds[name] = parse_time(raw) if raw else None
+    end = interval_end or run_after
+    if bounds["window_start"] is not None:
+        return Window(bounds["window_start"], bounds["window_end"] or end)
+    if bounds["window_end"] is not None:
+        raise ValueError(
+            "param window_end needs window_start: give both to re-run a window, or neither to pull from the "
+            "high-water mark"
+        )
+    return Incremental(end, interval_start)
 
 
 def pull(
