@@ -7,7 +7,7 @@ module a lookup or subform points to. The shapes follow Zoho's published v8 exam
 ``fields/…/getFields``, ``modules/…/getModules``, ``users/…/getUsers``, ``org/…/getOrganization``).
 
 :data:`FIELD_TYPES` is the one place that says what each field holds; the update validation
-(:func:`sandbox.zoho_schema.check_value`) and the field metadata both read it. Lookups to modules
+(:meth:`sandbox.zoho_writes.RecordUpdater._check`) and the field metadata both read it. Lookups to modules
 this org does not emulate (Contacts, Deals, Quotes, Vendors) are declared as Zoho declares them, but
 ``/settings/fields`` answers ``INVALID_MODULE`` for those modules and a write into them is refused.
 """
@@ -26,7 +26,6 @@ from sandbox.zoho_schema import (
     PRODUCT_FIELDS,
     READ_ONLY,
     SALES_ORDER_FIELDS,
-    SUBFORMS,
     TEXT_LIMITS,
     zoho_time,
 )
@@ -427,7 +426,3 @@ def org_meta(admin: dict[str, Any], created: datetime) -> dict[str, Any]:
             "portal_users_license_purchased": 0,
         },
     }
-
-
-def subform_of(module: str) -> str | None:
-    return SUBFORMS.get(module)

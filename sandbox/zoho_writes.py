@@ -1,7 +1,10 @@
 """Update Records (``PUT /crm/v8/{module}``): per-record validation, subform semantics, results.
 
-Each record is checked completely before any of it is applied, so a failed record leaves the stored
-one untouched. Subform rules (crm_report.md §1.6): rows without ``id`` are appended, rows with ``id``
+Each record is checked completely before any of it is applied (every value against its field's type
+in :data:`sandbox.zoho_meta.FIELD_TYPES`; lookups resolved to their full ``{"id", "name"}`` form), then
+applied to a copy that replaces the stored record whole, so a failed record leaves it untouched.
+
+Subform rules (crm_report.md §1.6): rows without ``id`` are appended, rows with ``id``
 updated, ``"_delete": null`` on a row with ``id`` deletes it, an empty array deletes every row.
 """
 
