@@ -204,7 +204,83 @@ class Documents:
             raise SapError(400, "VL/609", f"Goods movement for delivery {delivery} has already been posted")
         return []  # every emulated delivery is issued when it is created
 
+    def _existing_delivery(self, delivery: str) -> Row:
+        header = self.store.table("A_OutbDeliveryHeader").get((delivery,))
+        if header is None:
+            raise SapError(404, "VL/001", f"Delivery {delivery[:10]} does not exist")
+        return header
+
+    def pick(self, delivery: str, item: str | None) -> list[dict[str, Any]]:
+        """Picking and its confirmation: every emulated delivery is created picked, confirmed and
+        issued, so SAP's answer is the error that goods issue is already posted."""
+        header = self._existing_delivery(delivery)
+        if item is not None:
+            items = self.store.children(DELIVERY_HEADER, "to_DeliveryDocumentItem", header)
+            if not any(int(i["DeliveryDocumentItem"]) == int(item) for i in items if item.isdigit()):
+                raise SapError(404, "VL/002", f"Item {item[:6]} does not exist in delivery {delivery}")
+        raise SapError(400, "VL/609", f"Goods movement for delivery {delivery} has already been posted; no picking")
+
+    def reverse_goods_issue(self, delivery: str) -> list[dict[str, Any]]:
+        """Reversal needs an unbilled delivery; the emulator bills every delivery a day after goods
+        issue and does not reverse goods issue before that [emulator], so it refuses either way."""
+        header = self._existing_delivery(delivery)
+        if header["OverallDelivReltdBillgStatus"] == "C":
+            raise SapError(
+                400, "VL/656", f"Delivery {delivery} has been billed: cancel the billing document before reversing"
+            )
+        raise SapError(501, "/IWBEP/CM_MGW_RT/001", "ReverseGoodsIssue of an unbilled delivery is not emulated")
+
     # -- billing ------------------------------------------------------------------------------------
+
+    def cancel_billing(self, billing_document: str, now: datetime) -> list[dict[str, Any]]:
+        """``Cancel``: a cancellation document S1 (the next billing number) with the original's items,
+        ``CancelledBillingDocument`` pointing back; the original is marked cancelled."""
+        table = self.store.table("A_BillingDocument")
+        original = table.get((billing_document,))
+        if original is None:
+            raise SapError(404, "VF/001", f"Billing document {billing_document[:10]} does not exist")
+        if original["BillingDocumentIsCancelled"] or original["BillingDocumentType"] == "S1":
+            raise SapError(400, "VF/037", f"Billing document {billing_document} is already cancelled")
+        number = str(self.next_billing)
+        self.next_billing += 1
+        self.store.journal.record(lambda: setattr(self, "next_billing", self.next_billing - 1))
+        day = day_of(now)
+        table.insert(
+            dict(
+                original,
+                BillingDocument=number,
+                BillingDocumentType="S1",
+                SDDocumentCategory="N",
+                CancelledBillingDocument=billing_document,
+                BillingDocumentDate=day,
+                CreationDate=day,
+                CreationTime=now.time().replace(microsecond=0),
+                LastChangeDate=day,
+                LastChangeDateTime=now,
+            )
+        )
+        items = self.store.table("A_BillingDocumentItem")
+        for item in items.lookup("BillingDocument", billing_document):
+            items.insert(dict(item, BillingDocument=number, CreationDate=day))
+        table.update(
+            original,
+            {
+                "BillingDocumentIsCancelled": True,
+                "LastChangeDate": day,
+                "LastChangeDateTime": later(original["LastChangeDateTime"], now),
+            },
+        )
+        return [
+            {
+                "BillingDocument": billing_document,
+                "CancellationBillingDocument": number,
+                "SystemMessageType": "S",
+                "SystemMessageIdentification": "VF",
+                "SystemMessageNumber": "311",
+                "SystemMessageText": f"Document {number} has been saved",
+                "SystemMessageVariable1": number,
+            }
+        ]
 
     def _bill(self, delivery_id: str, due: datetime) -> None:
         headers = self.store.table("A_OutbDeliveryHeader")

@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 from sandbox.sap.backend import SapBackend
 from sandbox.sap.batch import BatchFormatError, BatchResponse, ChangeSet, parse_batch, write_batch
 from sandbox.sap.edm import EntitySet, FunctionImport, Service
-from sandbox.sap.errors import JSON_TYPE, ErrorFactory, SapError, ServiceInfo, not_found_segment
+from sandbox.sap.errors import JSON_TYPE, ErrorDetail, ErrorFactory, SapError, ServiceInfo, not_found_segment
 from sandbox.sap.odata_json import Renderer, key_predicate, parse_value, row_etag
 from sandbox.sap.odata_query import (
     compile_filter,
@@ -41,9 +41,20 @@ from sandbox.sap.store import Row, later
 log = logging.getLogger("sandbox.sap")
 SERVICE_ROOT = "/sap/opu/odata/sap"
 DEFAULT_PAGE_SIZE = 1000
-PATCHABLE = frozenset({"A_SalesOrder", "A_OutbDeliveryHeader", "A_Customer", "A_CustomerSalesArea"})
+PATCHABLE = frozenset({"A_SalesOrder", "A_SalesOrderItem", "A_OutbDeliveryHeader", "A_Customer", "A_CustomerSalesArea"})
 NOT_ALLOWED = "/IWBEP/CM_MGW_RT/002"
 NOT_IMPLEMENTED = "/IWBEP/CM_MGW_RT/001"
+DELIVERY_PICKING = frozenset(
+    {
+        "PickAllItems",
+        "ConfirmPickingAllItems",
+        "PickOneItem",
+        "ConfirmPickingOneItem",
+        "PickOneItemWithSalesQuantity",
+        "PickOneItemWithBaseQuantity",
+        "SetPickingQuantityWithBaseQuantity",
+    }
+)
 END_OF_TIME = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
 
 
@@ -175,6 +186,10 @@ class ODataHandler:
             elif nav.many:
                 if segment is not segments[-1]:
                     raise not_found_segment(segments[segments.index(segment) + 1].name)
+                if req.method == "POST" and not count:
+                    return self._create(req, es, parent)
+                if req.method != "GET":
+                    raise SapError(405, NOT_ALLOWED, f"Method {req.method} is not allowed on a collection")
                 return self._collection(req, es, rows, count)
             else:
                 parent = rows[0] if rows else None
@@ -270,10 +285,12 @@ class ODataHandler:
         except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
             raise SapError(400, "/IWBEP/CM_MGW_RT/021", "The request body is not valid JSON") from None
 
-    def _create(self, req: ODataRequest, es: EntitySet) -> ODataResponse:
+    def _create(self, req: ODataRequest, es: EntitySet, parent: Row | None = None) -> ODataResponse:
         if not es.creatable:
             raise SapError(405, NOT_ALLOWED, f"Entity set {es.name} does not allow creation")
-        if es.name != "A_SalesOrder":
+        if es.name == "A_SalesOrderItem":
+            return self._create_item(req, es, parent)
+        if es.name != "A_SalesOrder" or parent is not None:
             raise SapError(
                 501, NOT_IMPLEMENTED, f"Method '{es.name.upper()}_CREATE_ENTITY' not implemented in data provider class"
             )
@@ -295,6 +312,28 @@ class ODataHandler:
         if etag:
             headers["ETag"] = etag
         return _json(body, 201, headers)
+
+    def _create_item(self, req: ODataRequest, es: EntitySet, order: Row | None) -> ODataResponse:
+        """An item of an existing order: ``A_SalesOrder('…')/to_Item``, or ``A_SalesOrderItem`` with
+        the order's number in ``SalesOrder``."""
+        payload = self._body(req)
+        if order is None:
+            number = payload.get("SalesOrder") if isinstance(payload, dict) else None
+            if not isinstance(number, str) or not number:
+                raise SapError(
+                    400, "V1/320", "Enter a value for field Sales document (SalesOrder)",
+                    [ErrorDetail("V1/320", "Enter a value for field Sales document (SalesOrder)", "SalesOrder",
+                                 "SalesOrder")],
+                )  # fmt: skip
+            order = self.store.table("A_SalesOrder").get((number,))
+            if order is None:
+                raise SapError(404, "V1/302", f"Sales document {number[:10]} does not exist")
+            payload = {k: v for k, v in payload.items() if k != "SalesOrder"}
+        item = self.backend.orders.create_item(order, payload, self.now())
+        expand = {"to_PricingElement": {}} if isinstance(payload, dict) and "to_PricingElement" in payload else {}
+        body = {"d": self.renderer(req).entity(es, item, None, expand)}
+        location = f"{req.service_url}/{es.name}{key_predicate(es.type, item)}"
+        return _json(body, 201, {"Location": location})
 
     def _check_etag(self, req: ODataRequest, es: EntitySet, row: Row) -> None:
         current = row_etag(es.type, row)
@@ -335,6 +374,9 @@ class ODataHandler:
             except ValueError as exc:
                 raise SapError(400, "/IWBEP/CM_MGW_RT/021", f"Invalid value for property '{name}': {exc}") from None
         now = self.now()
+        if es.name == "A_SalesOrderItem":  # no ETag of its own; the order's changes with it
+            self.backend.orders.update_item(row, changes, now)
+            return ODataResponse(204, b"", {"dataserviceversion": "1.0"})
         etag_prop = es.type.etag_prop
         if etag_prop is not None and etag_prop.type == "Edm.DateTimeOffset":
             changes[etag_prop.name] = later(row[etag_prop.name], now)
@@ -395,6 +437,20 @@ class ODataHandler:
         if function.name == "GetPDF":
             binary = self.backend.documents.pdf(args["BillingDocument"])
             return _json({"d": {function.name: renderer.complex(result_type, {"BillingDocumentBinary": binary})}})
+        documents = self.backend.documents
+        if function.name == "Cancel":
+            results = documents.cancel_billing(args["BillingDocument"], self.now())
+            return _json({"d": {"results": [renderer.complex(result_type, r) for r in results]}})
+        if function.name in ("rejectApprovalRequest", "releaseApprovalRequest"):
+            order = args["SalesOrder"]
+            if self.store.table("A_SalesOrder").get((order,)) is None:
+                raise SapError(404, "V1/302", f"Sales document {order[:10]} does not exist")
+            # The emulator starts no approval workflow, so no order ever waits for one [emulator].
+            raise SapError(400, "V1/899", f"Sales document {order} has no open approval request")
+        if function.name == "ReverseGoodsIssue":
+            documents.reverse_goods_issue(args["DeliveryDocument"])
+        if function.name in DELIVERY_PICKING:
+            documents.pick(args["DeliveryDocument"], args.get("DeliveryDocumentItem"))
         raise SapError(501, NOT_IMPLEMENTED, f"Function import {function.name} is not implemented")
 
     def _availability(self, material: str, plant: str, start: datetime) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from sandbox.sap.edm import EntitySet
 from sandbox.sap.errors import ErrorDetail, SapError
 from sandbox.sap.odata_json import currency_decimals, parse_value, quantize
 from sandbox.sap.services import HEADER_PARTNER, ITEM_PRICING, SALES_ORDER, SALES_ORDER_ITEM
-from sandbox.sap.store import Row, Store
+from sandbox.sap.store import Row, Store, later
 from sandbox.seed_data import SeedData
 
 ORDER_TYPES = frozenset({"OR", "TA", "ZOR"})
@@ -318,49 +318,10 @@ class OrderService:
         )
         order_table.insert(order)
         total = Decimal(0)
-        item_table = self.store.table("A_SalesOrderItem")
         for number, item in zip(numbers, items, strict=True):
             assert item is not None
-            material = self.data.material_by_number[item["Material"]]
-            quantity = item["RequestedQuantity"]
-            rate, per = item["_price"]
-            net = money(rate * quantity / per, currency)
-            total += net
-            weight = quantize(material.weight_kg * quantity, 3)
-            given = {k: v for k, v in item.items() if not k.startswith("_")}
-            row = item_table.new_row(
-                **dict(
-                    given,
-                    SalesOrder=order_id,
-                    SalesOrderItem=number,
-                    SalesOrderItemCategory=item.get("SalesOrderItemCategory") or "TAN",
-                    SalesOrderItemText=item.get("SalesOrderItemText") or material.description_en[:40],
-                    PurchaseOrderByCustomer=item.get("PurchaseOrderByCustomer")
-                    or header.get("PurchaseOrderByCustomer", ""),
-                    RequestedQuantityUnit=item["_unit"],
-                    RequestedQuantitySAPUnit=item["_unit"],
-                    RequestedQuantityISOUnit="PCE",
-                    OrderQuantityUnit=item["_unit"],
-                    OrderQuantitySAPUnit=item["_unit"],
-                    OrderQuantityISOUnit="PCE",
-                    ItemGrossWeight=weight,
-                    ItemNetWeight=weight,
-                    ItemWeightUnit="KG",
-                    ItemWeightSAPUnit="KG",
-                    ItemWeightISOUnit="KGM",
-                    TransactionCurrency=currency,
-                    NetAmount=net,
-                    TaxAmount=money(net * vat / 100, currency),
-                    ShippingPoint=item.get("ShippingPoint") or item["ProductionPlant"],
-                    DeliveryPriority=item.get("DeliveryPriority") or area["DeliveryPriority"],
-                    SDProcessStatus="A",
-                    DeliveryStatus="A",
-                    PricingDate=today,
-                )
-            )
-            item_table.insert(row)
-            self._pricing_element(row, rate, per, quantity, net, currency, today, item["_unit"])
-            self.atp.confirm_new_item(order, row, requested, now)
+            row = self._insert_item(order, area, currency, vat, number, item, requested, now)
+            total += row["NetAmount"]
         order_table.update(order, {"TotalNetAmount": total})
         partner_table = self.store.table("A_SalesOrderHeaderPartner")
         for function, customer in partners.items():
@@ -368,6 +329,59 @@ class OrderService:
                 partner_table.new_row(SalesOrder=order_id, PartnerFunction=function, Customer=customer)
             )
         return order
+
+    def _insert_item(
+        self,
+        order: Row,
+        area: Row,
+        currency: str,
+        vat: Decimal,
+        number: str,
+        item: dict[str, Any],
+        requested: datetime,
+        now: datetime,
+    ) -> Row:
+        today = day_of(now)
+        material = self.data.material_by_number[item["Material"]]
+        quantity = item["RequestedQuantity"]
+        rate, per = item["_price"]
+        net = money(rate * quantity / per, currency)
+        weight = quantize(material.weight_kg * quantity, 3)
+        given = {k: v for k, v in item.items() if not k.startswith("_")}
+        item_table = self.store.table("A_SalesOrderItem")
+        row = item_table.new_row(
+            **dict(
+                given,
+                SalesOrder=order["SalesOrder"],
+                SalesOrderItem=number,
+                SalesOrderItemCategory=item.get("SalesOrderItemCategory") or "TAN",
+                SalesOrderItemText=item.get("SalesOrderItemText") or material.description_en[:40],
+                PurchaseOrderByCustomer=item.get("PurchaseOrderByCustomer") or order["PurchaseOrderByCustomer"],
+                RequestedQuantityUnit=item["_unit"],
+                RequestedQuantitySAPUnit=item["_unit"],
+                RequestedQuantityISOUnit="PCE",
+                OrderQuantityUnit=item["_unit"],
+                OrderQuantitySAPUnit=item["_unit"],
+                OrderQuantityISOUnit="PCE",
+                ItemGrossWeight=weight,
+                ItemNetWeight=weight,
+                ItemWeightUnit="KG",
+                ItemWeightSAPUnit="KG",
+                ItemWeightISOUnit="KGM",
+                TransactionCurrency=currency,
+                NetAmount=net,
+                TaxAmount=money(net * vat / 100, currency),
+                ShippingPoint=item.get("ShippingPoint") or item["ProductionPlant"],
+                DeliveryPriority=item.get("DeliveryPriority") or area["DeliveryPriority"],
+                SDProcessStatus="A",
+                DeliveryStatus="A",
+                PricingDate=today,
+            )
+        )
+        item_table.insert(row)
+        self._pricing_element(row, rate, per, quantity, net, currency, today, item["_unit"])
+        self.atp.confirm_new_item(order, row, requested, now)
+        return row
 
     def _pricing_element(
         self,
@@ -402,6 +416,124 @@ class OrderService:
                 ConditionAmount=net,
                 TransactionCurrency=currency,
             )
+        )
+
+    # -- item writes on an existing order ------------------------------------------------------------
+
+    def _area_of(self, order: Row) -> Row:
+        area = self.store.table("A_CustomerSalesArea").get(
+            (
+                order["SoldToParty"],
+                order["SalesOrganization"],
+                order["DistributionChannel"],
+                order["OrganizationDivision"],
+            )
+        )
+        if area is None:
+            raise SapError(400, "V1/302", f"Sold-to party {order['SoldToParty']} not maintained for the sales area")
+        return area
+
+    def _touch(self, order: Row, now: datetime) -> None:
+        """A changed item changes its order: new total, new ``LastChangeDateTime`` (the order's ETag)."""
+        items = self.store.children(SALES_ORDER, "to_Item", order)
+        total = sum((i["NetAmount"] for i in items if not i["SalesDocumentRjcnReason"]), Decimal(0))
+        self.store.table("A_SalesOrder").update(
+            order,
+            {"TotalNetAmount": total, "LastChangeDateTime": later(order["LastChangeDateTime"], now),
+             "LastChangeDate": day_of(now)},
+        )  # fmt: skip
+
+    def create_item(self, order: Row, payload: Any, now: datetime) -> Row:
+        """``POST A_SalesOrder('…')/to_Item`` (or ``A_SalesOrderItem`` naming its ``SalesOrder``): one
+        more item, validated, priced and ATP-checked as in a deep insert; numbered after the last one."""
+        if not isinstance(payload, dict):
+            raise SapError(400, "/IWBEP/CM_MGW_RT/021", "The request body is not a valid JSON object")
+        area = self._area_of(order)
+        currency = order["TransactionCurrency"]
+        errors = _Errors()
+        values = self._item(payload, 1, currency, area["SupplyingPlant"], order["SalesOrganization"], errors)
+        for detail in errors.details:  # a single item: targets name the property itself
+            detail.target = detail.propertyref = detail.target.removeprefix("to_Item(1)/")
+        existing = {int(i["SalesOrderItem"]) for i in self.store.children(SALES_ORDER, "to_Item", order)}
+        given = (values or {}).get("SalesOrderItem")
+        number = str(int(given)) if given and given.isdigit() else str((max(existing, default=0) // 10 + 1) * 10)
+        if given and not given.isdigit():
+            errors.add("V1/807", f"Item number {given} is not numeric", "SalesOrderItem")
+        elif int(number) in existing or int(number) == 0:
+            errors.add(
+                "V1/808", f"Item number {number} already exists in order {order['SalesOrder']}", "SalesOrderItem"
+            )
+        errors.raise_if_any()
+        assert values is not None
+        vat = self.vat.get(order["SoldToParty"], Decimal(0))
+        row = self._insert_item(order, area, currency, vat, number, values, order["RequestedDeliveryDate"], now)
+        self._touch(order, now)
+        return row
+
+    def update_item(self, item: Row, changes: dict[str, Any], now: datetime) -> None:
+        """PATCH/MERGE on ``A_SalesOrderItem``: a new quantity is re-priced and re-checked (ATP); a
+        rejection reason gives the confirmed quantity back and takes the item out of the total; texts
+        and the other descriptive fields are stored as sent. Material, plant and units cannot be
+        changed here (create a new item and reject this one) [emulator's choice]."""
+        order = self.store.table("A_SalesOrder").get((item["SalesOrder"],))
+        assert order is not None
+        frozen = {"Material", "ProductionPlant", "RequestedQuantityUnit", "RequestedQuantitySAPUnit",
+                  "RequestedQuantityISOUnit", "ItemWeightSAPUnit", "ItemWeightISOUnit"}  # fmt: skip
+        for name in sorted(frozen & set(changes)):
+            if changes[name] != item[name]:
+                raise SapError(
+                    400,
+                    "V1/093",
+                    f"Field {name} of item {int(item['SalesOrderItem'])} cannot be changed; "
+                    "create a new item and reject this one",
+                    [ErrorDetail("V1/093", f"Field {name} cannot be changed", name, name)],
+                )
+        lines = self.atp.lines_of(item)
+        delivered = sum((line["DeliveredQtyInOrderQtyUnit"] for line in lines), Decimal(0))
+        quantity = changes.get("RequestedQuantity", item["RequestedQuantity"])
+        rejection = changes.get("SalesDocumentRjcnReason", item["SalesDocumentRjcnReason"])
+        replan = quantity != item["RequestedQuantity"] or (rejection and not item["SalesDocumentRjcnReason"])
+        if replan and delivered > 0:
+            raise SapError(
+                400, "V1/059", f"Item {int(item['SalesOrderItem'])} cannot be changed: subsequent documents exist"
+            )
+        if quantity is None or quantity <= 0:
+            raise SapError(
+                400, "V1/343", "Enter a quantity greater than zero",
+                [ErrorDetail("V1/343", "Enter a quantity greater than zero", "RequestedQuantity", "RequestedQuantity")],
+            )  # fmt: skip
+        if item["SalesDocumentRjcnReason"] and not rejection:
+            raise SapError(400, "V1/094", "A rejected item cannot be reopened [emulator]", [])
+        item_table = self.store.table("A_SalesOrderItem")
+        plain = {k: v for k, v in changes.items() if k not in ("RequestedQuantity",)}
+        if replan:
+            self.atp.release_item(item)
+            for line in lines:
+                self.store.table("A_SalesOrderScheduleLine").delete(line)
+        item_table.update(item, plain)
+        if quantity != item["RequestedQuantity"]:
+            self._reprice(order, item, quantity)
+        if replan and not rejection:
+            self.atp.confirm_new_item(order, item, order["RequestedDeliveryDate"], now)
+        elif replan:
+            item_table.update(item, {"ConfdDelivQtyInOrderQtyUnit": Decimal(0)})
+        self._touch(order, now)
+
+    def _reprice(self, order: Row, item: Row, quantity: Decimal) -> None:
+        currency = order["TransactionCurrency"]
+        conditions = self.store.children(SALES_ORDER_ITEM, "to_PricingElement", item)
+        condition = conditions[0]
+        net = money(condition["ConditionRateValue"] * quantity / condition["ConditionQuantity"], currency)
+        vat = self.vat.get(order["SoldToParty"], Decimal(0))
+        material = self.data.material_by_number[item["Material"]]
+        weight = quantize(material.weight_kg * quantity, 3)
+        self.store.table("A_SalesOrderItem").update(
+            item,
+            {"RequestedQuantity": quantity, "NetAmount": net, "TaxAmount": money(net * vat / 100, currency),
+             "ItemGrossWeight": weight, "ItemNetWeight": weight},
+        )  # fmt: skip
+        self.store.table("A_SalesOrderItemPrElement").update(
+            condition, {"ConditionBaseValue": quantity, "ConditionAmount": net}
         )
 
     # -- deletion -----------------------------------------------------------------------------------

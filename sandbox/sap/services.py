@@ -184,11 +184,18 @@ ITEM_PRICING = _set(
     ),
 )
 
+FUNCTION_RESULT = ComplexType("FunctionResult", _props("Boolean B NN"))
+
 SALES_ORDER_SRV = Service(
     name="API_SALES_ORDER_SRV",
     path="API_SALES_ORDER_SRV",
     component_id="SD-SLS-API",
     entity_sets=[SALES_ORDER, SALES_ORDER_ITEM, SCHEDULE_LINE, HEADER_PARTNER, ITEM_PRICING],
+    complex_types=[FUNCTION_RESULT],
+    functions=[
+        FunctionImport("rejectApprovalRequest", "FunctionResult", "POST", _props("SalesOrder S11000")),
+        FunctionImport("releaseApprovalRequest", "FunctionResult", "POST", _props("SalesOrder S11000")),
+    ],
 )
 
 # -- API_MATERIAL_STOCK_SRV -----------------------------------------------------------------------
@@ -392,21 +399,71 @@ PICKING_REPORT = ComplexType(
     ),
 )
 
+RETURN = ComplexType(
+    "Return",
+    _props(
+        "CollectiveProcessing S10",
+        "DeliveryDocument S10",
+        "DeliveryDocumentItem S6",
+        "ScheduleLine S4",
+        "CollectiveProcessingMsgCounter S2",
+        "SystemMessageIdentification S20",
+        "SystemMessageNumber S3",
+        "SystemMessageType S1",
+        "SystemMessageVariable1 S50",
+        "SystemMessageVariable2 S50",
+        "SystemMessageVariable3 S50",
+        "SystemMessageVariable4 S50",
+        "CollectiveProcessingType S1",
+    ),
+)
+_DELIVERY_ACTIONS = {  # name → parameters, as SAP's metadata orders them; all POST, Collection(PickingReport)
+    "PostGoodsIssue": ("DeliveryDocument S10",),
+    "PickAllItems": ("DeliveryDocument S10",),
+    "ConfirmPickingAllItems": ("DeliveryDocument S10",),
+    "PickOneItem": ("DeliveryDocument S10", "DeliveryDocumentItem S6"),
+    "ConfirmPickingOneItem": ("DeliveryDocumentItem S6", "DeliveryDocument S10"),
+    "PickOneItemWithSalesQuantity": (
+        "ActualDeliveryQuantity D3.3",
+        "DeliveryDocument S10",
+        "DeliveryDocumentItem S6",
+        "DeliveryQuantityUnit S3",
+    ),
+    "PickOneItemWithBaseQuantity": (
+        "DeliveryDocument S10",
+        "DeliveryDocumentItem S6",
+        "ActualDeliveredQtyInBaseUnit D3.3",
+        "BaseUnit S3",
+    ),
+    "SetPickingQuantityWithBaseQuantity": (
+        "ActualDeliveredQtyInBaseUnit D3.3",
+        "BaseUnit S3",
+        "DeliveryDocument S10",
+        "DeliveryDocumentItem S6",
+    ),
+}
+
 OUTBOUND_DELIVERY_SRV = Service(
     name="API_OUTBOUND_DELIVERY_SRV",
     path="API_OUTBOUND_DELIVERY_SRV;v=0002",
     component_id="LE-SHP-API",
     version="0002",
     entity_sets=[DELIVERY_HEADER, DELIVERY_ITEM],
-    complex_types=[PICKING_REPORT],
+    complex_types=[PICKING_REPORT, RETURN],
     functions=[
+        *(
+            FunctionImport(
+                name, "Collection(PickingReport)", "POST", _props(*params), action_for="A_OutbDeliveryHeaderType"
+            )
+            for name, params in _DELIVERY_ACTIONS.items()
+        ),
         FunctionImport(
-            "PostGoodsIssue",
-            "Collection(PickingReport)",
+            "ReverseGoodsIssue",
+            "Collection(Return)",
             "POST",
-            _props("DeliveryDocument S10"),
+            _props("DeliveryDocument S10", "ActualGoodsMovementDate DT7"),
             action_for="A_OutbDeliveryHeaderType",
-        )
+        ),
     ],
 )
 
@@ -482,17 +539,39 @@ BILLING_DOCUMENT_ITEM = _set(
 )
 
 GET_PDF_RESULT = ComplexType("GetPDFResult", _props("BillingDocumentBinary S NN"))
+CANCEL_RESULT = ComplexType(
+    "CancelResult",
+    _props(
+        "BillingDocument S10 NN",
+        "CancellationBillingDocument S10 NN",
+        "SystemMessageType S1 NN",
+        "SystemMessageIdentification S20 NN",
+        "SystemMessageNumber S3 NN",
+        "SystemMessageText S256 NN",
+        "SystemMessageVariable1 S50 NN",
+        "SystemMessageVariable2 S50 NN",
+        "SystemMessageVariable3 S50 NN",
+        "SystemMessageVariable4 S50 NN",
+    ),
+)
 
 BILLING_DOCUMENT_SRV = Service(
     name="API_BILLING_DOCUMENT_SRV",
     path="API_BILLING_DOCUMENT_SRV",
     component_id="SD-BIL-IV-API",
     entity_sets=[BILLING_DOCUMENT, BILLING_DOCUMENT_ITEM],
-    complex_types=[GET_PDF_RESULT],
+    complex_types=[GET_PDF_RESULT, CANCEL_RESULT],
     functions=[
         FunctionImport(
+            "Cancel",
+            "Collection(CancelResult)",
+            "POST",
+            _props("BillingDocument S11000"),
+            action_for="A_BillingDocumentType",
+        ),
+        FunctionImport(
             "GetPDF", "GetPDFResult", "GET", _props("BillingDocument S11000"), action_for="A_BillingDocumentType"
-        )
+        ),
     ],
 )
 
