@@ -73,19 +73,16 @@ def _run_dags(now: datetime) -> list[tuple[str, str, float]]:
 def _summary(engine) -> None:  # noqa: ANN001
     from collections import Counter
 
-    from sqlalchemy import func, select
+    from sqlalchemy import select
 
-    from hub.schema import crm_inbox, gate_results, ledger, orders, quarantine
+    from hub import sql
+    from hub.schema import quarantine
 
     _say("\n== What happened ==")
     with engine.connect() as conn:
         _say("CRM orders (pulled → accepted / quarantined):")
-        for source in get_settings().crm.enabled:
-            pulled = conn.execute(select(func.count()).where(crm_inbox.c.source == source)).scalar_one()
-            accepted = conn.execute(select(func.count()).where(orders.c.source == source)).scalar_one()
-            held = conn.execute(
-                select(func.count()).where(quarantine.c.source == source, quarantine.c.status == "open")
-            ).scalar_one()
+        intake = sql.query("crm_intake", lists=("sources",))
+        for source, pulled, accepted, held in conn.execute(intake, {"sources": list(get_settings().crm.enabled)}):
             _say(f"  {source:<10} pulled {pulled:>5}   accepted {accepted:>5}   quarantined {held:>4}")
         reasons = Counter()
         examples: dict[str, str] = {}
@@ -97,22 +94,13 @@ def _summary(engine) -> None:  # noqa: ANN001
             _say("Quarantine reasons (count, example):")
             for reason, n in reasons.most_common():
                 _say(f"  {n:>4}  {reason}\n        e.g. {examples[reason][:150]}")
-        gates = conn.execute(
-            select(
-                gate_results.c.gate,
-                func.sum(gate_results.c.evaluated),
-                func.sum(gate_results.c.passed),
-                func.sum(gate_results.c.quarantined),
-            ).group_by(gate_results.c.gate)
-        ).all()
+        gates = conn.execute(sql.query("gate_balance")).all()
         if gates:
             _say("Data-quality gates (rows in = passed + quarantined):")
             for gate, ev, ok, bad in gates:
                 _say(f"  {gate:<24} {ev:>6} = {ok:>6} + {bad:>5}")
         _sap_summary(conn)
-        sends = conn.execute(
-            select(ledger.c.target, ledger.c.status, func.count()).group_by(ledger.c.target, ledger.c.status)
-        ).all()
+        sends = conn.execute(sql.query("ledger_by_target")).all()
         if sends:
             _say("Ledger (messages to outside systems):")
             for target, status, n in sends:
@@ -122,20 +110,15 @@ def _summary(engine) -> None:  # noqa: ANN001
 def _sap_summary(conn) -> None:  # noqa: ANN001
     from sqlalchemy import func, select
 
-    from hub.schema import ledger, order_allocations, order_confirmations, orders, sap_orders
+    from hub import sql
+    from hub.schema import QUANTITY, ledger, sap_orders
 
-    states = dict(conn.execute(select(orders.c.status, func.count()).group_by(orders.c.status)).all())
+    states = dict(conn.execute(sql.query("orders_by_state")).all())
     if not states:
         return
     posted = conn.execute(select(func.count()).select_from(sap_orders)).scalar_one()
-    short = conn.execute(
-        select(func.count(), func.sum(order_allocations.c.ordered_qty - order_allocations.c.confirmed_qty)).where(
-            order_allocations.c.confirmed_qty < order_allocations.c.ordered_qty
-        )
-    ).one()
-    told = dict(
-        conn.execute(select(order_confirmations.c.status, func.count()).group_by(order_confirmations.c.status)).all()
-    )
+    short = conn.execute(sql.query("backorder_lines", types={"short_qty": QUANTITY})).one()
+    told = dict(conn.execute(sql.query("confirmations_by_status")).all())
     failed = conn.execute(
         select(func.count()).where(ledger.c.status == "failed", ledger.c.target.like("sap.%"))
     ).scalar_one()

@@ -11,10 +11,12 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, func, select, tuple_
+from sqlalchemy import Connection, select
 
+from hub import sql
+from hub.keys import record_key
 from hub.lifecycle import COUNTS_AGAINST_CREDIT
-from hub.schema import customers, materials, orders, price_list
+from hub.schema import MONEY, customers, materials, price_list
 from transforms.business_day import business_date
 from transforms.order_review import CustomerTerms, Finding, MaterialTerms, review_order
 
@@ -77,19 +79,19 @@ def review_batch(
 
 def _open_exposure(conn: Connection, numbers: set[str], excluding: list[tuple[str, str]]) -> defaultdict:
     """Gross value of each customer's open orders in the credit currency, batch orders excluded
-    (a re-pulled order must not count against itself)."""
+    (a re-pulled order must not count against itself): ``include/sql/credit_exposure.sql``."""
     exposure: defaultdict[str, Decimal] = defaultdict(lambda: Decimal(0))
-    query = (
-        select(orders.c.customer_number, func.sum(orders.c.gross_amount))
-        .join(customers, customers.c.customer_number == orders.c.customer_number)
-        .where(
-            orders.c.customer_number.in_(numbers),
-            orders.c.status.in_(COUNTS_AGAINST_CREDIT),
-            orders.c.currency == customers.c.currency,
-            tuple_(orders.c.source, orders.c.crm_order_id).not_in(excluding),
-        )
-        .group_by(orders.c.customer_number)
+    if not numbers:
+        return exposure
+    stmt = sql.query("credit_exposure", lists=("customers", "states", "excluded_keys"), types={"exposure": MONEY})
+    rows = conn.execute(
+        stmt,
+        {
+            "customers": sorted(numbers),
+            "states": list(COUNTS_AGAINST_CREDIT),
+            "excluded_keys": [record_key(source, crm_order_id) for source, crm_order_id in excluding],
+        },
     )
-    for number, total in conn.execute(query):
-        exposure[number] = Decimal(total or 0)
+    for number, total in rows:
+        exposure[number] = total or Decimal(0)
     return exposure
