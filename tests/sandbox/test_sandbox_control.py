@@ -303,3 +303,18 @@ def test_sigterm_stops_cleanly() -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/zoho/api/crm/v8/Sales_Orders/%0A12"),
+        ("GET", "/sap/opu/odata/sap/API_SALES_ORDER_SRV/A_SalesOrder('%0A')"),
+        ("POST", "/fxiaoke/cgi/crm/v2/data/query%0A"),
+    ],
+)
+def test_a_line_break_in_a_path_reaches_the_emulator(sandbox, method, path):
+    """Starlette's patterns stopped at a newline: the request fell through to a plain-text 404."""
+    response = requests.request(method, sandbox["base_url"] + path, json={}, timeout=10)
+    assert response.headers["content-type"].startswith("application/json"), (response.status_code, response.text)
+    assert response.status_code < 500
