@@ -122,10 +122,11 @@ class TokenClient:
 
 @dataclass(frozen=True)
 class Resource:
-    """A vendor object as the hub reads it, declared once: its name, key, cursor and paging limits.
+    """A vendor object as the hub reads it, declared once: its name, key, cursor and paging.
 
     ``cursor`` is the field whose value orders and bounds an interval pull; ``page_size`` is the
-    largest page the vendor allows; ``parent_key`` links a detail object (order lines) to its master.
+    largest page the vendor allows; ``parent_key`` links a detail object (order lines) to its master;
+    ``paginator`` is how its lists page (``connectors.paging``: one per vendor, shared by its resources).
     """
 
     name: str
@@ -133,6 +134,7 @@ class Resource:
     cursor: str | None = None
     page_size: int = 100
     parent_key: str | None = None
+    paginator: Any = None
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ from connectors.http import (
     TransientError,
     loads_json,
 )
+from connectors.paging import OffsetThenKeyset
 
 __all__ = [
     "ACCOUNTS",
@@ -67,12 +68,12 @@ MAX_OFFSET = 10_000
 TOKEN_LIFETIME = 7_200  # seconds the server lets a corpAccessToken live
 TOKEN_REUSE = 6_600  # within this age the server hands out the same token again
 
-SALES_ORDERS = Resource("SalesOrderObj", primary_key="_id", cursor="last_modified_time", page_size=MAX_LIMIT)
-SALES_ORDER_LINES = Resource(
-    "SalesOrderProductObj", primary_key="_id", cursor="last_modified_time", page_size=MAX_LIMIT, parent_key="order_id"
-)
-ACCOUNTS = Resource("AccountObj", primary_key="_id", cursor="last_modified_time", page_size=MAX_LIMIT)
-PRODUCTS = Resource("ProductObj", primary_key="_id", cursor="last_modified_time", page_size=MAX_LIMIT)
+PAGING = OffsetThenKeyset(max_page_size=MAX_LIMIT, max_offset=MAX_OFFSET)
+_PAGED = {"primary_key": "_id", "cursor": "last_modified_time", "page_size": MAX_LIMIT, "paginator": PAGING}
+SALES_ORDERS = Resource("SalesOrderObj", **_PAGED)
+SALES_ORDER_LINES = Resource("SalesOrderProductObj", **_PAGED, parent_key="order_id")
+ACCOUNTS = Resource("AccountObj", **_PAGED)
+PRODUCTS = Resource("ProductObj", **_PAGED)
 
 TOKEN_REJECTED = 20016
 # Per-second limit, daily quota, "busy", service timeout: the same call can succeed later.
@@ -212,25 +213,17 @@ class FxiaokeClient(TokenClient):
             fields = [key, *fields]
         limit = min(self.config.page_size, resource.page_size)
         orders = [(key, True)]
-        offset, after = 0, None
-        while True:
+
+        def fetch(offset: int, after: Any) -> list[dict[str, Any]]:
             if after is None:
-                page = self.query(
+                return self.query(
                     resource.name, filters=filters, orders=orders, fields=fields, limit=limit, offset=offset
                 )
-            else:
-                keyset = [*filters, flt(key, "GT", after)]
-                page = self.query(resource.name, filters=keyset, orders=orders, fields=fields, limit=limit)
-            if page:
-                yield page
-            if len(page) < limit:
-                return
-            if after is None and offset + limit < MAX_OFFSET:
-                offset += limit
-                continue
-            after = page[-1].get(key)
-            if not after:
-                raise PermanentError(SYSTEM, f"{resource.name}: record without {key}; cannot page on", code="NO_KEY")
+            keyset = [*filters, flt(key, "GT", after)]
+            return self.query(resource.name, filters=keyset, orders=orders, fields=fields, limit=limit)
+
+        paging = resource.paginator or PAGING
+        yield from paging.pages(fetch, key=key, page_size=limit, system=SYSTEM, what=resource.name)
 
     def iter_sales_orders(
         self, modified_from: datetime, modified_to: datetime, *, fields: Sequence[str] | None = None

@@ -40,6 +40,7 @@ from connectors.http import (
     TransientError,
     loads_json,
 )
+from connectors.paging import PageThenToken
 
 SYSTEM = "zoho_crm"
 API_PATH = "/crm/v8"
@@ -50,9 +51,12 @@ DISCRETE_PAGING_LIMIT = 2_000  # records reachable with `page`; `page_token` bey
 MAX_WRITE_BATCH = 100
 MAX_IDS = 100  # ids per `ids` parameter when completing wide records
 
-SALES_ORDERS = Resource("Sales_Orders", primary_key="id", cursor="Modified_Time", page_size=MAX_PER_PAGE)
-ACCOUNTS = Resource("Accounts", primary_key="id", cursor="Modified_Time", page_size=MAX_PER_PAGE)
-PRODUCTS = Resource("Products", primary_key="id", cursor="Modified_Time", page_size=MAX_PER_PAGE)
+PAGING = PageThenToken(max_page_size=MAX_PER_PAGE, page_limit=DISCRETE_PAGING_LIMIT)
+SALES_ORDERS = Resource("Sales_Orders", "id", cursor="Modified_Time", page_size=MAX_PER_PAGE, paginator=PAGING)
+# Ordered_Items: a subform inside each sales order (read with the order by id), rows keyed by their id.
+SALES_ORDER_LINES = Resource("Ordered_Items", "id")
+ACCOUNTS = Resource("Accounts", "id", cursor="Modified_Time", page_size=MAX_PER_PAGE, paginator=PAGING)
+PRODUCTS = Resource("Products", "id", cursor="Modified_Time", page_size=MAX_PER_PAGE, paginator=PAGING)
 
 ACCOUNT_FIELDS: tuple[str, ...] = (
     "id",
@@ -307,28 +311,14 @@ class ZohoCrmClient(TokenClient):
         if sort_by:
             base |= {"sort_by": sort_by, "sort_order": sort_order}
         headers = {"If-Modified-Since": format_if_modified_since(modified_since)} if modified_since else {}
-        page, page_token = 1, None
-        while True:
-            params = base | ({"page_token": page_token} if page_token else {"page": page})
-            status, body = self._call("GET", f"{API_PATH}/{module}", params=params, headers=headers)
+
+        def fetch(position: dict[str, Any]) -> tuple[list[dict[str, Any]], Mapping[str, Any]]:
+            status, body = self._call("GET", f"{API_PATH}/{module}", params=base | position, headers=headers)
             if status in (204, 304) or not body:
-                return
-            records = body.get("data") or []
-            if records:
-                yield records
-            info = body.get("info") or {}
-            if not info.get("more_records") or not records:
-                return
-            if page_token is None and (page + 1) * per_page <= DISCRETE_PAGING_LIMIT:
-                page += 1
-                continue
-            page_token = info.get("next_page_token")
-            if not page_token:
-                raise PermanentError(
-                    SYSTEM,
-                    f"{module}: more records past {page * per_page} but no next_page_token",
-                    code="NO_PAGE_TOKEN",
-                )
+                return [], {}
+            return body.get("data") or [], body.get("info") or {}
+
+        yield from PAGING.pages(fetch, page_size=per_page, system=SYSTEM, what=module)
 
     def _complete(self, module: str, page: list[dict[str, Any]], groups: list[list[str]]) -> list[dict[str, Any]]:
         ids = [str(record["id"]) for record in page]
