@@ -3,7 +3,7 @@ transitions, and every set of states the flows use, derived from them.
 
 The database enforces the same table: ``orders.status`` has a CHECK constraint over :data:`OrderState`
 and a trigger refuses any update whose (old, new) pair is not in ``order_transitions``, which the
-migrations fill from :data:`TRANSITIONS` (a test keeps the two equal). ``hub.order_states.set_status``
+migrations fill from :data:`TRANSITIONS` (a test keeps the two equal). ``hub.repositories.orders.set_status``
 is the one way the flows move orders; it raises :class:`IllegalTransition` before the database has to.
 """
 

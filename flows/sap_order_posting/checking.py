@@ -12,7 +12,7 @@ from flows.sap_order_posting.stages import POSTINGS_GATE
 from hub.keys import record_key
 from hub.lifecycle import REFRESHABLE
 from hub.lifecycle import OrderState as S
-from hub.order_states import set_status
+from hub.repositories.orders import set_status
 from hub.schema import order_allocations, orders, sap_orders
 from transforms.sap_posting import order_summary
 

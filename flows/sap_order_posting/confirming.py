@@ -24,7 +24,7 @@ from hub.db import utcnow
 from hub.keys import record_key
 from hub.ledger import Delivered, Ledger, LedgerBusy, LedgerConflict, SendResult
 from hub.lifecycle import OrderState as S
-from hub.order_states import requeued_orders, set_status
+from hub.repositories.orders import requeued_orders, set_status
 from hub.schema import order_confirmations
 from transforms.confirmation import Confirmation
 

@@ -8,9 +8,9 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, select, tuple_
+from sqlalchemy import Engine, delete, select, tuple_
 
 from connectors.http import BusinessError, ConnectorError, TransientError
 from flows.sap_order_posting.sap_records import link, lookup_in_sap
@@ -20,8 +20,8 @@ from hub.db import utcnow
 from hub.ledger import Ledger
 from hub.lifecycle import PLANNABLE
 from hub.lifecycle import OrderState as S
-from hub.order_states import OrderKey, set_status
-from hub.schema import order_allocations, order_lines, orders, stock_snapshots
+from hub.repositories.orders import OrderKey, open_lines, order_of, set_status
+from hub.schema import order_allocations, orders, stock_snapshots
 from transforms.allocation import Demand, allocate, posting_sequence
 from transforms.sap_posting import area_problem, pick_sales_area
 
@@ -38,7 +38,7 @@ def plan(engine: Engine, sap: Any, run_id: str, *, default_plant: str) -> dict[s
         released = release_requeued(conn, run_id)
     settled, in_doubt = _settle_unknown_postings(engine, sap, run_id)
     with engine.connect() as conn:
-        rows = [r for r in _open_lines(conn, default_plant) if r.order_number not in in_doubt]
+        rows = [r for r in open_lines(conn, PLANNABLE, default_plant) if r.order_number not in in_doubt]
     by_order: dict[OrderKey, list[Any]] = defaultdict(list)
     for r in rows:
         by_order[(r.source, r.crm_order_id)].append(r)
@@ -114,19 +114,6 @@ def plan(engine: Engine, sap: Any, run_id: str, *, default_plant: str) -> dict[s
     }
 
 
-class OpenLine(NamedTuple):
-    source: str
-    crm_order_id: str
-    order_number: str
-    customer_number: str
-    currency: str
-    order_time: Any
-    line_no: int
-    material: str
-    quantity: Decimal
-    plant: str
-
-
 def _availability(
     sap: Any, pairs: Sequence[tuple[str, str]]
 ) -> tuple[dict[tuple[str, str], Decimal], dict[tuple[str, str], str], set[tuple[str, str]]]:
@@ -164,46 +151,12 @@ def _settle_unknown_postings(engine: Engine, sap: Any, run_id: str) -> tuple[int
     if settled:
         with engine.begin() as conn:
             for row, found in settled:
-                key = _order_of(conn, row.idem_key, row.payload["SoldToParty"])
+                key = order_of(conn, row.idem_key, row.payload["SoldToParty"])
                 if key is not None:
                     link(conn, key, row.idem_key, found.response or {}, run_id)
                     linked += 1
         log.info("%d orders SAP already held were linked before planning (an earlier try posted them)", linked)
     return linked, {row.idem_key for row in unknown}
-
-
-def _order_of(conn: Connection, order_number: str, sold_to: str) -> OrderKey | None:
-    """The hub order posted to SAP as ``order_number`` for ``sold_to`` (the ledger key of sap.sales_order)."""
-    row = conn.execute(
-        select(orders.c.source, orders.c.crm_order_id).where(
-            orders.c.order_number == order_number, orders.c.customer_number == sold_to
-        )
-    ).first()
-    return (row.source, row.crm_order_id) if row else None
-
-
-def _open_lines(conn: Connection, default_plant: str) -> list[OpenLine]:
-    rows = conn.execute(
-        select(
-            orders.c.source,
-            orders.c.crm_order_id,
-            orders.c.order_number,
-            orders.c.customer_number,
-            orders.c.currency,
-            orders.c.order_time,
-            order_lines.c.line_no,
-            order_lines.c.material,
-            order_lines.c.quantity,
-            order_lines.c.plant,
-        )
-        .join(
-            order_lines,
-            (order_lines.c.source == orders.c.source) & (order_lines.c.crm_order_id == orders.c.crm_order_id),
-        )
-        .where(orders.c.status.in_(PLANNABLE))
-        .order_by(orders.c.source, orders.c.crm_order_id, order_lines.c.line_no)
-    ).all()
-    return [OpenLine(*r)._replace(plant=r.plant or default_plant) for r in rows]
 
 
 def _write_plan(

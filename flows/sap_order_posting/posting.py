@@ -4,12 +4,12 @@ one ``$batch`` per chunk, each looked up by ``PurchaseOrderByCustomer`` first.""
 from __future__ import annotations
 
 import logging
-from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Mapping
 from decimal import ROUND_HALF_UP
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, tuple_
+from sqlalchemy import Connection, Engine
 
 from connectors.http import AuthError, ConnectorError, RetryPolicy, TransientError
 from flows.sap_order_posting.sap_records import delivered, link, lookup_in_sap
@@ -18,8 +18,7 @@ from hub import quarantine
 from hub.keys import record_key
 from hub.ledger import Ledger, LedgerBusy, SendResult
 from hub.lifecycle import OrderState as S
-from hub.order_states import OrderKey
-from hub.schema import materials, order_lines, orders
+from hub.repositories.orders import OrderKey, orders_with_lines
 from transforms.business_day import business_date
 from transforms.sap_posting import PRICE_STEP, SalesArea
 
@@ -49,7 +48,7 @@ def post(
 
     areas = {c: SalesArea(**a) for c, a in planned["sales_areas"].items()}
     with engine.connect() as conn:
-        heads, lines = _orders_with_lines(conn, [(s, o) for s, o in planned["sequence"]])
+        heads, lines = orders_with_lines(conn, [(s, o) for s, o in planned["sequence"]], S.ACCEPTED)
     # Orders a CRM sync changed or withdrew since the plan are not in ``heads``: the next run plans them.
     keys = [(s, o) for s, o in planned["sequence"] if (s, o) in heads]
     items = []
@@ -89,25 +88,6 @@ def post(
             for (key, number, _), result in zip(chunk, results, strict=True):
                 counts[_record_posting(conn, key, number, result, run_id)] += 1
     return {k: counts.get(k, 0) for k in ("posted", "already_in_sap", "held", "failed")}
-
-
-def _orders_with_lines(conn: Connection, keys: Sequence[OrderKey]) -> tuple[dict[OrderKey, Any], dict[OrderKey, list]]:
-    """Headers and lines, each line with its material's SAP base unit: the review checked MOQ and pack
-    size in base units, and a CRM's own unit text (个, Stk) means nothing to SAP."""
-    if not keys:
-        return {}, {}
-    where = tuple_(orders.c.source, orders.c.crm_order_id).in_(list(keys))
-    accepted = conn.execute(select(orders).where(where, orders.c.status == S.ACCEPTED))
-    heads = {(r.source, r.crm_order_id): r for r in accepted}
-    lines: dict[OrderKey, list[Any]] = defaultdict(list)
-    for ln in conn.execute(
-        select(order_lines, materials.c.base_unit)
-        .outerjoin(materials, materials.c.material == order_lines.c.material)
-        .where(tuple_(order_lines.c.source, order_lines.c.crm_order_id).in_(list(keys)))
-        .order_by(order_lines.c.source, order_lines.c.crm_order_id, order_lines.c.line_no)
-    ):
-        lines[(ln.source, ln.crm_order_id)].append(ln)
-    return heads, lines
 
 
 def _send_with_retries(

@@ -14,7 +14,7 @@ from hub.bulk import upsert
 from hub.db import utcnow
 from hub.ledger import Delivered
 from hub.lifecycle import OrderState as S
-from hub.order_states import OrderKey, set_status
+from hub.repositories.orders import OrderKey, set_status
 from hub.schema import order_allocations, sap_orders
 from transforms.sap_posting import order_summary
 

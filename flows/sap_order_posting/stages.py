@@ -11,7 +11,7 @@ from connectors.http import RetryPolicy
 from hub import quarantine
 from hub.keys import record_key
 from hub.lifecycle import OrderState as S
-from hub.order_states import OrderKey, requeued_orders, set_status
+from hub.repositories.orders import OrderKey, requeued_orders, set_status
 from hub.schema import order_allocations, orders
 
 POSTING_STAGE = "sap_posting"  # quarantine stage of orders SAP refuses

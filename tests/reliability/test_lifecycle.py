@@ -24,7 +24,7 @@ from hub.lifecycle import (
     OrderState,
     transition_pairs,
 )
-from hub.order_states import set_status
+from hub.repositories.orders import set_status
 from hub.schema import customers, order_transitions, orders
 
 NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
