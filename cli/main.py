@@ -82,9 +82,12 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
 
 
 def cmd_settings(_args: argparse.Namespace) -> int:
+    from connectors.crm import enabled
     from hub.settings import load_settings
 
-    print(json.dumps(load_settings().model_dump(mode="json"), indent=2, ensure_ascii=False))
+    settings = load_settings()
+    enabled(settings)  # every CRM in crm.enabled has a registered adapter (connectors/crm/)
+    print(json.dumps(settings.model_dump(mode="json"), indent=2, ensure_ascii=False))
     return 0
 
 

@@ -75,7 +75,7 @@ class OffsetThenKeyset:
         greater than ``after`` (offset 0)."""
         offset, after = 0, None
         while True:
-            page = fetch(offset, after)
+            page = fetch(0 if after is not None else offset, after)
             if page:
                 yield page
             if len(page) < page_size:

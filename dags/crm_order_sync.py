@@ -15,13 +15,14 @@ from plugins.dag_defaults import default_args
 DOC = """
 ### CRM order sync
 
-Every 15 minutes, for each CRM enabled in the settings (`crm.enabled`: Zoho CRM, Fxiaoke), pulls the
-sales orders changed since the CRM's **high-water mark** (`sync_cursors`, stream `sales_orders`: the
-end of the last committed pull), reaching back `crm.overlap_seconds`, up to the run's data interval
-end, then advances the mark. A scheduler that was down for hours or a failed run leaves no gap: the
-next run starts where the last committed pull ended, and takes over the orders a failed run pulled but
-did not finish. The first pull of a CRM starts at `crm.initial_pull_from`. A run triggered without a
-logical date (REST API, `airflow dags trigger` without `-l`) pulls up to its `run_after`.
+Every 15 minutes, for each CRM enabled in the settings (`crm.enabled`: Zoho CRM, Fxiaoke; one adapter
+each in `connectors/crm/`), pulls the sales orders changed since the CRM's **high-water mark**
+(`sync_cursors`, stream `sales_orders`: the end of the last committed pull), reaching back
+`crm.overlap_seconds`, up to the run's data interval end, then advances the mark. A scheduler that was
+down for hours or a failed run leaves no gap: the next run starts where the last committed pull ended,
+and takes over the orders a failed run pulled but did not finish. The first pull of a CRM starts at
+`crm.initial_pull_from`. A run triggered without a logical date (REST API, `airflow dags trigger`
+without `-l`) pulls up to its `run_after`.
 
 1. **pull** → the `crm_inbox` landing table, with the CRM's account and product mappings refreshed;
 2. **raw gate** (`raw_crm_orders` suite): required fields, quantities > 0, numeric prices, known
@@ -62,9 +63,9 @@ defaults to the interval end); such a run never moves the high-water mark, back 
 def crm_order_sync():
     @task
     def enabled_crms() -> list[str]:
-        from hub.settings import get_settings
+        from flows.crms import enabled_names
 
-        return list(get_settings().crm.enabled)
+        return enabled_names()  # crm.enabled, each checked against the registry of CRM adapters
 
     @task(pool="crm_api", map_index_template="{{ crm }}")
     def pull(source: str) -> dict:

@@ -16,13 +16,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_FILE = PROJECT_ROOT / "config" / "hub.toml"
 ENV_PREFIX = "HUB__"
 
-CrmName = Literal["zoho_crm", "fxiaoke"]
+# A CRM's name as the registry of CRM adapters (connectors/crm/) knows it; that the name is registered
+# is checked where the registry is in reach: connectors.crm.enabled (the flows, `hub settings check`).
+CrmName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,15}$")]
 Percent = Annotated[Decimal, Field(ge=0, le=100)]
 Fraction = Annotated[Decimal, Field(ge=0, le=1)]
 
@@ -53,7 +55,7 @@ class HubSection(_Section):
 
 
 class CrmSection(_Section):
-    enabled: list[CrmName] = Field(default_factory=lambda: ["zoho_crm", "fxiaoke"])
+    enabled: list[CrmName]  # the CRMs to pull from and confirm to, by adapter name (config/hub.toml)
     overlap_seconds: int = Field(default=120, ge=0, le=3600)
     # Where the first pull of a CRM starts (later pulls start at the high-water mark). None: the
     # first scheduled run's data interval start.
@@ -122,7 +124,7 @@ class GatesSection(_Section):
 
 class Settings(_Section):
     hub: HubSection = Field(default_factory=HubSection)
-    crm: CrmSection = Field(default_factory=CrmSection)
+    crm: CrmSection
     masterdata: MasterDataSection = Field(default_factory=MasterDataSection)
     plants: PlantsSection
     tolerances: TolerancesSection = Field(default_factory=TolerancesSection)
@@ -130,6 +132,9 @@ class Settings(_Section):
     service_levels: dict[str, Annotated[Decimal, Field(gt=0, lt=1)]] = Field(default_factory=dict)
     alerts: AlertsSection = Field(default_factory=AlertsSection)
     gates: GatesSection = Field(default_factory=GatesSection)
+    # key path → the environment variable that set it (the rest came from the file)
+    _origins: dict[str, str] = PrivateAttr(default_factory=dict)
+    _file: str = PrivateAttr(default="")
 
     @property
     def output_dir(self) -> Path:
@@ -190,7 +195,7 @@ def load_settings(path: Path | str | None = None, environ: dict[str, str] | None
         raise SettingsError(f"{file}: not valid TOML: {exc}") from exc
     origins = _apply_env_overrides(data, environ)
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
@@ -198,6 +203,14 @@ def load_settings(path: Path | str | None = None, environ: dict[str, str] | None
             source = next((f"env {v}" for k, v in origins.items() if key.startswith(k)), str(file))
             problems.append(f"{key}: {err['msg']} (got {err.get('input')!r} from {source})")
         raise SettingsError("invalid hub settings:\n  " + "\n  ".join(problems)) from None
+    settings._origins, settings._file = origins, str(file)
+    return settings
+
+
+def origin_of(settings: Settings, key: str) -> str:
+    """Where the value of ``key`` (``crm.enabled``) came from: ``env HUB__…`` or the settings file."""
+    env = next((v for k, v in settings._origins.items() if key.startswith(k)), None)
+    return f"env {env}" if env else (settings._file or "the defaults")
 
 
 @lru_cache(maxsize=1)

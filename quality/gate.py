@@ -88,6 +88,7 @@ def evaluate(
     from quality import gx_runtime
 
     spec = get_suite(gate)
+    parameters = spec.values(parameters)
     n = len(frame)
     if n == 0:
         # Nothing to judge: GX is not called, so an empty interval costs milliseconds.

@@ -208,6 +208,11 @@ class SuiteSpec:
             # Results, summaries and quarantine rows are keyed by name: two rules may not share one.
             raise ValueError(f"suite has rules with the same name: {', '.join(duplicates)}")
 
+    def values(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """This run's ``$PARAMETER`` values: the defaults, a callable default called now, then ``overrides``."""
+        defaults = {k: v() if callable(v) else v for k, v in self.parameters.items() if k not in (overrides or {})}
+        return {**defaults, **(overrides or {})}
+
     @property
     def all_rules(self) -> tuple[AnyRule, ...]:
         """Every rule in evaluation order; the order decides which broken rule names a record's field."""
@@ -247,8 +252,12 @@ def between(
     return Rule("expect_column_values_to_be_between", kwargs, blocking, says)
 
 
-def in_set(column: str, values: Sequence[Any], *, blocking: bool = False, says: str | None = None) -> Rule:
-    return Rule("expect_column_values_to_be_in_set", {"column": column, "value_set": list(values)}, blocking, says)
+def in_set(
+    column: str, values: Sequence[Any] | Mapping[str, str], *, blocking: bool = False, says: str | None = None
+) -> Rule:
+    """``values``: the set, or ``{"$PARAMETER": name}`` for a set given per run (or by the suite's default)."""
+    value_set = dict(values) if isinstance(values, Mapping) else list(values)
+    return Rule("expect_column_values_to_be_in_set", {"column": column, "value_set": value_set}, blocking, says)
 
 
 def matches(column: str, regex: str, *, blocking: bool = False, says: str | None = None) -> Rule:

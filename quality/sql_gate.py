@@ -147,6 +147,7 @@ def run_table_gate(
     if spec.row_checks or spec.table_checks:
         raise ValueError(f"suite {name!r} has Python checks; a table gate runs GX rules only")
     spec = _with_row_count(name, spec)
+    parameters = spec.values(parameters)
     stored_spec = _in_stored_units(name, spec, engine_url, table_name, parameters or {})
     try:
         verdicts = gx_runtime.validate_table(name, stored_spec, engine_url, table_name, parameters)

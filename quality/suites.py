@@ -47,7 +47,17 @@ from transforms.crm_orders import RAW_REQUIRED
 # new one is added here on purpose, never accepted by default.
 ACCEPTED_CURRENCIES: tuple[str, ...] = ("CNY", "EUR", "GBP", "HKD", "JPY", "SGD", "USD")
 
-CRM_SOURCES: tuple[str, ...] = ("zoho_crm", "fxiaoke")
+
+def enabled_crms() -> list[str]:
+    """The ``source`` values a gate accepts by default: the CRMs the settings enable (``crm.enabled``,
+    names of the CRM adapters registered in connectors/crm/); a caller may pass ``crm_sources``."""
+    from hub.settings import get_settings
+
+    return list(get_settings().crm.enabled)
+
+
+_CRM_SOURCES = {"$PARAMETER": "crm_sources"}
+_CRM_SOURCE_TEXT = "source must be a CRM enabled in the settings (crm.enabled)"
 
 
 # What the frame builder of crm_order_sync promises on every raw line.
@@ -104,7 +114,7 @@ RAW_CRM_ORDERS = SuiteSpec(
     rules=(
         columns_present(*RAW_CRM_ORDER_COLUMNS),
         *not_null(*RAW_CRM_ORDER_COLUMNS),
-        in_set("source", CRM_SOURCES, says=f"source must be one of {', '.join(CRM_SOURCES)}"),
+        in_set("source", _CRM_SOURCES, says=_CRM_SOURCE_TEXT),
         in_set("currency", ACCEPTED_CURRENCIES, says=_CURRENCY_TEXT),
         # Lower bounds from the limits table; the other limits are the row checks below.
         *(_lower_bound(c) for c in _GX_LOWER),
@@ -130,6 +140,7 @@ RAW_CRM_ORDERS = SuiteSpec(
     noun="order",
     label_column="order_number",
     line_column="line_no",
+    parameters={"crm_sources": enabled_crms},
 )
 
 ACCEPTED_ORDERS = SuiteSpec(
@@ -190,7 +201,7 @@ ORDERS_TABLE = SuiteSpec(
         row_count_between({"$PARAMETER": "min_rows"}, says="the table must hold at least $min_rows orders"),
         # Accepted means mapped: an order header without its ERP customer cannot be posted.
         *not_null("customer_number", blocking=True),
-        in_set("source", CRM_SOURCES, blocking=True),
+        in_set("source", _CRM_SOURCES, blocking=True, says=_CRM_SOURCE_TEXT),
         in_set("currency", ACCEPTED_CURRENCIES, blocking=True, says=_CURRENCY_TEXT),
         in_set("status", ORDER_STATES, blocking=True),
         between("net_amount", 0, blocking=True),
@@ -199,7 +210,7 @@ ORDERS_TABLE = SuiteSpec(
         between("line_count", 1, blocking=True),
     ),
     noun="order",
-    parameters={"min_rows": 0},
+    parameters={"min_rows": 0, "crm_sources": enabled_crms},
 )
 
 ORDER_LINES_TABLE = SuiteSpec(

@@ -1,9 +1,10 @@
-"""CRM sales orders → raw lines (for the raw gate) → canonical orders and lines.
+"""CRM sales orders: raw lines (for the raw gate) → canonical orders and lines.
 
-Pure functions: vendor-shaped records in, plain dicts out. Each CRM has one ``*_raw_lines``
-function that knows its wire shape (reference/crm_report.md); everything after that is shared.
-A raw line keeps the values as received (numbers may be strings, prices may be junk) so the raw
-gate can name what is wrong; ``canonical_order`` runs only on orders whose lines all passed.
+Pure functions. Each CRM's adapter (``connectors/crm/<name>.py``, its ``raw_lines``) knows its wire
+shape and turns a sales order into raw lines with the columns :data:`RAW_COLUMNS`; everything from
+there is shared. A raw line keeps the values as received (numbers may be strings, prices may be
+junk) so the raw gate can name what is wrong; ``canonical_order`` runs only on orders whose lines
+all passed.
 """
 
 from __future__ import annotations
@@ -12,12 +13,23 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from hub.keys import record_key
-from transforms.money import line_taxes, quantize, to_decimal
+from hub.values import parse_date, parse_time
+from transforms.money import line_taxes, quantize
+
+__all__ = [
+    "CANCELLED_STATUSES",
+    "RAW_COLUMNS",
+    "RAW_REQUIRED",
+    "MappingError",
+    "Masters",
+    "canonical_order",
+    "content_hash",
+    "parse_date",  # the hub's readers of received instants and dates (hub/values.py)
+    "parse_time",
+]
 
 # The columns of a raw line: those the raw gate requires on every line, then the optional ones.
 RAW_REQUIRED = (
@@ -45,152 +57,6 @@ RAW_COLUMNS = (
     "crm_line_id",
     "unit",
 )
-
-
-def parse_time(value: Any) -> datetime | None:
-    """ISO-8601 with offset (Zoho) or epoch milliseconds (Fxiaoke) → aware UTC datetime."""
-    if value is None or value == "":
-        return None
-    try:
-        return _parse_time(value)
-    except (OverflowError, OSError, ValueError):
-        return None  # out of datetime's range (epoch 1e20): the not-null rule quarantines it
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value / 1000, tz=UTC)
-    if isinstance(value, str):
-        text = value.strip()
-        if text.isdigit():
-            return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            return None
-        return parsed.astimezone(UTC) if parsed.tzinfo else None
-    return None
-
-
-def parse_date(value: Any) -> date | None:
-    moment = parse_time(value) if not (isinstance(value, str) and len(value) == 10) else None
-    if moment is not None:
-        return moment.date()
-    try:
-        return date.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        return None
-
-
-def _text(value: Any) -> Any:
-    """A text field as text, so every gate rule can judge it (quality/limits.py): a number as
-    written, any other JSON value (object, list, boolean) as compact JSON; None stays missing."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
-        return str(value)
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
-
-
-def _lookup_id(value: Any) -> str | None:
-    """Zoho lookups are ``{"id": ..., "name": ...}``; tolerate a bare id."""
-    if isinstance(value, Mapping):
-        value = value.get("id")
-    return str(value) if value not in (None, "") else None
-
-
-def _line_tax_rate(line: Mapping[str, Any]) -> Decimal | None:
-    """Zoho ``Line_Tax`` is a list of ``{name, percentage, value}``; the rate is their sum."""
-    taxes = line.get("Line_Tax")
-    if not taxes:
-        return None
-    rates = [to_decimal(t.get("percentage")) for t in taxes if isinstance(t, Mapping)]
-    if any(r is None for r in rates):
-        return None
-    return sum(rates, Decimal(0)) / 100
-
-
-def zoho_raw_lines(order: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One raw row per ``Ordered_Items`` row of a Zoho ``Sales_Orders`` record."""
-    crm_id = str(order.get("id") or "")
-    header = {
-        "record_key": record_key("zoho_crm", crm_id),
-        "source": "zoho_crm",
-        "crm_order_id": crm_id,
-        "order_number": _text(order.get("SO_Number") or None),
-        "crm_account_id": _lookup_id(order.get("Account_Name")),
-        "currency": _text(order.get("Currency")),
-        "order_time": parse_time(order.get("Created_Time")),
-        "modified_at": parse_time(order.get("Modified_Time")),
-        "requested_date": parse_date(order.get("Due_Date")),
-        "crm_status": _text(order.get("Status")),
-    }
-    items = order.get("Ordered_Items") or [{}]
-    return [
-        {
-            **header,
-            "line_no": to_decimal(item.get("Sequence_Number")),
-            "product_ref": _lookup_id(item.get("Product_Name")),
-            "quantity": to_decimal(item.get("Quantity")),
-            "unit_price": to_decimal(item.get("List_Price")),
-            "discount": to_decimal(item.get("Discount")) or Decimal(0),
-            # Set by the pull from the line's price book (Zoho returns only the book's id and name).
-            "line_currency": _text(item.get("$price_book_currency")) or header["currency"],
-            "tax_rate": _line_tax_rate(item),
-            "description": _text(item.get("Description")),
-            "crm_line_id": _text(item.get("id")),
-            "unit": None,
-        }
-        for item in items
-    ]
-
-
-def fxiaoke_raw_lines(order: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One raw row per ``SalesOrderProductObj`` row attached under ``details`` to a ``SalesOrderObj``.
-
-    Fxiaoke prices are VAT-exclusive strings: ``product_price`` is the price-book price and
-    ``sales_price`` what is charged per unit, so the line discount is their difference × quantity.
-    """
-    crm_id = str(order.get("_id") or "")
-    currency = order.get("mc_currency") or "CNY"
-    header = {
-        "record_key": record_key("fxiaoke", crm_id),
-        "source": "fxiaoke",
-        "crm_order_id": crm_id,
-        "order_number": _text(order.get("name") or None),
-        "crm_account_id": _text(order.get("account_id") or None),
-        "currency": _text(currency),
-        "order_time": parse_time(order.get("order_time") or order.get("create_time")),
-        "modified_at": parse_time(order.get("last_modified_time")),
-        "requested_date": parse_date(order.get("delivery_date")),
-        "crm_status": _text(order.get("life_status")),
-    }
-    rows = []
-    for item in order.get("details") or [{}]:
-        quantity, list_price = to_decimal(item.get("quantity")), to_decimal(item.get("product_price"))
-        charged = to_decimal(item.get("sales_price"))
-        discount = (
-            quantity * (list_price - charged)
-            if None not in (quantity, list_price, charged) and charged <= list_price
-            else Decimal(0)
-        )
-        rate = to_decimal(item.get("tax_rate__c", order.get("tax_rate__c")))
-        rows.append(
-            {
-                **header,
-                "line_no": to_decimal(item.get("line_no__c")),
-                "product_ref": _text(item.get("product_id") or None),
-                "quantity": quantity,
-                "unit_price": list_price,
-                "discount": discount,
-                "line_currency": _text(item.get("mc_currency") or currency),
-                "tax_rate": rate / 100 if rate is not None else None,
-                "description": _text(item.get("remark")),
-                "crm_line_id": _text(item.get("_id")),
-                "unit": _text(item.get("unit")),
-            }
-        )
-    return rows
 
 
 @dataclass(frozen=True)

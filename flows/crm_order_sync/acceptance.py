@@ -11,7 +11,8 @@ from sqlalchemy import Connection, Engine, delete, select, tuple_
 
 from flows.crm_order_sync.review import review_batch
 from flows.crm_order_sync.stages import ACCEPT_STAGE, MAPPING_STAGE, REVIEW_STAGE, UNREADABLE, inbox_rows, set_stage
-from flows.crm_sources import get_source
+from flows.crms import adapter as get_source
+from flows.crms import default_tax_rate
 from hub import quarantine
 from hub.bulk import upsert
 from hub.db import utcnow
@@ -46,12 +47,6 @@ def _masters(conn: Connection, source_name: str) -> crm_orders.Masters:
     )
 
 
-def _default_tax_rate(settings: Any, source_name: str) -> Decimal:
-    """The VAT rate for lines whose CRM sends none: Fxiaoke tenants are Chinese (13 %)."""
-    country = {"fxiaoke": "CN"}.get(source_name)
-    return settings.tax.rates.get(country, Decimal(0)) if country else Decimal(0)
-
-
 def accept(engine: Engine, source_name: str, run_id: str) -> dict[str, Any]:
     """Map raw-passed orders to canonical ones, review them, gate them, and upsert the accepted."""
     import pandas as pd
@@ -61,7 +56,7 @@ def accept(engine: Engine, source_name: str, run_id: str) -> dict[str, Any]:
 
     settings = get_settings()
     source = get_source(source_name)
-    tax_rate = _default_tax_rate(settings, source_name)
+    tax_rate = default_tax_rate(source, settings)
     held: list[quarantine.QuarantineRecord] = []
     canonical: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
     with engine.begin() as conn:

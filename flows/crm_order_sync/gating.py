@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from flows.crm_order_sync.stages import RAW_GATE, UNREADABLE, inbox_rows, set_stage
-from flows.crm_sources import get_source
+from flows.crms import adapter as get_source
 from hub import quarantine
 from hub.keys import crm_order_id_of, record_key
 from transforms import crm_orders

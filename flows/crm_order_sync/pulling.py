@@ -12,8 +12,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select, update
 
+from connectors.crm import CrmAdapter
 from flows.crm_order_sync.stages import CRM_STAGES, OPEN_STAGES
-from flows.crm_sources import CrmSource, get_source
+from flows.crms import adapter as get_source
 from hub import jsonable, quarantine
 from hub.bulk import upsert
 from hub.db import utcnow
@@ -263,7 +264,7 @@ def pull(
     return result
 
 
-def _refresh_masters(engine: Engine, source: CrmSource, client: Any, run_id: str) -> None:
+def _refresh_masters(engine: Engine, source: CrmAdapter, client: Any, run_id: str) -> None:
     """Refresh the account → customer and product → material mappings from the CRM.
 
     Incremental: each stream reads what changed since the newest modification time it has seen

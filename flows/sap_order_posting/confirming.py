@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, tuple_
 
 from connectors.http import AuthError, BusinessError, ConnectorError, PermanentError, TransientError
-from flows.crm_sources import get_source
+from flows.crms import adapter as get_source
+from flows.crms import enabled, write_back_payload
 from flows.sap_order_posting.due import confirmation_key, pending
 from hub import quarantine
 from hub.bulk import upsert
@@ -107,7 +108,7 @@ def _write_back(
     for source_name, group in by_source.items():
         source = get_source(source_name)
         client = clients[source_name]
-        updates = [(confirmation_key(c), source.confirmation_update(c)) for c in group]
+        updates = [(confirmation_key(c), write_back_payload(source, c)) for c in group]
         results = ledger.send_many(
             crm_target(source_name),
             updates,
@@ -116,7 +117,7 @@ def _write_back(
             ],
             # Asked about retried entries only: whether the record already holds what a killed try wrote.
             lambda payloads, source=source, client=client: [
-                Delivered(ref=str(p.get("id") or p.get("_id"))) if held else None
+                Delivered(ref=source.write_id(p)) if held else None
                 for p, held in zip(payloads, source.holds(client, payloads), strict=True)
             ],
             expected=(ConnectorError,),
@@ -257,9 +258,8 @@ def run(engine: Engine, ledger: Ledger, run_id: str, sent_at: datetime) -> dict[
     settings = get_settings()
     clients: dict[str, Any] = {}
     try:
-        for name in settings.crm.enabled:
-            source = get_source(name)
-            clients[name] = source.make_client(get_connection(source.conn_id), token_store(engine))
+        for source in enabled(settings):
+            clients[source.name] = source.make_client(get_connection(source.conn_id), token_store(engine))
         smtp_conn = get_connection("smtp_default", required=False)
         if smtp_conn is None:
             log.warning("no smtp_default Connection: confirmations go to the CRMs only, no e-mail")

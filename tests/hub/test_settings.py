@@ -27,7 +27,7 @@ def test_env_overrides_one_key_and_lists():
     ("env", "named"),
     [
         ({"HUB__TOLERANCES__PRICE_PCT": "abc"}, "tolerances.price_pct"),
-        ({"HUB__CRM__ENABLED": "salesforce"}, "crm.enabled"),
+        ({"HUB__CRM__ENABLED": "Sales Force"}, "crm.enabled"),  # registered? connectors.crm.enabled
         ({"HUB__HUB__LANGUAGE": "fr"}, "hub.language"),
         ({"HUB__HUB__TIMEZONE": "Mars/Olympus"}, "hub.timezone"),
         ({"HUB__PLANTS__DEFAULT": "9999"}, "plants.default"),

@@ -231,7 +231,7 @@ class _DropsMidway:
 
 def _real_client(engine):  # noqa: ANN001, ANN202
     from flows.connections import get_connection
-    from flows.crm_sources import get_source
+    from flows.crms import adapter as get_source
     from hub.token_cache import token_store
 
     source = get_source(SOURCE)

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from connectors.base import datetime_to_ms, ms_to_datetime
 from flows import sap_order_posting
 from flows.crm_order_sync import review as order_review
-from flows.crm_sources import get_source
+from flows.crms import adapter, write_back_payload
 from hub.schema import customers, materials, metadata, order_lines, orders, price_list
 from hub.settings import get_settings
 from transforms.business_day import business_date, day_start
@@ -198,7 +198,7 @@ def fxiaoke_confirmation_date(day: date, zone: str) -> date:
         gross_amount=Decimal("113.00"),
         lines=(ConfirmedLine(1, "SP-1", None, Decimal(1), Decimal(1), "PC", day, "L1"),),
     )
-    update = get_source("fxiaoke").confirmation_update(confirmation)
+    update = write_back_payload(adapter("fxiaoke"), confirmation)
     wire = datetime_to_ms(update["confirmed_delivery_date__c"])
     return business_date(ms_to_datetime(wire), zone)
 

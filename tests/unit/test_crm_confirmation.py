@@ -9,9 +9,18 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
+from connectors.crm import fxiaoke, zoho_crm
+from flows.crms import write_back_payload
 from flows.sap_order_posting.due import confirmation_key
 from transforms.confirmation import Confirmation, ConfirmedLine
-from transforms.crm_confirmation import fxiaoke_update, zoho_update
+
+
+def zoho_update(c: Confirmation) -> dict:
+    return write_back_payload(zoho_crm.ADAPTER, c)
+
+
+def fxiaoke_update(c: Confirmation, zone: str) -> dict:
+    return write_back_payload(fxiaoke.ADAPTER, c, zone)
 
 
 def line(no: int, ordered: str, confirmed: str, day: int | None = 3, crm_line_id: str | None = "L") -> ConfirmedLine:

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from transforms.crm_orders import MappingError, Masters, canonical_order, fxiaoke_raw_lines, zoho_raw_lines
+from connectors.crm.fxiaoke import raw_lines as fxiaoke_raw_lines
+from connectors.crm.zoho_crm import raw_lines as zoho_raw_lines
+from transforms.crm_orders import MappingError, Masters, canonical_order
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 RAW_LINES = {"zoho_crm": zoho_raw_lines, "fxiaoke": fxiaoke_raw_lines}
