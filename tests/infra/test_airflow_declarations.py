@@ -79,7 +79,7 @@ def _dag_pools() -> dict[str, set[str]]:
 def _code_connections() -> set[str]:
     """Connection ids the hub's code reads: ``get_connection("…")`` and ``conn_id="…"`` literals."""
     ids = set()
-    for folder in ("dags", "hub", "connectors", "plugins"):
+    for folder in ("dags", "flows", "hub", "connectors", "plugins", "cli"):
         for path in (PROJECT_ROOT / folder).rglob("*.py"):
             for node in ast.walk(ast.parse(path.read_text(), str(path))):
                 if not isinstance(node, ast.Call):
