@@ -30,7 +30,6 @@ from hub.schema import (
 from transforms import crm_orders
 
 
-# -- step 3: map and accept ----------------------------------------------------------------------
 def _masters(conn: Connection, source_name: str) -> crm_orders.Masters:
     accounts = conn.execute(
         select(customer_map.c.crm_account_id, customer_map.c.customer_number, customer_map.c.name).where(

@@ -13,8 +13,6 @@ from hub import quarantine
 from hub.keys import crm_order_id_of, record_key
 from transforms import crm_orders
 
-# -- step 2: raw gate ----------------------------------------------------------------------------
-
 
 def _unreadable(source_name: str, key: str, payload: Any, exc: Exception) -> quarantine.QuarantineRecord:
     return quarantine.QuarantineRecord(

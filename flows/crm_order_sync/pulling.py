@@ -48,7 +48,6 @@ def _payload_hash(payload: Mapping[str, Any]) -> str:
     return hashlib.sha256(jsonable.dumps(payload, canonical=True).encode()).hexdigest()
 
 
-# -- step 1: pull --------------------------------------------------------------------------------
 SALES_ORDERS_STREAM = "sales_orders"
 
 

@@ -28,7 +28,6 @@ from transforms.sap_posting import area_problem, pick_sales_area
 log = logging.getLogger(__name__)
 
 
-# -- plan ------------------------------------------------------------------------------------------
 def plan(engine: Engine, sap: Any, run_id: str, *, default_plant: str) -> dict[str, Any]:
     """Snapshot SAP stock and availability for the open orders' materials and allocate it.
 

@@ -25,7 +25,6 @@ from transforms.sap_posting import PRICE_STEP, SalesArea
 log = logging.getLogger(__name__)
 
 
-# -- post ------------------------------------------------------------------------------------------
 def post(
     engine: Engine,
     sap: Any,
