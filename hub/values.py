@@ -8,7 +8,7 @@ follows names the field instead of a mapper failing the batch. Shared by the CRM
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -64,10 +64,13 @@ def _parse_time(value: Any) -> datetime | None:
     return None
 
 
-def parse_date(value: Any) -> date | None:
+def parse_date(value: Any, zone: tzinfo | None = None) -> date | None:
+    """A calendar date: ``YYYY-MM-DD`` as written, or the day an instant (epoch ms, ISO with offset)
+    falls on in ``zone`` (UTC when none): a CRM that sends a date as the instant of its midnight
+    means the day of that midnight in its own zone."""
     moment = parse_time(value) if not (isinstance(value, str) and len(value) == 10) else None
     if moment is not None:
-        return moment.date()
+        return moment.astimezone(zone).date() if zone is not None else moment.date()
     try:
         return date.fromisoformat(value) if isinstance(value, str) else None
     except ValueError:

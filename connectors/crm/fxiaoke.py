@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from connectors import fxiaoke as wire
 from connectors.base import ConnectionLike, TokenStore
@@ -27,6 +28,13 @@ from hub.values import as_text, parse_date, parse_time, to_decimal
 
 NAME = "fxiaoke"
 DEFAULTS = Defaults(currency="CNY", tax_country="CN")
+
+
+def tenant_zone() -> ZoneInfo:
+    """The zone the tenant shows dates in: the adapter's own, else the hub's business zone."""
+    from hub.settings import get_settings
+
+    return ZoneInfo(DEFAULTS.timezone or get_settings().hub.timezone)
 
 
 def make_client(conn: ConnectionLike, token_store: TokenStore | None) -> wire.FxiaokeClient:
@@ -50,7 +58,8 @@ def raw_lines(order: Mapping[str, Any]) -> list[dict[str, Any]]:
         "currency": as_text(currency),
         "order_time": parse_time(order.get("order_time") or order.get("create_time")),
         "modified_at": parse_time(order.get("last_modified_time")),
-        "requested_date": parse_date(order.get("delivery_date")),
+        # DATE fields are the instant of midnight in the tenant's zone: the day is the one there.
+        "requested_date": parse_date(order.get("delivery_date"), tenant_zone()),
         "crm_status": as_text(order.get("life_status")),
     }
     rows = []

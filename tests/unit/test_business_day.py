@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import create_engine, insert
@@ -231,3 +232,16 @@ def test_a_business_day_starts_at_midnight_in_its_zone(zone: str) -> None:
         assert (start.hour, start.minute) == (0, 0)
         assert business_date(start, zone) == day
         assert business_date(start.astimezone(UTC), zone) == day
+
+
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "Europe/Berlin", "America/New_York"])
+def test_a_fxiaoke_date_reads_as_the_day_of_its_midnight_in_the_business_zone(set_zone: Any, zone: str) -> None:
+    """Fxiaoke sends a DATE as the epoch milliseconds of midnight in the tenant's zone: 10 November at
+    midnight in Shanghai is 9 November 16:00 UTC, and must read as 10 November, not 9."""
+    from connectors.crm.fxiaoke import raw_lines
+
+    set_zone(zone)
+    midnight = datetime.combine(date(2026, 11, 10), datetime.min.time(), ZoneInfo(zone))
+    order = {"_id": "o1", "name": "20261110-000001", "delivery_date": int(midnight.timestamp() * 1000)}
+    (line,) = raw_lines(order)
+    assert line["requested_date"] == date(2026, 11, 10)
