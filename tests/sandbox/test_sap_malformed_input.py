@@ -15,9 +15,10 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
+import fuzzing
 import pytest
 import requests
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from sandbox.sap.services import SALES_ORDER, SALES_ORDER_ITEM, SERVICES
@@ -26,12 +27,7 @@ from sandbox.testing import running_sandbox
 pytestmark = pytest.mark.sandbox
 
 SEED, ORDERS = 11, 60
-EXAMPLES = int(os.environ.get("HUB_SANDBOX_FUZZ_EXAMPLES", "60"))
-FUZZ = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+FUZZ = fuzzing.FUZZ
 
 # -- what a well-formed answer looks like -----------------------------------------------------------
 
@@ -56,14 +52,8 @@ def assert_sap_answer(r: requests.Response) -> None:
 
 # -- hostile values ---------------------------------------------------------------------------------
 
-NASTY_TEXT = [
-    "1e999999",
-    "-1E+400",
-    "NaN",
-    "Infinity",
+SAP_TEXT = [
     "-0",
-    "9" * 40,
-    "0." + "1" * 40,
     "1" * 14 + ".999",
     "/Date(99999999999999999999)/",
     "/Date(-99999999999999999)/",
@@ -72,30 +62,13 @@ NASTY_TEXT = [
     "0001-01-01",
     "2026-13-45",
     "PT99999999999999999999H",
-    "\x00",
-    "\ud800",
-    "😀" * 10,
     "'",
-    "x" * 5000,
 ]
-scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(10**40), max_value=10**40)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=30)
-    | st.sampled_from(NASTY_TEXT)
-)
-json_values = st.recursive(
-    scalars,
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
-    max_leaves=12,
-)
+scalars = fuzzing.scalars(SAP_TEXT)
+json_values = fuzzing.json_values(SAP_TEXT)
 
 
-def dumps(payload: Any) -> bytes:
-    # ensure_ascii keeps unpaired surrogates expressible (as \\ud800 escapes), as a JSON client may send them.
-    return json.dumps(payload).encode("ascii")
+dumps = fuzzing.dumps
 
 
 ODATA_WORDS = [

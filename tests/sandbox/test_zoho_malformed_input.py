@@ -12,14 +12,14 @@ the refused search / COQL / upsert, and methods the API does not serve.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
+import fuzzing
 import pytest
 import requests
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from sandbox.testing import running_sandbox
@@ -27,12 +27,7 @@ from sandbox.zoho_schema import MODULE_FIELDS, ORDERED_ITEM_FIELDS
 
 pytestmark = pytest.mark.sandbox
 
-EXAMPLES = int(os.environ.get("HUB_SANDBOX_FUZZ_EXAMPLES", "60"))
-FUZZ = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+FUZZ = fuzzing.FUZZ
 ENVELOPE = {"code", "details", "message", "status"}
 
 # -- the sandbox and a client holding one token ------------------------------------------------------
