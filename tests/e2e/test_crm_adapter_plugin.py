@@ -26,21 +26,6 @@ FAKE_FILE = Path(__file__).resolve().parents[1] / "fixtures" / "fake_crm.py"
 pytestmark = [pytest.mark.dagtest, pytest.mark.sandbox, pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)]
 
 
-@pytest.fixture(scope="module")
-def crm_sandbox() -> Iterator[dict[str, Any]]:
-    from sandbox.testing import running_sandbox
-
-    with running_sandbox(seed=SEED, orders=ORDERS, frozen=True) as info:
-        yield info
-
-
-@pytest.fixture(scope="module")
-def seed(crm_sandbox):
-    from sandbox.seed_data import generate
-
-    return generate(SEED, ORDERS, datetime.fromisoformat(crm_sandbox["now"]))
-
-
 @pytest.fixture
 def fake_crm() -> Iterator[Any]:
     """The one file, loaded as a plugin would be and registered; unregistered afterwards."""

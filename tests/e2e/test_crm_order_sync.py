@@ -5,7 +5,6 @@ One sandbox per module (the tests edit its records); a fresh hub database per te
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,21 +35,6 @@ pytestmark = [pytest.mark.dagtest, pytest.mark.sandbox]
 # Behaviour that does not depend on the database runs on SQLite only, to keep the suite short;
 # the full sync and the re-run identity run on both.
 SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-
-
-@pytest.fixture(scope="module")
-def crm_sandbox() -> Iterator[dict[str, Any]]:
-    from sandbox.testing import running_sandbox
-
-    with running_sandbox(seed=SEED, orders=ORDERS, frozen=True) as info:
-        yield info
-
-
-@pytest.fixture(scope="module")
-def seed(crm_sandbox):
-    from sandbox.seed_data import generate
-
-    return generate(SEED, ORDERS, datetime.fromisoformat(crm_sandbox["now"]))
 
 
 @pytest.fixture
