@@ -166,7 +166,11 @@ class Ledger:
 
         if row.attempts > 0 and lookup is not None:
             # An earlier attempt may have reached the target before we lost track of it.
-            found = lookup(payload)
+            try:
+                found = lookup(payload)
+            except BaseException as exc:  # the claim must not outlive this try: failed, retried later
+                self._record_failed(row.id, exc)
+                raise
             if found is not None:
                 self._record_sent(row.id, found)
                 return SendResult(target, key, found.ref, found.response, called=False)

@@ -385,3 +385,29 @@ def test_a_programming_error_in_a_batch_call_propagates_and_fails_the_entries(hu
             expected=(ConnectionError,),
         )
     assert _row(hub_db, "SO-50").status == "failed"
+
+
+def test_a_lookup_that_fails_releases_the_claim(hub_db, outbox):
+    """A retried send whose lookup cannot reach the target leaves the entry failed (not in flight
+    under this try's lease), so the next run may try again at once."""
+    led = Ledger(hub_db, owner="t#1")
+    with pytest.raises(RuntimeError):
+        led.send(
+            "sap.sales_order",
+            "SO-60",
+            {"order": "SO-60"},
+            lambda _p: (_ for _ in ()).throw(RuntimeError("503")),
+            outbox.find,
+        )
+
+    def lookup_down(_payload):
+        raise ConnectionError("lookup: 503")
+
+    with pytest.raises(ConnectionError):
+        Ledger(hub_db, owner="t#2").send("sap.sales_order", "SO-60", {"order": "SO-60"}, outbox.deliver, lookup_down)
+    row = _row(hub_db, "SO-60")
+    assert (row.status, row.claimed_by, outbox.count()) == ("failed", None, 0)
+    result = Ledger(hub_db, owner="t#3").send(
+        "sap.sales_order", "SO-60", {"order": "SO-60"}, outbox.deliver, outbox.find
+    )
+    assert result.called and outbox.count() == 1
