@@ -94,7 +94,9 @@ def option_text(es_name: str) -> st.SearchStrategy[str]:
     return (
         st.lists(words | st.text(max_size=6), max_size=10).map(" ".join)
         | st.text(max_size=40)
-        | st.sampled_from(["(" * 5000 + "1" + ")" * 5000, "not " * 5000 + "true", "x" * 10_000])
+        # Far past the emulator's nesting limits, yet three of them stay under the 16 KiB request line
+        # an HTTP server reads (uvicorn's h11, like SAP's ICM, refuses a longer one before any OData).
+        | st.sampled_from(["(" * 1000 + "1" + ")" * 1000, "not " * 600 + "true", "x" * 3000])
     )
 
 
