@@ -53,9 +53,6 @@ _STATES: Mapping[OrderState, StateInfo] = {
     S.SETTLED: StateInfo(in_sap=True, counts_against_credit=False),
 }
 
-# Where a new canonical order starts (flows.crm_order_sync): accepted, or cancelled if the CRM says so.
-INITIAL: frozenset[OrderState] = frozenset({S.ACCEPTED, S.CANCELLED})
-
 # Allowed moves (old → new). Staying in a state is always allowed and is not listed.
 TRANSITIONS: Mapping[OrderState, frozenset[OrderState]] = {
     # Not in SAP: the CRM may change or cancel it (and reopen a cancelled one), plan may backorder it,

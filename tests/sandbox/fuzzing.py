@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from hypothesis import HealthCheck, settings
@@ -60,3 +60,16 @@ def json_values(extra_text: Sequence[str] = ()) -> st.SearchStrategy[Any]:
 def dumps(payload: Any) -> bytes:
     """JSON as a client may send it: ensure_ascii keeps unpaired surrogates as \\ud800 escapes."""
     return json.dumps(payload).encode("ascii")
+
+
+def module_sandbox(seed: int, orders: int) -> Iterator[dict[str, Any]]:
+    """A frozen sandbox for one test module, or, to debug, the one whose ready line is in
+    ``$HUB_SANDBOX_READY_LINE`` (started by hand, its stderr at hand)."""
+    from sandbox.testing import running_sandbox
+
+    ready = os.environ.get("HUB_SANDBOX_READY_LINE")
+    if ready:
+        yield json.loads(ready)
+        return
+    with running_sandbox(seed=seed, orders=orders, frozen=True) as info:
+        yield info

@@ -8,8 +8,6 @@ Property-based (hypothesis) over real HTTP against one sandbox process.
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +18,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sandbox.fxiaoke_schema import OBJECTS
-from sandbox.testing import running_sandbox
 
 pytestmark = pytest.mark.sandbox
 
@@ -100,12 +97,7 @@ class Fx:
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[dict[str, Any]]:
-    ready = os.environ.get("HUB_SANDBOX_READY_LINE")  # debugging: a sandbox started by hand
-    if ready:
-        yield json.loads(ready)
-        return
-    with running_sandbox(seed=SEED, orders=ORDERS, frozen=True) as info:
-        yield info
+    yield from fuzzing.module_sandbox(SEED, ORDERS)
 
 
 @pytest.fixture(scope="module")

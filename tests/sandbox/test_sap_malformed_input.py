@@ -10,7 +10,6 @@ broken ``$batch`` bodies and function imports with wrong, missing or huge parame
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
@@ -22,7 +21,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sandbox.sap.services import SALES_ORDER, SALES_ORDER_ITEM, SERVICES
-from sandbox.testing import running_sandbox
 
 pytestmark = pytest.mark.sandbox
 
@@ -137,12 +135,7 @@ class Sap:
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[dict[str, Any]]:
-    ready = os.environ.get("HUB_SANDBOX_READY_LINE")  # debugging: a sandbox started by hand, its stderr at hand
-    if ready:
-        yield json.loads(ready)
-        return
-    with running_sandbox(seed=SEED, orders=ORDERS, frozen=True) as info:
-        yield info
+    yield from fuzzing.module_sandbox(SEED, ORDERS)
 
 
 @pytest.fixture(scope="module")
