@@ -73,6 +73,9 @@ _ENHANCED = {
     "503 Error: need MAIL command": "503 5.5.1 need MAIL command",
     "503 Error: need RCPT command": "503 5.5.1 need RCPT command",
     "503 Error: nested MAIL command": "503 5.5.1 nested MAIL command",
+    # aiosmtpd hangs up after five unknown commands with a 502; a real server (Postfix's
+    # smtpd_hard_error_limit) says 421, the one code RFC 5321 §3.8 gives a server closing the channel.
+    "502 5.5.1 Too many unrecognized commands, goodbye.": "421 4.7.0 too many errors, closing connection",
 }
 _REPLY = re.compile(r"^(\d{3})[ -](\d\.\d{1,3}\.\d{1,3})?")
 
@@ -240,6 +243,8 @@ class SubmissionServer(SMTP):
     async def push(self, status: str | bytes) -> None:
         if isinstance(status, str):
             status = _ENHANCED.get(status, status)
+            if status.startswith("500 Error: command"):
+                status = "500 5.5.2 " + status[4:]
             self._last_reply = status
         await super().push(status)
 

@@ -30,6 +30,14 @@ from devtools.testrun import (
 
 pytest_plugins = ["pytester"]  # tests/infra runs small pytest sessions to check the fixtures
 
+# Property tests draw the same examples on every run, so CI's verdict is the code's, not the dice's.
+# To hunt for new failures: HYPOTHESIS_PROFILE=hunt (random examples, ten times as many).
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("ci", derandomize=True)
+_hypothesis_settings.register_profile("hunt", derandomize=False, max_examples=1000)
+_hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
 
 # ---------------------------------------------------------------------------------------------------
 # Airflow isolation. Airflow reads its configuration once, on first import, so the environment is set

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 import requests
-from hypothesis import HealthCheck, given, settings
+from fuzzing import FUZZ
+from hypothesis import given
 from hypothesis import strategies as st
 
 pytestmark = pytest.mark.sandbox
@@ -60,7 +61,7 @@ def _replies(sock: socket.socket) -> list[bytes]:
     return [line for line in data.split(b"\r\n") if line]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@FUZZ
 @given(lines=st.lists(LINE, min_size=1, max_size=8))
 def test_any_command_gets_an_smtp_reply_and_stores_nothing(smtp, lines):
     with socket.create_connection((smtp["host"], smtp["port"]), timeout=10) as sock:
@@ -82,3 +83,16 @@ def test_any_command_gets_an_smtp_reply_and_stores_nothing(smtp, lines):
     assert requests.get(smtp["control_url"] + "/mail", timeout=10).json()["messages"] == []
     with socket.create_connection((smtp["host"], smtp["port"]), timeout=10) as sock:
         assert _replies(sock)[-1][:3] == b"220"
+
+
+def test_too_many_unknown_commands_close_the_channel_with_421(smtp):
+    """As Postfix's error limit does: a 421 (RFC 5321 §3.8), then the server hangs up."""
+    with socket.create_connection((smtp["host"], smtp["port"]), timeout=10) as sock:
+        _replies(sock)
+        replies = []
+        for _ in range(5):
+            sock.sendall(b"BDAT\r\n")
+            replies.append(_replies(sock)[-1])
+        assert [r[:9] for r in replies[:4]] == [b"500 5.5.2"] * 4
+        assert replies[4].startswith(b"421 4.7.0")
+        assert sock.recv(1024) == b""
