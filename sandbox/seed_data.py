@@ -99,6 +99,9 @@ class Plant:
     sales_org: str
     currency: str
     utc_offset_hours: int
+    # The 3PL warehouse (Qimen warehouseCode) that runs this plant; None: the company's own warehouse,
+    # where SAP posts goods issue itself. For a 3PL plant goods issue waits for the warehouse's confirm.
+    warehouse: str | None = None
 
 
 @dataclass
@@ -275,8 +278,8 @@ def money(value: Decimal) -> Decimal:
 
 def _plants() -> list[Plant]:
     return [
-        Plant("1010", "Shanghai Parts Center", "Shanghai", "CN", "1000", "CNY", 8),
-        Plant("1020", "Shenzhen Parts Center", "Shenzhen", "CN", "1000", "CNY", 8),
+        Plant("1010", "Shanghai Parts Center", "Shanghai", "CN", "1000", "CNY", 8, warehouse="WH-SH01"),
+        Plant("1020", "Shenzhen Parts Center", "Shenzhen", "CN", "1000", "CNY", 8, warehouse="WH-SZ01"),
         Plant("2010", "Hamburg Distribution Center", "Hamburg", "DE", "2000", "EUR", 1),
     ]
 
