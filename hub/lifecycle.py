@@ -24,7 +24,9 @@ class OrderState(StrEnum):
     REVIEW = "review"  # in SAP, the sap_postings gate failed: a human looks before anyone is told
     CONFIRMED = "confirmed"  # in SAP, all confirmed, the customer told
     PARTIAL = "partial"  # in SAP, partly confirmed and told; SAP still owes the rest
-    SHIPPED = "shipped"
+    PARTLY_SHIPPED = "partly_shipped"  # the warehouse shipped part of what SAP confirmed; more to come
+    SHIPPED = "shipped"  # everything SAP confirmed has left the warehouse (goods issue posted)
+    DELIVERED = "delivered"  # every parcel signed for by the customer
     INVOICED = "invoiced"
     SETTLED = "settled"
 
@@ -41,14 +43,16 @@ class StateInfo:
 
 _STATES: Mapping[OrderState, StateInfo] = {
     S.ACCEPTED: StateInfo(in_sap=False, counts_against_credit=True, steps=frozenset({"plan"})),
-    S.CANCELLED: StateInfo(in_sap=False, counts_against_credit=False),
+    S.CANCELLED: StateInfo(in_sap=False, counts_against_credit=False),  # in SAP too: its open items rejected
     S.BACKORDERED: StateInfo(in_sap=False, counts_against_credit=True, steps=frozenset({"plan", "confirm"})),
     S.HELD: StateInfo(in_sap=False, counts_against_credit=True),
     S.POSTED: StateInfo(in_sap=True, counts_against_credit=True, steps=frozenset({"refresh", "confirm"})),
     S.REVIEW: StateInfo(in_sap=True, counts_against_credit=True),
     S.CONFIRMED: StateInfo(in_sap=True, counts_against_credit=True, steps=frozenset({"ship"})),
     S.PARTIAL: StateInfo(in_sap=True, counts_against_credit=True, steps=frozenset({"refresh", "confirm", "ship"})),
-    S.SHIPPED: StateInfo(in_sap=True, counts_against_credit=True, steps=frozenset({"bill"})),
+    S.PARTLY_SHIPPED: StateInfo(in_sap=True, counts_against_credit=True, steps=frozenset({"ship", "track"})),
+    S.SHIPPED: StateInfo(in_sap=True, counts_against_credit=True, steps=frozenset({"track", "bill"})),
+    S.DELIVERED: StateInfo(in_sap=True, counts_against_credit=True, steps=frozenset({"bill"})),
     S.INVOICED: StateInfo(in_sap=True, counts_against_credit=False, steps=frozenset({"settle"})),
     S.SETTLED: StateInfo(in_sap=True, counts_against_credit=False),
 }
@@ -63,11 +67,16 @@ TRANSITIONS: Mapping[OrderState, frozenset[OrderState]] = {
     S.CANCELLED: frozenset({S.ACCEPTED}),
     # In SAP: the gate may send it to review; the customer is told (confirmed / partial); a requeued
     # confirmation or review goes back to posted.
-    S.POSTED: frozenset({S.REVIEW, S.CONFIRMED, S.PARTIAL}),
+    # A CRM cancellation of an order in SAP ends it once the warehouse stopped it and SAP rejected
+    # its open items (shipment_notices); goods that already left go on and the order ships.
+    S.POSTED: frozenset({S.REVIEW, S.CONFIRMED, S.PARTIAL, S.CANCELLED}),
     S.REVIEW: frozenset({S.POSTED}),
-    S.PARTIAL: frozenset({S.REVIEW, S.CONFIRMED, S.POSTED, S.SHIPPED}),
-    S.CONFIRMED: frozenset({S.POSTED, S.SHIPPED}),
-    S.SHIPPED: frozenset({S.INVOICED}),
+    S.PARTIAL: frozenset({S.REVIEW, S.CONFIRMED, S.POSTED, S.PARTLY_SHIPPED, S.SHIPPED, S.CANCELLED}),
+    S.CONFIRMED: frozenset({S.POSTED, S.PARTLY_SHIPPED, S.SHIPPED, S.CANCELLED}),
+    # The warehouse ships in parts; tracking ends in delivered; billing follows goods issue.
+    S.PARTLY_SHIPPED: frozenset({S.SHIPPED, S.INVOICED}),
+    S.SHIPPED: frozenset({S.DELIVERED, S.INVOICED}),
+    S.DELIVERED: frozenset({S.INVOICED}),
     S.INVOICED: frozenset({S.SETTLED}),
     S.SETTLED: frozenset(),
 }
@@ -84,6 +93,8 @@ COUNTS_AGAINST_CREDIT = _where(lambda i: i.counts_against_credit)
 PLANNABLE = _where(lambda i: "plan" in i.steps)  # plan() allocates stock to these
 REFRESHABLE = _where(lambda i: "refresh" in i.steps)  # in SAP with quantities SAP may still confirm
 CONFIRMABLE = _where(lambda i: "confirm" in i.steps)  # the customer may still be told something new
+SHIPPABLE = _where(lambda i: "ship" in i.steps)  # SAP may create deliveries the warehouse must get
+TRACKABLE = _where(lambda i: "track" in i.steps)  # parcels on their way to the customer
 
 
 class IllegalTransition(ValueError):

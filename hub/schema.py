@@ -354,3 +354,112 @@ order_confirmations = Table(
     Column("run_id", String(250)),
     Column("updated_at", TS, nullable=False),
 )
+
+# -- logistics (shipment_notices) ------------------------------------------------------------------
+
+# What outside systems push to the receiver (Qimen stockout.confirm, inventory.report, ...), stored
+# before the receiver answers "success"; the batch flows read and mark it. One row per message:
+# (method, message_key) is unique, so a WMS's replay is recognised and stored once.
+receiver_inbox = Table(
+    "receiver_inbox",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("method", String(80), nullable=False, comment="short method name, e.g. stockout.confirm"),
+    Column("message_key", String(200), nullable=False, comment="outBizCode, or sha256:<hex of the raw body>"),
+    Column("document_code", String(100), comment="deliveryOrderCode / checkOrderCode / orderCode"),
+    Column("body", Text, nullable=False, comment="the raw body as received (UTF-8)"),
+    Column("params", JSON_DOC, nullable=False, comment="the query parameters except sign"),
+    Column("received_at", TS, nullable=False),
+    Column("processed_at", TS),
+    Column("outcome", String(20), comment="processed | quarantined | superseded"),
+    UniqueConstraint("method", "message_key"),
+)
+Index("ix_receiver_inbox_pending", receiver_inbox.c.method, receiver_inbox.c.processed_at)
+
+DELIVERY_STATES = ("new", "sent", "shipped", "issued", "cancelling", "cancelled")
+
+# SAP outbound deliveries of 3PL plants, as the hub handles them: sent to the warehouse, confirmed
+# shipped, goods-issued in SAP, tracked to the customer.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("delivery", String(10), primary_key=True, comment="SAP outbound delivery = Qimen deliveryOrderCode"),
+    Column("source", String(16), nullable=False),
+    Column("crm_order_id", String(64), nullable=False),
+    Column("sap_order", String(10), nullable=False),
+    Column("plant", String(4), nullable=False),
+    Column("warehouse", String(50), nullable=False, comment="Qimen warehouseCode"),
+    Column("status", String(16), nullable=False, comment=" | ".join(DELIVERY_STATES)),
+    Column("wms_order_id", String(50), comment="the warehouse's number (deliveryOrderId)"),
+    Column("sap_changed_on", Date, comment="SAP's date-only LastChangeDate when read"),
+    Column("final_confirm_at", TS, comment="the warehouse's final stockout.confirm (confirmType 0)"),
+    Column("goods_issued_at", TS),
+    Column("delivered_at", TS, comment="every parcel signed for (签收)"),
+    Column("run_id", String(250)),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    CheckConstraint("status IN ({})".format(", ".join(f"'{s}'" for s in DELIVERY_STATES)), name="status"),
+)
+Index("ix_deliveries_status", deliveries.c.status)
+Index("ix_deliveries_order", deliveries.c.source, deliveries.c.crm_order_id)
+
+delivery_lines = Table(
+    "delivery_lines",
+    metadata,
+    Column("delivery", String(10), primary_key=True),
+    Column("line_no", Integer, primary_key=True, comment="SAP delivery item = Qimen orderLineNo"),
+    Column("sap_order_item", String(6)),
+    Column("material", String(40), nullable=False),
+    Column("description", Text),
+    Column("unit", String(8)),
+    Column("planned_qty", QUANTITY, nullable=False),
+    Column("shipped_qty", QUANTITY, nullable=False, server_default="0"),
+    ForeignKeyConstraint(["delivery"], ["deliveries.delivery"], ondelete="CASCADE"),
+)
+
+# Each warehouse confirmation applied to a delivery, once: the sum of shipped quantities is built from
+# these rows, so a duplicate push (same confirm_key) can never add twice.
+shipment_confirms = Table(
+    "shipment_confirms",
+    metadata,
+    Column("delivery", String(10), primary_key=True),
+    Column("confirm_key", String(200), primary_key=True, comment="outBizCode, or a digest of the content"),
+    Column("final", Boolean, nullable=False),
+    Column("confirmed_at", TS),
+    Column("inbox_id", BigInteger().with_variant(Integer, "sqlite")),
+    Column("applied_at", TS, nullable=False),
+    ForeignKeyConstraint(["delivery"], ["deliveries.delivery"], ondelete="CASCADE"),
+)
+
+# Parcels that left the warehouse, with carrier and tracking, followed until signed for.
+parcels = Table(
+    "parcels",
+    metadata,
+    Column("delivery", String(10), primary_key=True),
+    Column("parcel", String(100), primary_key=True, comment="packageCode, else the tracking number"),
+    Column("carrier_code", String(50), nullable=False, comment="Qimen logisticsCode (SF, ZTO, ..., OTHER)"),
+    Column("carrier_name", String(200)),
+    Column("tracking_number", String(50), comment="none for a customer pickup"),
+    Column("shipped_at", TS),
+    Column("last_scan", Text),
+    Column("last_scan_at", TS),
+    Column("delivered_at", TS),
+    ForeignKeyConstraint(["delivery"], ["deliveries.delivery"], ondelete="CASCADE"),
+)
+Index("ix_parcels_tracking", parcels.c.tracking_number)
+
+CANCELLATION_STATES = ("requested", "cancelled", "refused")
+
+# A CRM cancellation of an order SAP already has: the shipment flow asks the warehouse to stop it.
+order_cancellations = Table(
+    "order_cancellations",
+    metadata,
+    Column("source", String(16), primary_key=True),
+    Column("crm_order_id", String(64), primary_key=True),
+    Column("status", String(16), nullable=False, comment=" | ".join(CANCELLATION_STATES)),
+    Column("detail", Text),
+    Column("requested_at", TS, nullable=False),
+    Column("run_id", String(250)),
+    Column("updated_at", TS, nullable=False),
+    CheckConstraint("status IN ({})".format(", ".join(f"'{s}'" for s in CANCELLATION_STATES)), name="status"),
+)
