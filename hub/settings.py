@@ -122,6 +122,24 @@ class GatesSection(_Section):
     min_rows_for_rate: int = Field(default=50, ge=0)
 
 
+class LogisticsSection(_Section):
+    # Plants whose warehouse a 3PL runs over Qimen: plant → Qimen warehouseCode. SAP's goods issue for
+    # their deliveries waits for the warehouse's confirmation; other plants issue in SAP themselves.
+    warehouses: dict[
+        Annotated[str, Field(pattern=r"^[0-9A-Z]{4}$")], Annotated[str, Field(min_length=1, max_length=50)]
+    ] = Field(default_factory=dict)
+    owner_code: str = Field(default="PARTSHUB", min_length=1, max_length=50)  # Qimen ownerCode (货主)
+    # How stale a pushed message's timestamp may be (GMT+8, one-sided, as Qimen's checkTimestamp).
+    timestamp_window_minutes: int = Field(default=10, ge=1, le=1440)
+    # SAP deliveries carry a date-only change date: each run re-reads this many days before today.
+    reread_days: int = Field(default=1, ge=0, le=31)
+    # Customers (SAP numbers) who take an X12 856 ship notice; their ASN files go to asn_dir.
+    edi_customers: list[str] = Field(default_factory=list)
+    asn_dir: Path = Path("output/asn")
+    # Reason for rejection SAP sets on the open items of an order cancelled in the CRM.
+    rejection_reason: str = Field(default="10", min_length=1, max_length=2)
+
+
 class Settings(_Section):
     hub: HubSection = Field(default_factory=HubSection)
     crm: CrmSection
@@ -132,6 +150,7 @@ class Settings(_Section):
     service_levels: dict[str, Annotated[Decimal, Field(gt=0, lt=1)]] = Field(default_factory=dict)
     alerts: AlertsSection = Field(default_factory=AlertsSection)
     gates: GatesSection = Field(default_factory=GatesSection)
+    logistics: LogisticsSection = Field(default_factory=LogisticsSection)
     # key path → the environment variable that set it (the rest came from the file)
     _origins: dict[str, str] = PrivateAttr(default_factory=dict)
     _file: str = PrivateAttr(default="")
@@ -144,6 +163,10 @@ class Settings(_Section):
     @property
     def masterdata_dir(self) -> Path:
         return _from_root(self.masterdata.extract_dir)
+
+    @property
+    def asn_dir(self) -> Path:
+        return _from_root(self.logistics.asn_dir)
 
 
 def _from_root(path: Path) -> Path:
