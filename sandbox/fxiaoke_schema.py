@@ -109,13 +109,26 @@ OBJECTS: dict[str, dict[str, str]] = {
         "tax_rate__c": NUMBER,
         "tax_amount__c": CURRENCY,
         "confirmed_quantity__c": NUMBER,
+        "shipped_quantity__c": NUMBER,
+        "tracking_no__c": TEXT,
         "old_part_ref__c": TEXT,
     },
 }
 
 SELECT_OPTIONS: dict[str, frozenset[str]] = {
     "hub_status__c": frozenset(
-        {"created", "confirmed", "partially_confirmed", "backordered", "shipped", "delivered", "invoiced", "cancelled"}
+        {
+            "created",
+            "confirmed",
+            "partially_confirmed",
+            "backordered",
+            "partially_shipped",
+            "shipped",
+            "delivered",
+            "invoiced",
+            "cancelled",
+            "cancel_failed",
+        }
     ),
     "life_status": frozenset({"normal", "ineffective", "under_review", "in_change", "invalid"}),
     "mc_currency": frozenset({"CNY", "EUR", "USD"}),

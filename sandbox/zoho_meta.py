@@ -125,6 +125,8 @@ FIELD_TYPES: dict[str, dict[str, tuple[str, str | None]]] = {
         "Modified_Time": ("datetime", None),
         "Confirmed_Quantity__c": ("double", None),
         "Confirmed_Date__c": ("date", None),
+        "Shipped_Quantity__c": ("double", None),
+        "Line_Tracking__c": ("text", None),
         "Old_Part_Ref__c": ("text", None),
     },
     "Accounts": {

@@ -340,6 +340,8 @@ class ZohoStore:
             "Modified_Time": record["Modified_Time"],
             "Confirmed_Quantity__c": None,
             "Confirmed_Date__c": None,
+            "Shipped_Quantity__c": None,
+            "Line_Tracking__c": None,
         }
         if isinstance(line.unit_price, Decimal):
             gross = money(line.quantity * line.unit_price)

@@ -88,6 +88,8 @@ ORDERED_ITEM_FIELDS = frozenset(
         "Modified_Time",
         "Confirmed_Quantity__c",
         "Confirmed_Date__c",
+        "Shipped_Quantity__c",
+        "Line_Tracking__c",
         "Old_Part_Ref__c",
         "_delete",
     }
@@ -194,10 +196,12 @@ PICKLISTS: dict[str, frozenset[str]] = {
             "Confirmed",
             "Partially Confirmed",
             "Backordered",
+            "Partially Shipped",
             "Shipped",
             "Delivered",
             "Invoiced",
             "Cancelled",
+            "Cancellation Failed",
         }
     ),
     "Currency": frozenset(CURRENCY_SYMBOLS),
@@ -213,9 +217,24 @@ PICKLISTS: dict[str, frozenset[str]] = {
 }
 DATE_FIELDS = frozenset({"Due_Date", "Confirmed_Delivery_Date__c", "Confirmed_Date__c"})
 NUMBER_FIELDS = frozenset(
-    {"Adjustment", "Discount", "Exchange_Rate", "Quantity", "List_Price", "Confirmed_Quantity__c"}
+    {
+        "Adjustment",
+        "Discount",
+        "Exchange_Rate",
+        "Quantity",
+        "List_Price",
+        "Confirmed_Quantity__c",
+        "Shipped_Quantity__c",
+    }
 )
-TEXT_LIMITS = {"Subject": 255, "SAP_Order_No__c": 40, "Tracking_Number__c": 80, "Carrier": 120, "Hub_Message__c": 2000}
+TEXT_LIMITS = {
+    "Subject": 255,
+    "SAP_Order_No__c": 40,
+    "Tracking_Number__c": 80,
+    "Line_Tracking__c": 255,
+    "Carrier": 120,
+    "Hub_Message__c": 2000,
+}
 
 
 class ZohoError(Exception):

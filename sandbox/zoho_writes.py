@@ -347,6 +347,8 @@ class RecordUpdater:
             "Modified_Time": stamp,
             "Confirmed_Quantity__c": row.get("Confirmed_Quantity__c"),
             "Confirmed_Date__c": row.get("Confirmed_Date__c"),
+            "Shipped_Quantity__c": row.get("Shipped_Quantity__c"),
+            "Line_Tracking__c": row.get("Line_Tracking__c"),
         }
         price_line(new)
         return new

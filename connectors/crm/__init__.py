@@ -17,9 +17,10 @@ import importlib
 import pkgutil
 import threading
 
-from connectors.crm.base import CrmAdapter, CrmClient, Defaults, MasterFields, Rendering, Resources
+from connectors.crm.base import CrmAdapter, CrmClient, Defaults, MasterFields, Rendering, Resources, ShipmentLike
 
 __all__ = [
+    "ShipmentLike",
     "CrmAdapter",
     "CrmClient",
     "Defaults",

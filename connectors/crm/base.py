@@ -43,6 +43,17 @@ class ConfirmationLike(Protocol):
     lines: Sequence[Any]  # line_no, crm_line_id, material, confirmed_qty, confirmed_date, backordered_qty, unit
 
 
+class ShipmentLike(Protocol):
+    """What the CRM is told about an order's shipment (``flows.shipment_notices``)."""
+
+    crm_order_id: str
+    # partially_shipped | shipped | delivered | cancelled | cancel_failed
+    status: str
+    carriers: str  # the carriers' names, "; "-joined
+    tracking: str  # the tracking numbers, "; "-joined ("" for a customer pickup)
+    lines: Sequence[Any]  # crm_line_id, shipped_qty, tracking
+
+
 @dataclass(frozen=True)
 class Rendering:
     """What the hub works out for one write-back, so an adapter only puts it into its fields."""
@@ -90,6 +101,7 @@ class CrmAdapter:
     product_fields: MasterFields
     raw_lines: Callable[[Mapping[str, Any]], list[dict[str, Any]]]  # a sales order → raw lines
     confirmation_update: Callable[[ConfirmationLike, Rendering], dict[str, Any]]  # → write-back payload
+    shipment_update: Callable[[ShipmentLike, Rendering], dict[str, Any]]  # → write-back payload
     # Writes payloads back: client, payloads → one WriteResult per payload, in order.
     write_back: Callable[[Any, list[dict[str, Any]]], list[WriteResult]]
     # Reads the records back: client, payloads → per payload, whether the CRM already holds it (the

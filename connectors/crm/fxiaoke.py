@@ -21,6 +21,7 @@ from connectors.crm.base import (
     MasterFields,
     Rendering,
     Resources,
+    ShipmentLike,
     record_holds,
 )
 from hub.keys import record_key
@@ -110,6 +111,23 @@ def confirmation_update(c: ConfirmationLike, hub: Rendering) -> dict[str, Any]:
     }
 
 
+def shipment_update(s: ShipmentLike, hub: Rendering) -> dict[str, Any]:
+    return {
+        "_id": s.crm_order_id,
+        "hub_status__c": s.status,
+        "carrier__c": s.carriers or None,
+        "tracking_no__c": s.tracking or None,
+        "hub_message__c": hub.summary("zh"),
+        "details": {
+            "SalesOrderProductObj": [
+                {"_id": ln.crm_line_id, "shipped_quantity__c": ln.shipped_qty, "tracking_no__c": ln.tracking or None}
+                for ln in s.lines
+                if ln.crm_line_id
+            ]
+        },
+    }
+
+
 def record_holds_update(
     update: Mapping[str, Any], record: Mapping[str, Any] | None, lines: list[Mapping[str, Any]]
 ) -> bool:
@@ -136,6 +154,7 @@ ADAPTER = CrmAdapter(
     product_fields=MasterFields(number="product_code", name="name"),
     raw_lines=raw_lines,
     confirmation_update=confirmation_update,
+    shipment_update=shipment_update,
     write_back=lambda client, updates: client.update_objects(wire.SALES_ORDERS.name, updates),
     holds=holds,
     defaults=DEFAULTS,

@@ -18,13 +18,23 @@ from connectors.crm.base import (
     MasterFields,
     Rendering,
     Resources,
+    ShipmentLike,
     record_holds,
 )
 from hub.keys import record_key
 from hub.values import as_text, parse_date, parse_time, to_decimal
 
 NAME = "zoho_crm"
-STATUS = {"confirmed": "Confirmed", "partially_confirmed": "Partially Confirmed", "backordered": "Backordered"}
+STATUS = {
+    "confirmed": "Confirmed",
+    "partially_confirmed": "Partially Confirmed",
+    "backordered": "Backordered",
+    "partially_shipped": "Partially Shipped",
+    "shipped": "Shipped",
+    "delivered": "Delivered",
+    "cancelled": "Cancelled",
+    "cancel_failed": "Cancellation Failed",
+}
 
 
 def make_client(conn: ConnectionLike, token_store: TokenStore | None) -> wire.ZohoCrmClient:
@@ -115,6 +125,21 @@ def confirmation_update(c: ConfirmationLike, hub: Rendering) -> dict[str, Any]:
     }
 
 
+def shipment_update(s: ShipmentLike, hub: Rendering) -> dict[str, Any]:
+    return {
+        "id": s.crm_order_id,
+        "Status": STATUS[s.status],
+        "Carrier": s.carriers[:120] or None,
+        "Tracking_Number__c": s.tracking[:80] or None,
+        "Hub_Message__c": hub.summary("en")[:2000],
+        "Ordered_Items": [
+            {"id": ln.crm_line_id, "Shipped_Quantity__c": ln.shipped_qty, "Line_Tracking__c": ln.tracking[:255] or None}
+            for ln in s.lines
+            if ln.crm_line_id
+        ],
+    }
+
+
 def _iso(value: Any) -> str | None:
     return value.isoformat() if value else None
 
@@ -143,6 +168,7 @@ ADAPTER = CrmAdapter(
     raw_lines=raw_lines,
     enrich=price_book_currency,
     confirmation_update=confirmation_update,
+    shipment_update=shipment_update,
     write_back=lambda client, updates: client.update_sales_orders(updates),
     holds=holds,
 )
