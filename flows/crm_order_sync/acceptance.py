@@ -23,6 +23,7 @@ from hub.schema import (
     customer_map,
     material_map,
     order_allocations,
+    order_cancellations,
     order_confirmations,
     order_lines,
     orders,
@@ -220,6 +221,28 @@ def _encodable(text: str) -> bool:
     return True
 
 
+def _request_cancellations(conn: Connection, source_name: str, crm_order_ids: list[str], run_id: str, now: Any) -> None:
+    """A customer's cancellation of an order SAP holds: recorded once (a later pull of the same
+    cancelled record changes nothing); ``shipment_notices`` asks the warehouse and SAP to stop it."""
+    known = set(
+        conn.scalars(
+            select(order_cancellations.c.crm_order_id).where(
+                order_cancellations.c.source == source_name, order_cancellations.c.crm_order_id.in_(crm_order_ids)
+            )
+        )
+    )
+    new = [i for i in crm_order_ids if i not in known]
+    if new:
+        conn.execute(
+            order_cancellations.insert(),
+            [
+                {"source": source_name, "crm_order_id": i, "status": "requested", "requested_at": now}
+                | {"run_id": run_id, "updated_at": now}
+                for i in new
+            ],
+        )
+
+
 def _initial_state(order: dict[str, Any]) -> str:
     cancelled = order.get("crm_status") in crm_orders.CANCELLED_STATUSES
     return OrderState.CANCELLED if cancelled else OrderState.ACCEPTED
@@ -245,15 +268,19 @@ def _write_orders(
         )
     }
     now = utcnow()
-    to_write, held = [], set()
+    to_write, held, cancelled = [], set(), []
     for key, (order, lines) in accepted.items():
         prior = existing.get(order["crm_order_id"])
         if prior is not None and prior.content_hash == order["content_hash"]:
             continue
         if prior is not None and prior.status not in NOT_IN_SAP:
-            held.add(key)
+            if _initial_state(order) == OrderState.CANCELLED:
+                cancelled.append(order["crm_order_id"])  # shipment_notices stops it in the warehouse and SAP
+            else:
+                held.add(key)
             continue
         to_write.append((order, lines))
+    _request_cancellations(conn, source_name, cancelled, run_id, now)
     quarantine.add(
         conn,
         [
