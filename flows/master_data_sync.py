@@ -3,7 +3,8 @@ price lists. The order review reads these tables.
 
 The extract is three UTF-8 CSV files in one folder, each a full snapshot:
 
-- ``customers.csv``: customer_number, name, country, language, currency, credit_limit, blocked, email
+- ``customers.csv``: customer_number, name, country, language, currency, credit_limit, blocked, email,
+  and the ship-to: contact, phone, region, city, street, postal_code
 - ``materials.csv``: material, description, base_unit, moq, pack_size, active
 - ``prices.csv``: material, currency, price, valid_from, valid_to
 
@@ -95,6 +96,13 @@ def _customer(row: dict[str, str]) -> dict[str, Any]:
         "credit_limit": _number(row, "credit_limit"),
         "blocked": _flag(row, "blocked"),
         "email": _text(row, "email", required=False),
+        # The ship-to address and receiving contact (columns an older extract may lack).
+        "contact": _text(row, "contact", required=False, max_len=100),
+        "phone": _text(row, "phone", required=False, max_len=40),
+        "region": _text(row, "region", required=False, max_len=100),
+        "city": _text(row, "city", required=False, max_len=100),
+        "street": _text(row, "street", required=False, max_len=255),
+        "postal_code": _text(row, "postal_code", required=False, max_len=20),
     }
 
 

@@ -257,6 +257,13 @@ customers = Table(
     Column("credit_limit", MONEY, nullable=False),
     Column("blocked", Boolean, nullable=False),
     Column("email", String(255)),
+    # The ship-to of the customer master: where the 3PL warehouse sends outbound deliveries.
+    Column("contact", String(100)),
+    Column("phone", String(40)),
+    Column("region", String(100)),
+    Column("city", String(100)),
+    Column("street", String(255)),
+    Column("postal_code", String(20)),
     Column("updated_at", TS, nullable=False),
 )
 

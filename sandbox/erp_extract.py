@@ -15,7 +15,10 @@ def write_extract(data: SeedData, folder: Path | str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     tables = {
         "customers.csv": (
-            ["customer_number", "name", "country", "language", "currency", "credit_limit", "blocked", "email"],
+            [
+                *("customer_number", "name", "country", "language", "currency", "credit_limit", "blocked", "email"),
+                *("contact", "phone", "region", "city", "street", "postal_code"),
+            ],
             [
                 [
                     c.number,
@@ -26,6 +29,13 @@ def write_extract(data: SeedData, folder: Path | str) -> Path:
                     c.credit_limit,
                     "X" if c.blocked else "",
                     c.email,
+                    # The ship-to of the customer master: where outbound deliveries go.
+                    "收货部" if c.language == "zh" else "Goods receiving",
+                    c.phone,
+                    c.address.region,
+                    c.address.city,
+                    c.address.street,
+                    c.address.postal_code,
                 ]
                 for c in data.customers
             ],

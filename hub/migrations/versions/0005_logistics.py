@@ -28,6 +28,7 @@ down_revision = "0004"
 branch_labels = None
 depends_on = None
 
+SHIP_TO = (("contact", 100), ("phone", 40), ("region", 100), ("city", 100), ("street", 255), ("postal_code", 20))
 BIGINT = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 OLD_STATES = (
     "accepted, cancelled, backordered, held, posted, review, confirmed, partial, shipped, invoiced, settled"
@@ -63,6 +64,9 @@ def _rebuild_status_check(check: str) -> None:
 def upgrade() -> None:
     _rebuild_status_check(STATUS_CHECK)
     _refill_transitions(transition_pairs())
+    with op.batch_alter_table("customers", schema=None) as batch_op:
+        for name, length in SHIP_TO:
+            batch_op.add_column(sa.Column(name, sa.String(length)))
 
     op.create_table(
         "receiver_inbox",
@@ -169,6 +173,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("customers", schema=None) as batch_op:
+        for name, _ in SHIP_TO:
+            batch_op.drop_column(name)
     for table in ("order_cancellations", "parcels", "shipment_confirms", "delivery_lines", "deliveries"):
         op.drop_table(table)
     op.drop_index("ix_receiver_inbox_pending", table_name="receiver_inbox")
