@@ -5,6 +5,7 @@ hub ledger list [--status S] [--target T] | retry [--id N ...] [--target T]
 hub quarantine list [--status S] [--stage S] [--source S] | requeue [--id N ...] [--stage S] [--source S]
 hub settings check
 hub sandbox up [--seed N] [--orders N] [--port P]
+hub receiver [--host H] [--port P]
 """
 
 from __future__ import annotations
@@ -97,6 +98,12 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return sandbox_main(["up", *args.rest])
 
 
+def cmd_receiver(args: argparse.Namespace) -> int:
+    from receiver.main import serve
+
+    return serve(args.host, args.port, log_level=args.log_level)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hub", description="Spare-parts order hub")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -132,6 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
     sb = sub.add_parser("sandbox", help="run the emulators of the outside systems", add_help=False)
     sb.add_argument("rest", nargs=argparse.REMAINDER)
     sb.set_defaults(func=cmd_sandbox)
+
+    rc = sub.add_parser("receiver", help="take the 3PL warehouse's Qimen pushes into the hub's inbox")
+    rc.add_argument("--host", default="127.0.0.1")
+    rc.add_argument("--port", type=int, default=8090)
+    rc.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    rc.set_defaults(func=cmd_receiver)
     return parser
 
 

@@ -8,6 +8,8 @@ One rule, read from the source (every ``import``, at module level or inside a fu
   may use each other;
 - DAG files are wiring: they import ``flows``, ``plugins`` and ``hub``, not the layers below flows;
 - the layers below ``flows`` never import Airflow, so they import and test without it;
+- ``receiver`` (the push service) sits beside ``dags``: it may use ``flows``, the middle layer and ``hub``,
+  imports no Airflow itself (it talks to Airflow's REST API), and nothing imports it;
 - ``sandbox`` (the emulators) imports nothing of the product, so it cannot drift towards it;
 - ``cli``, ``devtools`` and ``bench`` may import every layer, and nothing but them imports them.
 
@@ -29,11 +31,11 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 BEGIN, END = "<!-- architecture:begin (python -m devtools.architecture --write) -->", "<!-- architecture:end -->"
 
-LAYER = {"dags": 4, "plugins": 4, "flows": 3, "connectors": 2, "transforms": 2, "quality": 2, "hub": 1}
+LAYER = {"dags": 4, "plugins": 4, "receiver": 4, "flows": 3, "connectors": 2, "transforms": 2, "quality": 2, "hub": 1}
 TOOLS = ("cli", "devtools", "bench")  # may import anything; nothing imports them
 LATERAL = {("quality", "transforms"), ("dags", "plugins"), ("plugins", "dags")}
 DAG_IMPORTS = {"flows", "plugins", "hub"}
-AIRFLOW_FREE = {"hub", "connectors", "transforms", "quality", "sandbox"}
+AIRFLOW_FREE = {"hub", "connectors", "transforms", "quality", "sandbox", "receiver"}
 PROJECT = (*LAYER, *TOOLS, "sandbox")
 
 
@@ -76,6 +78,8 @@ def violations(imports: list[Import]) -> list[str]:
 
 def _why_not(source: str, top: str) -> str | None:
     if top == "airflow":
+        if source == "receiver":
+            return "the receiver talks to Airflow's REST API; it imports no Airflow"
         return "below flows nothing imports Airflow" if source in AIRFLOW_FREE else None
     if top not in PROJECT or top == source:
         return None

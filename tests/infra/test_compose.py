@@ -196,3 +196,20 @@ def test_dockerfile_pins_airflow_and_installs_with_the_constraints() -> None:
 def test_dockerignore_keeps_secrets_and_local_state_out_of_the_image() -> None:
     ignored = set((PROJECT_ROOT / ".dockerignore").read_text().split())
     assert {".env", ".venv", ".git", "output"} <= ignored
+
+
+def test_receiver_service_serves_the_qimen_callback(services: dict[str, Any]) -> None:
+    receiver = services["receiver"]
+    assert "profiles" not in receiver, "the receiver is part of the production stack"
+    assert receiver["image"] == services["airflow-apiserver"]["image"]
+    assert " ".join(receiver["command"]) == "hub receiver --host 0.0.0.0 --port 8090"
+    assert any(str(port).endswith(":8090") for port in receiver["ports"])
+    env = receiver["environment"]
+    assert env["AIRFLOW_CONN_LOGISTICS_3PL"] == "${AIRFLOW_CONN_LOGISTICS_3PL}", "the Qimen secret comes from .env"
+    assert re.fullmatch(r"postgresql\+psycopg://[^@]+@postgres:5432/hub", env["HUB_DATABASE_URL"])
+    assert env["HUB_RECEIVER_AIRFLOW_URL"] == "http://airflow-apiserver:8080"
+    assert ONLY_A_REFERENCE.fullmatch(env["HUB_RECEIVER_AIRFLOW_PASSWORD"])
+    assert "/health" in " ".join(receiver["healthcheck"]["test"])
+    assert receiver["depends_on"]["postgres"]["condition"] == "service_healthy"
+    # The inbox table is created by `hub db upgrade` in airflow-init.
+    assert receiver["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
