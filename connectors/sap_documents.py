@@ -6,9 +6,10 @@ Pure functions over cleaned entities (:func:`connectors.sap_values.clean_entity`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
@@ -106,6 +107,13 @@ class DeliveryItemDoc:
     sales_order: str  # ReferenceSDDocument
     sales_order_item: str
     goods_movement_status: str
+    # Added for the 3PL flow (issue 10); defaults keep older constructors working.
+    text: str = ""  # DeliveryDocumentItemText
+    base_quantity: Decimal = Decimal(0)  # ActualDeliveredQtyInBaseUnit
+    base_unit: str = ""
+    original_quantity: Decimal = Decimal(0)  # OriginalDeliveryQuantity: as the delivery was created
+    picking_status: str = ""  # A not picked, B partly, C completely, "" not relevant
+    billing_status: str = ""  # DeliveryRelatedBillingStatus
 
 
 @dataclass(frozen=True)
@@ -123,6 +131,27 @@ class DeliveryDoc:
     bill_of_lading: str
     version: str | None  # the ETag (DeliveryVersion)
     items: tuple[DeliveryItemDoc, ...]
+    # Added for the 3PL flow (issue 10); defaults keep older constructors working.
+    sales_organization: str = ""
+    created_on: date | None = None  # CreationDate
+    created_at: datetime | None = None  # CreationDate + CreationTime, aware UTC
+    goods_issued_at: datetime | None = None  # ActualGoodsMovementDate + Time, aware UTC
+    picking_status: str = ""  # OverallPickingStatus
+    billing_status: str = ""  # OverallDelivReltdBillgStatus
+    process_status: str = ""  # OverallSDProcessStatus
+
+    @property
+    def is_issued(self) -> bool:
+        """Goods issue posted for the whole delivery (OverallGoodsMovementStatus C)."""
+        return self.goods_movement_status == "C"
+
+    @property
+    def plants(self) -> frozenset[str]:
+        return frozenset(i.plant for i in self.items if i.plant)
+
+    @property
+    def sales_orders(self) -> frozenset[str]:
+        return frozenset(i.sales_order for i in self.items if i.sales_order)
 
 
 @dataclass(frozen=True)
@@ -268,6 +297,30 @@ def sales_order_from(
     )
 
 
+_EDM_TIME = re.compile(r"^PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)(?:\.\d+)?S)?$")
+
+
+def edm_time(value: Any) -> time | None:
+    """An Edm.Time (``PT14H30M05S``) as a time of day; None when absent or not that shape."""
+    if isinstance(value, time):
+        return value
+    match = _EDM_TIME.match(value) if isinstance(value, str) and value else None
+    if match is None:
+        return None
+    hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    if hours > 23 or minutes > 59 or seconds > 59:
+        return None
+    return time(hours, minutes, seconds)
+
+
+def _moment(day: Any, clock: Any) -> datetime | None:
+    """A date field and its time field (SAP keeps them apart) as one aware UTC instant."""
+    on = _date(day)
+    if on is None:
+        return None
+    return datetime.combine(on, edm_time(clock) or time(0), tzinfo=UTC)
+
+
 def delivery_from(header: Mapping[str, Any]) -> DeliveryDoc:
     items = tuple(
         DeliveryItemDoc(
@@ -281,6 +334,12 @@ def delivery_from(header: Mapping[str, Any]) -> DeliveryDoc:
             sales_order=field_text(row, "ReferenceSDDocument"),
             sales_order_item=item_number(row, "ReferenceSDDocumentItem"),
             goods_movement_status=field_text(row, "GoodsMovementStatus"),
+            text=field_text(row, "DeliveryDocumentItemText"),
+            base_quantity=field_decimal(row.get("ActualDeliveredQtyInBaseUnit")),
+            base_unit=field_text(row, "BaseUnit"),
+            original_quantity=field_decimal(row.get("OriginalDeliveryQuantity")),
+            picking_status=field_text(row, "PickingStatus"),
+            billing_status=field_text(row, "DeliveryRelatedBillingStatus"),
         )
         for row in header.get("to_DeliveryDocumentItem") or []
     )
@@ -298,6 +357,13 @@ def delivery_from(header: Mapping[str, Any]) -> DeliveryDoc:
         bill_of_lading=field_text(header, "BillOfLading"),
         version=header.get(ETAG) or (field_text(header, "DeliveryVersion") or None),
         items=tuple(sorted(items, key=lambda i: i.item.zfill(6))),
+        sales_organization=field_text(header, "SalesOrganization"),
+        created_on=_date(header.get("CreationDate")),
+        created_at=_moment(header.get("CreationDate"), header.get("CreationTime")),
+        goods_issued_at=_moment(header.get("ActualGoodsMovementDate"), header.get("ActualGoodsMovementTime")),
+        picking_status=field_text(header, "OverallPickingStatus"),
+        billing_status=field_text(header, "OverallDelivReltdBillgStatus"),
+        process_status=field_text(header, "OverallSDProcessStatus"),
     )
 
 

@@ -204,3 +204,14 @@ class Atp:
             remaining = max(Decimal(0), row["MatlWrhsStkQtyInMatlBaseUnit"] - quantity)
             self.stock.update(row, {"MatlWrhsStkQtyInMatlBaseUnit": remaining})
         self._commit((material, plant), -quantity)
+
+    def unissue(self, material: str, plant: str, quantity: Decimal) -> None:
+        """A reversed goods issue: the stock is back, and confirmed but not issued again."""
+        row = self.unrestricted_row(material, plant)
+        if row is not None:
+            self.stock.update(row, {"MatlWrhsStkQtyInMatlBaseUnit": row["MatlWrhsStkQtyInMatlBaseUnit"] + quantity})
+        self._commit((material, plant), quantity)
+
+    def release_quantity(self, material: str, plant: str, quantity: Decimal) -> None:
+        """A confirmed quantity nobody will deliver any more (its item is rejected)."""
+        self._commit((material, plant), -quantity)

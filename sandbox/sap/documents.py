@@ -2,12 +2,52 @@
 
 Worked out lazily: every request first runs :meth:`Documents.advance` up to the sandbox clock. When
 an order's confirmed schedule lines come within a day of their confirmed date, one delivery per
-order and shipping point is created for the due quantities and goods issue is posted at once
-(OverallGoodsMovementStatus C, movement type 601, stock reduced). A day later the delivery is billed
-(invoice F2): net from the order's price condition, tax per item at the customer's VAT rate,
-gross = net + tax. Document times are the due times, not the moment a request noticed them, so the
-result does not depend on how often clients poll. Numbers: deliveries 80000001…, billing documents
-90000001…, accounting documents 9400000001….
+order and shipping point is created for the due quantities. Document times are the due times, not
+the moment a request noticed them, so the result does not depend on how often clients poll.
+Numbers: deliveries 80000001…, billing documents 90000001…, accounting documents 9400000001….
+
+Goods issue depends on who runs the plant (``Plant.warehouse`` in the seed, changeable through the
+control API, module ``config``, field ``hub_goods_issue_plants``):
+
+* **Own warehouse** (2010): goods issue is posted when the delivery is created (OverallGoodsMovement-
+  Status C, movement type 601, stock reduced) and the delivery is billed a day later.
+* **3PL warehouse** (1010, 1020): the delivery is created unpicked and not issued (picking and goods
+  movement status A, ``ActualGoodsMovementDate`` null, stock untouched, no billing) and waits for
+  the hub, which works it through API_OUTBOUND_DELIVERY_SRV;v=0002 as the metadata allows:
+
+  - **Picked quantity**: ``SetPickingQuantityWithBaseQuantity(DeliveryDocument, DeliveryDocumentItem,
+    ActualDeliveredQtyInBaseUnit, BaseUnit)`` sets (replaces) an item's picked quantity;
+    ``PickOneItemWithBaseQuantity`` / ``PickOneItemWithSalesQuantity`` add to it [verify: SAP
+    documents the first as "set", the others as "pick"]; ``PickOneItem`` / ``PickAllItems`` pick the
+    full delivery quantity; ``ConfirmPicking…`` only confirm. The picked quantity never exceeds the
+    delivery quantity (400 VL/367 [emulator's message number]); the unit must be the item's base unit
+    (sales and base unit are the same for every seed material). The picked quantity is not a property
+    of A_OutbDeliveryItem: it shows as ``PickingStatus`` (A none, B part, C all) per item and
+    ``OverallPickingStatus`` on the header.
+  - **Delivery quantity**: PATCH/MERGE of ``A_OutbDeliveryItem`` ``ActualDeliveryQuantity`` (updatable
+    in the metadata; ``ActualDeliveredQtyInBaseUnit`` is taken as the same number) under
+    ``If-Match`` = the ``DeliveryVersion`` ETag, before goods issue, between the picked quantity and
+    the quantity the delivery was created with.
+  - ``PostGoodsIssue(DeliveryDocument)`` posts goods issue for the picked quantity of every item, or
+    the full delivery quantity where no picked quantity was ever set (the delivery quantity is adapted
+    to the picked one, as SAP's "adopt picking quantity" does). ``ActualGoodsMovementDate``/``Time``
+    from the sandbox clock, statuses C, stock reduced by what was issued, billing queued a day later
+    for the issued quantity. What was not issued goes back to the order item: its schedule lines show
+    it open again (``OpenConfdDelivQtyInOrdQtyUnit``, still confirmed) and its ``DeliveryStatus`` is
+    B (or A). The emulator runs no delivery due list again for it [emulator]: the rest waits until the
+    item is rejected. A delivery with nothing picked at all is refused (delete it instead). A second
+    ``PostGoodsIssue`` answers 400 VL/609.
+  - ``ReverseGoodsIssue(DeliveryDocument, ActualGoodsMovementDate)`` on an issued, unbilled delivery
+    (of any plant) undoes the goods issue: statuses back to A (picking stays), stock back, billing
+    dequeued. On a billed delivery: 400 VL/656; on one not issued: 400 VL/611 [emulator's number].
+  - **Cancellation**: ``DELETE A_OutbDeliveryHeader('…')`` (the entity set is deletable in both
+    editions of the metadata) with ``If-Match`` = ``DeliveryVersion``; only before goods issue
+    (else 400 VL/610 [emulator's number]). The delivered quantities go back to the order items
+    (open and confirmed again, as after a short issue); then ``SalesDocumentRjcnReason`` on the
+    order items (PATCH A_SalesOrderItem) closes them and releases their confirmation.
+
+Every change of a delivery moves its ``DeliveryVersion`` (the ETag, on header and items) and its
+``LastChangeDate``, which is date-only as SAP's is: a reader by day sees the change that day.
 """
 
 from __future__ import annotations
@@ -19,7 +59,7 @@ from decimal import Decimal
 from typing import Any
 
 from sandbox.sap.atp import DELIVERY_LEAD, Atp, day_of
-from sandbox.sap.errors import SapError
+from sandbox.sap.errors import ErrorDetail, SapError
 from sandbox.sap.masterdata import STORAGE_LOCATION
 from sandbox.sap.odata_json import currency_decimals, quantize
 from sandbox.sap.services import DELIVERY_HEADER, SALES_ORDER, SALES_ORDER_ITEM
@@ -44,24 +84,58 @@ class Documents:
         self.next_delivery = 80000001
         self.next_billing = 90000001
         self.next_accounting = 9400000001
-        self.billing_queue: list[tuple[datetime, int, str]] = []
+        # Heap of [due, seq, delivery, alive]: a reversed goods issue takes its billing back.
+        self.billing_queue: list[list[Any]] = []
+        self.billing_entry: dict[str, list[Any]] = {}
         self._seq = 0
+        # Plants whose goods issue waits for the hub (run by a 3PL warehouse).
+        self.hub_plants: set[str] = {p.code for p in data.plants if p.warehouse}
 
     def advance(self, now: datetime) -> None:
         """Create every delivery and billing document due by ``now``, in due-time order."""
         while True:
             delivery_due = self.atp.next_due()
-            billing_due = self.billing_queue[0][0] if self.billing_queue else None
+            billing_due = self._next_billing()
             candidates = [t for t in (delivery_due, billing_due) if t is not None and t <= now]
             if not candidates:
                 return
             if billing_due is not None and billing_due == min(candidates):
-                due, _, delivery = heapq.heappop(self.billing_queue)
+                due, _, delivery, _ = heapq.heappop(self.billing_queue)
+                self.billing_entry.pop(delivery, None)
                 self._bill(delivery, due)
             else:
                 found = self.atp.due(now)
                 if found is not None:
                     self._deliver(found[1], found[0])
+
+    def _next_billing(self) -> datetime | None:
+        while self.billing_queue and not self.billing_queue[0][3]:
+            heapq.heappop(self.billing_queue)
+        return self.billing_queue[0][0] if self.billing_queue else None
+
+    def _queue_billing(self, delivery: str, due: datetime) -> None:
+        self._seq += 1
+        entry = [due, self._seq, delivery, True]
+        heapq.heappush(self.billing_queue, entry)
+        self.billing_entry[delivery] = entry
+
+        def undo() -> None:
+            entry[3] = False
+            self.billing_entry.pop(delivery, None)
+
+        self.store.journal.record(undo)
+
+    def _dequeue_billing(self, delivery: str) -> None:
+        entry = self.billing_entry.pop(delivery, None)
+        if entry is None:
+            return
+        entry[3] = False
+
+        def undo() -> None:
+            entry[3] = True
+            self.billing_entry[delivery] = entry
+
+        self.store.journal.record(undo)
 
     # -- deliveries ---------------------------------------------------------------------------------
 
@@ -91,6 +165,9 @@ class Documents:
         number = str(self.next_delivery)
         self.next_delivery += 1
         day = day_of(due)
+        # A 3PL plant's delivery waits for the hub's goods issue; the own warehouse issues at once.
+        issued = plant not in self.hub_plants
+        status = "C" if issued else "A"
         partners = {p["PartnerFunction"]: p["Customer"] for p in self.store.children(SALES_ORDER, "to_Partner", order)}
         weight = Decimal(0)
         for position, (item, quantity, lines) in enumerate(entries, start=1):
@@ -114,10 +191,10 @@ class Documents:
                     ReferenceSDDocument=order["SalesOrder"],
                     ReferenceSDDocumentItem=f"{int(item['SalesOrderItem']):06d}",
                     ReferenceSDDocumentCategory="C",
-                    GoodsMovementStatus="C",
+                    GoodsMovementStatus=status,
                     GoodsMovementType="601",
-                    PickingStatus="C",
-                    SDProcessStatus="C",
+                    PickingStatus=status,
+                    SDProcessStatus=status,
                     DeliveryRelatedBillingStatus="A",
                     DistributionChannel=order["DistributionChannel"],
                     Division=order["OrganizationDivision"],
@@ -129,7 +206,8 @@ class Documents:
                     DeliveryVersion="0001",
                 )
             )
-            self.atp.issue(item["Material"], plant, quantity)
+            if issued:
+                self.atp.issue(item["Material"], plant, quantity)
             for line in lines:
                 open_qty = line["OpenConfdDelivQtyInOrdQtyUnit"]
                 lines_table.update(
@@ -139,9 +217,7 @@ class Documents:
                         "OpenConfdDelivQtyInOrdQtyUnit": Decimal(0),
                     },
                 )
-            delivered = sum((line["DeliveredQtyInOrderQtyUnit"] for line in self.atp.lines_of(item)), Decimal(0))
-            status = "C" if delivered >= item["RequestedQuantity"] else "B"
-            self.store.table("A_SalesOrderItem").update(item, {"DeliveryStatus": status, "SDProcessStatus": "B"})
+            self._item_delivery_status(item)
         headers.insert(
             headers.new_row(
                 DeliveryDocument=number,
@@ -162,13 +238,13 @@ class Documents:
                 PickingDate=day,
                 LoadingDate=day,
                 PlannedGoodsIssueDate=day,
-                ActualGoodsMovementDate=day,
-                ActualGoodsMovementTime=due.time(),
+                ActualGoodsMovementDate=day if issued else None,
+                ActualGoodsMovementTime=due.time() if issued else None,
                 LastChangeDate=day,
-                OverallGoodsMovementStatus="C",
-                OverallPickingStatus="C",
-                OverallPickingConfStatus="C",
-                OverallSDProcessStatus="C",
+                OverallGoodsMovementStatus=status,
+                OverallPickingStatus=status,
+                OverallPickingConfStatus=status,
+                OverallSDProcessStatus=status,
                 OverallDelivReltdBillgStatus="A",
                 HeaderGrossWeight=weight,
                 HeaderNetWeight=weight,
@@ -177,14 +253,28 @@ class Documents:
                 DeliveryVersion="0001",
             )
         )
-        self._seq += 1
-        heapq.heappush(self.billing_queue, (due + BILLING_LEAD, self._seq, number))
+        if issued:
+            self._queue_billing(number, due + BILLING_LEAD)
+
+    def _item_delivery_status(self, item: Row) -> None:
+        """An order item's DeliveryStatus from what its deliveries hold: A none, B part, C all (or the
+        rest rejected)."""
+        delivered = sum((line["DeliveredQtyInOrderQtyUnit"] for line in self.atp.lines_of(item)), Decimal(0))
+        if delivered >= item["RequestedQuantity"] or (item["SalesDocumentRjcnReason"] and delivered > 0):
+            status = "C"
+        else:
+            status = "B" if delivered > 0 else "A"
+        self.store.table("A_SalesOrderItem").update(
+            item, {"DeliveryStatus": status, "SDProcessStatus": "B" if delivered > 0 else "A"}
+        )
 
     def _order_status(self, order: Row, moment: datetime) -> None:
         items = self.store.children(SALES_ORDER, "to_Item", order)
-        statuses = {item["DeliveryStatus"] for item in items}
+        # Rejected items without deliveries no longer count, as in SAP.
+        counted = [i for i in items if not (i["SalesDocumentRjcnReason"] and i["DeliveryStatus"] == "A")] or items
+        statuses = {item["DeliveryStatus"] for item in counted}
         delivery = "C" if statuses == {"C"} else "A" if statuses == {"A"} else "B"
-        billed = all(item["SDProcessStatus"] == "C" for item in items)
+        billed = all(item["SDProcessStatus"] == "C" for item in counted)
         self.store.table("A_SalesOrder").update(
             order,
             {
@@ -196,13 +286,7 @@ class Documents:
             },
         )
 
-    def post_goods_issue(self, delivery: str) -> list[dict[str, Any]]:
-        header = self.store.table("A_OutbDeliveryHeader").get((delivery,))
-        if header is None:
-            raise SapError(404, "VL/001", f"Delivery {delivery} does not exist")
-        if header["OverallGoodsMovementStatus"] == "C":
-            raise SapError(400, "VL/609", f"Goods movement for delivery {delivery} has already been posted")
-        return []  # every emulated delivery is issued when it is created
+    # -- the hub's work on a delivery ---------------------------------------------------------------
 
     def _existing_delivery(self, delivery: str) -> Row:
         header = self.store.table("A_OutbDeliveryHeader").get((delivery,))
@@ -210,25 +294,301 @@ class Documents:
             raise SapError(404, "VL/001", f"Delivery {delivery[:10]} does not exist")
         return header
 
-    def pick(self, delivery: str, item: str | None) -> list[dict[str, Any]]:
-        """Picking and its confirmation: every emulated delivery is created picked, confirmed and
-        issued, so SAP's answer is the error that goods issue is already posted."""
-        header = self._existing_delivery(delivery)
-        if item is not None:
-            items = self.store.children(DELIVERY_HEADER, "to_DeliveryDocumentItem", header)
-            if not any(int(i["DeliveryDocumentItem"]) == int(item) for i in items if item.isdigit()):
-                raise SapError(404, "VL/002", f"Item {item[:6]} does not exist in delivery {delivery}")
-        raise SapError(400, "VL/609", f"Goods movement for delivery {delivery} has already been posted; no picking")
+    def _items(self, header: Row) -> list[Row]:
+        return self.store.children(DELIVERY_HEADER, "to_DeliveryDocumentItem", header)
 
-    def reverse_goods_issue(self, delivery: str) -> list[dict[str, Any]]:
-        """Reversal needs an unbilled delivery; the emulator bills every delivery a day after goods
-        issue and does not reverse goods issue before that [emulator], so it refuses either way."""
+    def _item(self, header: Row, item: str) -> Row:
+        for row in self._items(header):
+            if item.isdigit() and int(row["DeliveryDocumentItem"]) == int(item):
+                return row
+        raise SapError(404, "VL/002", f"Item {item[:6]} does not exist in delivery {header['DeliveryDocument']}")
+
+    @staticmethod
+    def _not_issued(header: Row, what: str) -> None:
+        if header["OverallGoodsMovementStatus"] == "C":
+            delivery = header["DeliveryDocument"]
+            raise SapError(400, "VL/609", f"Goods movement for delivery {delivery} has already been posted; {what}")
+
+    def _touch(self, header: Row, now: datetime, header_changes: dict[str, Any] | None = None) -> None:
+        """A changed delivery: a new DeliveryVersion (its ETag, on header and items) and LastChangeDate."""
+        version = f"{int(header['DeliveryVersion'] or 0) + 1:04d}"
+        day = day_of(now)
+        items = self.store.table("A_OutbDeliveryItem")
+        for row in self._items(header):
+            items.update(row, {"DeliveryVersion": version, "LastChangeDate": day})
+        self.store.table("A_OutbDeliveryHeader").update(
+            header, {**(header_changes or {}), "DeliveryVersion": version, "LastChangeDate": day}
+        )
+
+    @staticmethod
+    def picked_of(row: Row) -> Decimal | None:
+        """The picked quantity of a delivery item, None while nobody set one (not an API property)."""
+        return row.get("_Picked")
+
+    def _picking_statuses(self, header: Row) -> str:
+        items = self.store.table("A_OutbDeliveryItem")
+        statuses = set()
+        for row in self._items(header):
+            picked = self.picked_of(row) or Decimal(0)
+            quantity = row["ActualDeliveryQuantity"]
+            status = "C" if quantity > 0 and picked >= quantity else "B" if picked > 0 else "A"
+            if quantity == 0:
+                status = ""
+            items.update(row, {"PickingStatus": status})
+            if status:
+                statuses.add(status)
+        return "C" if statuses == {"C"} else "A" if statuses <= {"A"} else "B"
+
+    def pick(self, function: str, args: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
+        """The picking function imports (see the module docstring)."""
+        header = self._existing_delivery(args["DeliveryDocument"])
+        item_arg = args.get("DeliveryDocumentItem")
+        rows = [self._item(header, item_arg)] if item_arg is not None else self._items(header)
+        self._not_issued(header, "no picking")
+        if function.startswith("ConfirmPicking"):
+            self._touch(header, now, {"OverallPickingConfStatus": "C"})
+            return []
+        table = self.store.table("A_OutbDeliveryItem")
+        for row in rows:
+            current = self.picked_of(row) or Decimal(0)
+            if function in ("PickOneItem", "PickAllItems"):
+                target = row["ActualDeliveryQuantity"]
+            else:
+                if function == "PickOneItemWithSalesQuantity":
+                    quantity, unit, unit_name = (
+                        args["ActualDeliveryQuantity"], args["DeliveryQuantityUnit"], "DeliveryQuantityUnit"
+                    )  # fmt: skip
+                else:
+                    quantity, unit, unit_name = args["ActualDeliveredQtyInBaseUnit"], args["BaseUnit"], "BaseUnit"
+                if unit.upper() != row[unit_name].upper():
+                    raise SapError(
+                        400, "VL/369", f"Unit {unit[:3]} is not the unit {row[unit_name]} of item "
+                        f"{int(row['DeliveryDocumentItem'])} [emulator: no unit conversion]",
+                    )  # fmt: skip
+                if quantity < 0:
+                    raise SapError(400, "VL/368", "The picked quantity must not be negative")
+                target = quantity if function == "SetPickingQuantityWithBaseQuantity" else current + quantity
+            if target > row["ActualDeliveryQuantity"]:
+                raise SapError(
+                    400,
+                    "VL/367",
+                    f"Picked quantity {target.normalize():f} exceeds the delivery quantity "
+                    f"{row['ActualDeliveryQuantity'].normalize():f} of item {int(row['DeliveryDocumentItem'])}",
+                )
+            table.update(row, {"_Picked": target})
+        status = self._picking_statuses(header)
+        self._touch(header, now, {"OverallPickingStatus": status})
+        return []
+
+    def change_item(self, row: Row, changes: dict[str, Any], now: datetime) -> None:
+        """PATCH/MERGE of A_OutbDeliveryItem: a new delivery quantity moves the difference between the
+        delivery and its order item; the other updatable fields are stored as sent."""
+        header = self._existing_delivery(row["DeliveryDocument"])
+        self._not_issued(header, "the delivery cannot be changed")
+        quantity = changes.pop("ActualDeliveryQuantity", None)
+        base = changes.pop("ActualDeliveredQtyInBaseUnit", None)
+        if quantity is not None and base is not None and quantity != base:
+            raise SapError(400, "VL/369", "ActualDeliveryQuantity and ActualDeliveredQtyInBaseUnit differ")
+        quantity = quantity if quantity is not None else base
+        table = self.store.table("A_OutbDeliveryItem")
+        if quantity is not None and quantity != row["ActualDeliveryQuantity"]:
+            item_no = int(row["DeliveryDocumentItem"])
+            if quantity < 0 or quantity > row["OriginalDeliveryQuantity"]:
+                raise SapError(
+                    400, "VL/370", f"Delivery quantity of item {item_no} must be between 0 and "
+                    f"{row['OriginalDeliveryQuantity'].normalize():f} [emulator: no increase beyond the original]",
+                    [ErrorDetail("VL/370", "Delivery quantity out of range", "ActualDeliveryQuantity",
+                                 "ActualDeliveryQuantity")],
+                )  # fmt: skip
+            if (self.picked_of(row) or Decimal(0)) > quantity:
+                raise SapError(400, "VL/367", f"Item {item_no} is picked beyond {quantity.normalize():f}")
+            self._move_to_order(row, row["ActualDeliveryQuantity"] - quantity, now)
+            material = self.data.material_by_number[row["Material"]]
+            weight = quantize(material.weight_kg * quantity, 3)
+            changes.update(
+                ActualDeliveryQuantity=quantity,
+                ActualDeliveredQtyInBaseUnit=quantity,
+                ItemGrossWeight=weight,
+                ItemNetWeight=weight,
+            )
+        table.update(row, changes)
+        status = self._picking_statuses(header)
+        self._touch(header, now, {"OverallPickingStatus": status, **self._weights(header)})
+
+    def change_header(self, header: Row, changes: dict[str, Any], now: datetime) -> None:
+        """PATCH/MERGE of A_OutbDeliveryHeader: the updatable fields (dates, bill of lading, means of
+        transport, weights) stored as sent, before goods issue and after it alike."""
+        self._touch(header, now, changes)
+
+    def _weights(self, header: Row) -> dict[str, Decimal]:
+        weight = sum((row["ItemGrossWeight"] for row in self._items(header)), Decimal(0))
+        return {"HeaderGrossWeight": weight, "HeaderNetWeight": weight}
+
+    def _order_item(self, row: Row) -> Row:
+        item = self.store.table("A_SalesOrderItem").get(
+            (row["ReferenceSDDocument"], str(int(row["ReferenceSDDocumentItem"])))
+        )
+        if item is None:
+            raise SapError(400, "VL/371", f"Sales order item of delivery item {row['DeliveryDocumentItem']} is gone")
+        return item
+
+    def _move_to_order(self, row: Row, quantity: Decimal, now: datetime) -> None:
+        """``quantity`` (negative: back) leaves the delivery item for its order item's schedule lines:
+        delivered there goes down, the open confirmed quantity up (still committed), so the order item
+        shows the rest open; on a rejected item the confirmation is released instead."""
+        if quantity == 0:
+            return
+        item = self._order_item(row)
+        lines_table = self.store.table("A_SalesOrderScheduleLine")
+        lines = self.atp.lines_of(item)
+        rejected = bool(item["SalesDocumentRjcnReason"])
+        if quantity > 0:
+            rest = quantity
+            for line in reversed(lines):  # the last delivered first
+                back = min(rest, line["DeliveredQtyInOrderQtyUnit"])
+                if back <= 0:
+                    continue
+                lines_table.update(
+                    line,
+                    {
+                        "DeliveredQtyInOrderQtyUnit": line["DeliveredQtyInOrderQtyUnit"] - back,
+                        "OpenConfdDelivQtyInOrdQtyUnit": line["OpenConfdDelivQtyInOrdQtyUnit"]
+                        + (0 if rejected else back),
+                    },
+                )
+                rest -= back
+            if rejected:
+                self.atp.release_quantity(item["Material"], row["Plant"], quantity)
+        else:
+            rest = -quantity
+            for line in lines:  # take back what is open and confirmed, oldest first
+                take = min(rest, line["OpenConfdDelivQtyInOrdQtyUnit"])
+                if take <= 0:
+                    continue
+                lines_table.update(
+                    line,
+                    {
+                        "DeliveredQtyInOrderQtyUnit": line["DeliveredQtyInOrderQtyUnit"] + take,
+                        "OpenConfdDelivQtyInOrdQtyUnit": line["OpenConfdDelivQtyInOrdQtyUnit"] - take,
+                    },
+                )
+                rest -= take
+            if rest > 0:
+                raise SapError(
+                    400,
+                    "VL/372",
+                    f"Only {(-quantity - rest).normalize():f} more of order item {int(item['SalesOrderItem'])} "
+                    "is confirmed and open",
+                )
+        self._item_delivery_status(item)
+        order = self.store.table("A_SalesOrder").get((item["SalesOrder"],))
+        if order is not None:
+            self._order_status(order, now)
+
+    def post_goods_issue(self, delivery: str, now: datetime) -> list[dict[str, Any]]:
+        header = self._existing_delivery(delivery)
+        if header["OverallGoodsMovementStatus"] == "C":
+            raise SapError(400, "VL/609", f"Goods movement for delivery {delivery} has already been posted")
+        rows = self._items(header)
+        issue = {}
+        for row in rows:
+            picked = self.picked_of(row)
+            issue[row["DeliveryDocumentItem"]] = row["ActualDeliveryQuantity"] if picked is None else picked
+        if not any(quantity > 0 for quantity in issue.values()):
+            raise SapError(
+                400, "VL/373", f"Delivery {delivery} has nothing picked to post; delete the delivery instead"
+            )
+        table = self.store.table("A_OutbDeliveryItem")
+        day = day_of(now)
+        for row in rows:
+            quantity = issue[row["DeliveryDocumentItem"]]
+            self._move_to_order(row, row["ActualDeliveryQuantity"] - quantity, now)
+            material = self.data.material_by_number[row["Material"]]
+            weight = quantize(material.weight_kg * quantity, 3)
+            status = "C" if quantity > 0 else ""  # an item with nothing in it is not relevant
+            table.update(
+                row,
+                {
+                    "ActualDeliveryQuantity": quantity,
+                    "ActualDeliveredQtyInBaseUnit": quantity,
+                    "ItemGrossWeight": weight,
+                    "ItemNetWeight": weight,
+                    "_Picked": quantity,
+                    "GoodsMovementStatus": status,
+                    "PickingStatus": status,
+                    "SDProcessStatus": status or "C",
+                    "DeliveryRelatedBillingStatus": "A" if quantity > 0 else "",
+                },
+            )
+            if quantity > 0:
+                self.atp.issue(row["Material"], row["Plant"], quantity)
+        self._touch(
+            header,
+            now,
+            {
+                "ActualGoodsMovementDate": day,
+                "ActualGoodsMovementTime": now.time().replace(microsecond=0),
+                "OverallGoodsMovementStatus": "C",
+                "OverallPickingStatus": "C",
+                "OverallPickingConfStatus": "C",
+                "OverallSDProcessStatus": "C",
+                **self._weights(header),
+            },
+        )
+        self._queue_billing(delivery, now + BILLING_LEAD)
+        order = self.store.table("A_SalesOrder").get((rows[0]["ReferenceSDDocument"],))
+        if order is not None:
+            self._order_status(order, now)
+        return []
+
+    def reverse_goods_issue(self, delivery: str, now: datetime) -> list[dict[str, Any]]:
+        """Reversal of an issued, unbilled delivery: stock back, statuses A, billing taken back."""
         header = self._existing_delivery(delivery)
         if header["OverallDelivReltdBillgStatus"] == "C":
             raise SapError(
                 400, "VL/656", f"Delivery {delivery} has been billed: cancel the billing document before reversing"
             )
-        raise SapError(501, "/IWBEP/CM_MGW_RT/001", "ReverseGoodsIssue of an unbilled delivery is not emulated")
+        if header["OverallGoodsMovementStatus"] != "C":
+            raise SapError(
+                400, "VL/611", f"Goods movement for delivery {delivery} has not been posted; nothing to reverse"
+            )
+        table = self.store.table("A_OutbDeliveryItem")
+        for row in self._items(header):
+            if row["GoodsMovementStatus"] != "C":
+                continue
+            self.atp.unissue(row["Material"], row["Plant"], row["ActualDeliveryQuantity"])
+            table.update(row, {"GoodsMovementStatus": "A", "SDProcessStatus": "A"})
+        self._touch(
+            header,
+            now,
+            {
+                "ActualGoodsMovementDate": None,
+                "ActualGoodsMovementTime": None,
+                "OverallGoodsMovementStatus": "A",
+                "OverallSDProcessStatus": "A",
+            },
+        )
+        self._dequeue_billing(delivery)
+        return [
+            {
+                "DeliveryDocument": delivery,
+                "SystemMessageType": "S",
+                "SystemMessageIdentification": "VL",
+                "SystemMessageNumber": "311",
+                "SystemMessageVariable1": delivery,
+            }
+        ]
+
+    def delete_delivery(self, header: Row, now: datetime) -> None:
+        """DELETE of an un-issued delivery: its quantities go back to the order items."""
+        delivery = header["DeliveryDocument"]
+        if header["OverallGoodsMovementStatus"] != "A":
+            raise SapError(400, "VL/610", f"Delivery {delivery} cannot be deleted: goods movement has been posted")
+        items = self.store.table("A_OutbDeliveryItem")
+        for row in self._items(header):
+            self._move_to_order(row, row["ActualDeliveryQuantity"], now)
+            items.delete(row)
+        self.store.table("A_OutbDeliveryHeader").delete(header)
 
     # -- billing ------------------------------------------------------------------------------------
 

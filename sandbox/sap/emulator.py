@@ -143,7 +143,9 @@ class SapS4(EmulatedSystem):
 
     def put_record(self, body: dict[str, Any]) -> dict[str, Any]:
         """Control API modules: ``goods_receipt`` {Material, Plant, Quantity}; ``A_Customer`` (id =
-        customer number) with fields such as ``OrderIsBlockedForCustomer``; ``config`` {page_size}."""
+        customer number) with fields such as ``OrderIsBlockedForCustomer``; ``config`` {page_size,
+        hub_goods_issue_plants: the plants whose deliveries wait for the hub's PostGoodsIssue, by
+        default those the seed gives a 3PL warehouse; [] makes SAP issue every new delivery itself}."""
         module = body.get("module")
         fields = body.get("fields") or {}
         if not isinstance(fields, dict):
@@ -157,12 +159,29 @@ class SapS4(EmulatedSystem):
             customer = str(body.get("id") or fields.get("Customer") or "")
             return self.backend.edit_customer(customer, fields)
         if module == "config":
-            page_size = fields.get("page_size")
+            return {"record": self._configure(fields)}
+        raise RecordError(f"unknown module {module!r}; known: ['A_Customer', 'config', 'goods_receipt']")
+
+    def _configure(self, fields: dict[str, Any]) -> dict[str, Any]:
+        known = {"page_size", "hub_goods_issue_plants"}
+        if not fields or set(fields) - known:
+            raise RecordError(f"config fields: {sorted(known)}")
+        if "page_size" in fields:
+            page_size = fields["page_size"]
             if not isinstance(page_size, int) or isinstance(page_size, bool) or page_size < 1:
                 raise RecordError("page_size must be a positive integer")
             self.handler.page_size = page_size
-            return {"record": {"page_size": page_size}}
-        raise RecordError(f"unknown module {module!r}; known: ['A_Customer', 'config', 'goods_receipt']")
+        if "hub_goods_issue_plants" in fields:
+            plants = fields["hub_goods_issue_plants"]
+            codes = {p.code for p in self.ctx.data.plants}
+            if not isinstance(plants, list) or not all(isinstance(p, str) and p in codes for p in plants):
+                raise RecordError(f"hub_goods_issue_plants must be a list of plants out of {sorted(codes)}")
+            # Deliveries already created keep their state; only new ones follow the setting.
+            self.backend.documents.hub_plants = set(plants)
+        return {
+            "page_size": self.handler.page_size,
+            "hub_goods_issue_plants": sorted(self.backend.documents.hub_plants),
+        }
 
     # -- HTTP edge --------------------------------------------------------------------------------
 

@@ -41,7 +41,10 @@ from sandbox.sap.store import Row, later
 log = logging.getLogger("sandbox.sap")
 SERVICE_ROOT = "/sap/opu/odata/sap"
 DEFAULT_PAGE_SIZE = 1000
-PATCHABLE = frozenset({"A_SalesOrder", "A_SalesOrderItem", "A_OutbDeliveryHeader", "A_Customer", "A_CustomerSalesArea"})
+PATCHABLE = frozenset(
+    {"A_SalesOrder", "A_SalesOrderItem", "A_OutbDeliveryHeader", "A_OutbDeliveryItem", "A_Customer",
+     "A_CustomerSalesArea"}
+)  # fmt: skip
 NOT_ALLOWED = "/IWBEP/CM_MGW_RT/002"
 NOT_IMPLEMENTED = "/IWBEP/CM_MGW_RT/001"
 DELIVERY_PICKING = frozenset(
@@ -377,6 +380,12 @@ class ODataHandler:
         if es.name == "A_SalesOrderItem":  # no ETag of its own; the order's changes with it
             self.backend.orders.update_item(row, changes, now)
             return ODataResponse(204, b"", {"dataserviceversion": "1.0"})
+        if es.name == "A_OutbDeliveryItem":  # the delivery quantity moves with its order item
+            self.backend.documents.change_item(row, changes, now)
+            return ODataResponse(204, b"", {"ETag": row_etag(es.type, row) or "", "dataserviceversion": "1.0"})
+        if es.name == "A_OutbDeliveryHeader":
+            self.backend.documents.change_header(row, changes, now)
+            return ODataResponse(204, b"", {"ETag": row_etag(es.type, row) or "", "dataserviceversion": "1.0"})
         etag_prop = es.type.etag_prop
         if etag_prop is not None and etag_prop.type == "Edm.DateTimeOffset":
             changes[etag_prop.name] = later(row[etag_prop.name], now)
@@ -393,12 +402,15 @@ class ODataHandler:
     def _delete(self, req: ODataRequest, es: EntitySet, row: Row) -> ODataResponse:
         if not es.deletable:
             raise SapError(405, NOT_ALLOWED, f"Entity set {es.name} does not allow deletion")
-        if es.name != "A_SalesOrder":
+        if es.name not in ("A_SalesOrder", "A_OutbDeliveryHeader"):
             raise SapError(
                 501, NOT_IMPLEMENTED, f"Method '{es.name.upper()}_DELETE_ENTITY' not implemented in data provider class"
             )
         self._check_etag(req, es, row)
-        self.backend.orders.delete(row)
+        if es.name == "A_OutbDeliveryHeader":
+            self.backend.documents.delete_delivery(row, self.now())
+        else:
+            self.backend.orders.delete(row)
         return ODataResponse(204, b"", {"dataserviceversion": "1.0"})
 
     # -- function imports ---------------------------------------------------------------------------
@@ -432,7 +444,7 @@ class ODataHandler:
                 return _json({"d": {"results": [renderer.complex(result_type, record)]}})
             return _json({"d": {function.name: renderer.complex(result_type, record)}})
         if function.name == "PostGoodsIssue":
-            reports = self.backend.documents.post_goods_issue(args["DeliveryDocument"])
+            reports = self.backend.documents.post_goods_issue(args["DeliveryDocument"], self.now())
             return _json({"d": {"results": [renderer.complex(result_type, r) for r in reports]}})
         if function.name == "GetPDF":
             binary = self.backend.documents.pdf(args["BillingDocument"])
@@ -448,9 +460,11 @@ class ODataHandler:
             # The emulator starts no approval workflow, so no order ever waits for one [emulator].
             raise SapError(400, "V1/899", f"Sales document {order} has no open approval request")
         if function.name == "ReverseGoodsIssue":
-            documents.reverse_goods_issue(args["DeliveryDocument"])
+            results = documents.reverse_goods_issue(args["DeliveryDocument"], self.now())
+            return _json({"d": {"results": [renderer.complex(result_type, r) for r in results]}})
         if function.name in DELIVERY_PICKING:
-            documents.pick(args["DeliveryDocument"], args.get("DeliveryDocumentItem"))
+            reports = documents.pick(function.name, args, self.now())
+            return _json({"d": {"results": [renderer.complex(result_type, r) for r in reports]}})
         raise SapError(501, NOT_IMPLEMENTED, f"Function import {function.name} is not implemented")
 
     def _availability(self, material: str, plant: str, start: datetime) -> dict[str, Any]:

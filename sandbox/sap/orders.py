@@ -492,8 +492,12 @@ class OrderService:
         delivered = sum((line["DeliveredQtyInOrderQtyUnit"] for line in lines), Decimal(0))
         quantity = changes.get("RequestedQuantity", item["RequestedQuantity"])
         rejection = changes.get("SalesDocumentRjcnReason", item["SalesDocumentRjcnReason"])
-        replan = quantity != item["RequestedQuantity"] or (rejection and not item["SalesDocumentRjcnReason"])
-        if replan and delivered > 0:
+        newly_rejected = bool(rejection and not item["SalesDocumentRjcnReason"])
+        replan = quantity != item["RequestedQuantity"] or newly_rejected
+        # A partly delivered item can still be rejected: that closes its open rest (SAP's way to end
+        # a backorder); everything else about it is fixed by its deliveries.
+        closes_rest = newly_rejected and quantity == item["RequestedQuantity"] and 0 < delivered < quantity
+        if replan and delivered > 0 and not closes_rest:
             raise SapError(
                 400, "V1/059", f"Item {int(item['SalesOrderItem'])} cannot be changed: subsequent documents exist"
             )
@@ -506,6 +510,13 @@ class OrderService:
             raise SapError(400, "V1/094", "A rejected item cannot be reopened [emulator]", [])
         item_table = self.store.table("A_SalesOrderItem")
         plain = {k: v for k, v in changes.items() if k not in ("RequestedQuantity",)}
+        if closes_rest:
+            self.atp.release_item(item)
+            for line in lines:
+                self.store.table("A_SalesOrderScheduleLine").update(line, {"OpenConfdDelivQtyInOrdQtyUnit": Decimal(0)})
+            item_table.update(item, {**plain, "ConfdDelivQtyInOrderQtyUnit": delivered, "DeliveryStatus": "C"})
+            self._touch(order, now)
+            return
         if replan:
             self.atp.release_item(item)
             for line in lines:
