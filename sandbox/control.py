@@ -13,7 +13,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from sandbox.clock import iso_z, parse_instant
 from sandbox.faults import FaultConfigError
@@ -69,7 +69,7 @@ def apply_faults(
 
 def control_routes(
     ctx: SandboxContext, systems: Sequence[EmulatedSystem], info: Callable[[], dict[str, Any]]
-) -> list[Route]:
+) -> list[BaseRoute]:
     by_name = {s.name: s for s in systems}
 
     async def health(request: Request) -> Response:
@@ -207,4 +207,7 @@ def control_routes(
         Route("/records/{system}/{module}/{record_id:path}", get_record, methods=["GET"]),
         Route("/seed/orders", seed_orders, methods=["GET"]),
         Route("/seed/defects", seed_defects, methods=["GET"]),
+        # A system with control calls of its own (the Qimen WMS: receiver URL, push, orders) serves
+        # them under /_sandbox/{system}/...
+        *(Mount(f"/{s.name}", routes=s.control_routes()) for s in systems if hasattr(s, "control_routes")),
     ]

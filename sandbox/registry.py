@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from sandbox.fxiaoke import Fxiaoke
+from sandbox.qimen_wms import QimenWms
 from sandbox.sap import SapS4
+from sandbox.sf_express import SfExpress
 from sandbox.system import EmulatedSystem
 from sandbox.zoho_crm import ZohoCrm
 
-SYSTEMS: list[type[EmulatedSystem]] = [ZohoCrm, Fxiaoke, SapS4]
+SYSTEMS: list[type[EmulatedSystem]] = [ZohoCrm, Fxiaoke, SapS4, QimenWms, SfExpress]
