@@ -67,9 +67,13 @@ def store(
             # one of them as "already held", instead of one failing on the unique constraint.
             make = pg_insert if dialect == "postgresql" else sqlite_insert
             stmt = (
-                make(receiver_inbox).values(**values).on_conflict_do_nothing(index_elements=["method", "message_key"])
+                make(receiver_inbox)
+                .values(**values)
+                .on_conflict_do_nothing(index_elements=["method", "message_key"])
+                .returning(receiver_inbox.c.id)
             )
-            added = conn.execute(stmt).rowcount == 1
+            # RETURNING, not rowcount: a driver may report -1 for an INSERT … ON CONFLICT.
+            added = conn.execute(stmt).first() is not None
         else:  # pragma: no cover - the hub runs on PostgreSQL and SQLite only
             held = _held_body(conn, method, message_key)
             added = held is None
