@@ -33,6 +33,14 @@ from connectors.base import (
     to_decimal,
 )
 from connectors.http import DEFAULT_TIMEOUT, AuthError, ConnectorError, PermanentError, RetryPolicy, TransientError
+from connectors.sap_deliveries import (
+    DeliveryMessage,
+    GoodsIssueAlreadyPosted,
+    already_posted,
+    created_or_changed_on,
+    messages_from,
+    raise_for_messages,
+)
 from connectors.sap_documents import (
     BillingDoc,
     BillingItemDoc,
@@ -67,8 +75,11 @@ from connectors.sap_odata import (
     clean_entity,
     compare,
     datetime_literal,
+    entity_path,
     eq,
+    literal,
     maybe_applied,
+    property_name,
 )
 
 __all__ = [  # the documents and the payload builder are part of this client's API
@@ -76,6 +87,8 @@ __all__ = [  # the documents and the payload builder are part of this client's A
     "BillingItemDoc",
     "DeliveryDoc",
     "DeliveryItemDoc",
+    "DeliveryMessage",
+    "GoodsIssueAlreadyPosted",
     "OrderLine",
     "SalesOrderDoc",
     "SalesOrderItemDoc",
@@ -492,6 +505,133 @@ class SapClient:
             page_size=self.config.page_size,
         ):
             yield billing_document_from(row)
+
+    # -- outbound deliveries of 3PL plants: picking, goods issue, reversal, cancellation --------------
+
+    def deliveries_on(self, day: date, plants: Iterable[str] | None = None) -> Iterator[DeliveryDoc]:
+        """Outbound deliveries (with items) created or last changed on ``day``, of ``plants`` (any
+        item in one of them) or of every plant. Both dates are date-only, so re-read the previous day
+        too and de-duplicate by delivery number (see :mod:`connectors.sap_deliveries`)."""
+        wanted = frozenset(plants) if plants is not None else None
+        for row in self.odata.iter_entities(
+            DELIVERY_SRV,
+            "A_OutbDeliveryHeader",
+            filter=created_or_changed_on(day),
+            orderby="DeliveryDocument",
+            expand="to_DeliveryDocumentItem",
+            page_size=self.config.page_size,
+        ):
+            doc = delivery_from(row)
+            if wanted is None or doc.plants & wanted:
+                yield doc
+
+    def delivery(self, number: str) -> DeliveryDoc:
+        """One delivery with its items and its ETag in ``version`` (SapRequestError 404 if unknown)."""
+        header = self.odata.read_entity(
+            DELIVERY_SRV, "A_OutbDeliveryHeader", number, expand=["to_DeliveryDocumentItem"]
+        )
+        return delivery_from(header)
+
+    def set_picked_quantity(
+        self, delivery: str, item: str, quantity: Decimal, base_unit: str
+    ) -> tuple[DeliveryMessage, ...]:
+        """``SetPickingQuantityWithBaseQuantity``: the item's picked quantity becomes ``quantity`` (in
+        its base unit). Setting, not adding: a repeat is harmless, so it is retried like a PATCH. More
+        than the delivery quantity, or after goods issue, raises ``SapBusinessError``."""
+        amount = to_decimal(quantity)
+        if amount is None or amount < 0:
+            raise ValueError(f"picked quantity must be a non-negative number, got {quantity!r}")
+        params = {
+            "ActualDeliveredQtyInBaseUnit": amount,
+            "BaseUnit": base_unit,
+            "DeliveryDocument": delivery,
+            "DeliveryDocumentItem": item.zfill(6) if item.isdigit() else item,
+        }
+        return self._delivery_action("SetPickingQuantityWithBaseQuantity", delivery, params, idempotent=True)
+
+    def pick_delivery(self, delivery: DeliveryDoc, quantities: Mapping[str, Decimal]) -> None:
+        """Set the picked quantity of every item of ``delivery`` (as read): ``quantities`` by item
+        number ("10" or "000010"); an item missing there was not shipped and is set to 0. An item
+        number the delivery does not have raises ValueError before anything is sent."""
+        by_item = {item_number({"i": k}, "i"): to_decimal(v) for k, v in quantities.items()}
+        unknown = sorted(set(by_item) - {i.item for i in delivery.items})
+        if unknown:
+            raise ValueError(f"delivery {delivery.number} has no item {', '.join(unknown)}")
+        for item in delivery.items:
+            self.set_picked_quantity(
+                delivery.number, item.item, by_item.get(item.item) or Decimal(0), item.base_unit or item.unit
+            )
+
+    def post_goods_issue(self, delivery: str) -> tuple[DeliveryMessage, ...]:
+        """``PostGoodsIssue``: posts the picked quantities (the full delivery where none was set).
+        Already posted raises :class:`GoodsIssueAlreadyPosted`. Like a create it is sent again only
+        when SAP cannot have received it; a ``TransientError`` with ``maybe_applied`` means: read the
+        delivery (``goods_movement_status``) before sending it again."""
+        try:
+            return self._delivery_action("PostGoodsIssue", delivery, {"DeliveryDocument": delivery}, idempotent=False)
+        except SapError as exc:
+            posted = already_posted(exc, delivery)
+            if posted is not None:
+                raise posted from exc
+            raise
+
+    def reverse_goods_issue(self, delivery: str, posting_date: date) -> tuple[DeliveryMessage, ...]:
+        """``ReverseGoodsIssue`` of an issued, unbilled delivery, posted on ``posting_date``. A billed
+        delivery is refused (SapBusinessError): cancel its billing document first."""
+        params = {"DeliveryDocument": delivery, "ActualGoodsMovementDate": posting_date}
+        return self._delivery_action("ReverseGoodsIssue", delivery, params, idempotent=False)
+
+    def delete_delivery(self, delivery: str, etag: str) -> None:
+        """Delete an un-issued delivery under ``If-Match: etag`` (its ``version``); its quantities go
+        back to the order items, open again. Issued: SapBusinessError; stale ETag: SapRequestError 412."""
+        if not etag:
+            raise ValueError("SAP requires the delivery's ETag (DeliveryVersion) to delete it")
+        self.odata.delete(DELIVERY_SRV, "A_OutbDeliveryHeader", delivery, etag)
+
+    def reject_open_items(self, sales_order: str, reason: str) -> tuple[str, ...]:
+        """Set ``SalesDocumentRjcnReason`` = ``reason`` on every item of ``sales_order`` with something
+        still open (not fully delivered, not yet rejected), in one $batch changeset: all or none. The
+        item numbers rejected; () when nothing was open. Quantities in an existing delivery are not
+        open: delete the (un-issued) delivery first. Repeating is harmless."""
+        if not reason or len(reason) > 2:
+            raise ValueError(f"a reason for rejection is a code of 1-2 characters, got {reason!r}")
+        order = self.sales_order(sales_order)
+        items = tuple(i.item for i in order.items if not i.rejection_reason and i.delivery_status != "C")
+        if not items:
+            return ()
+        changeset = [
+            BatchRequest(
+                "PATCH",
+                entity_path("A_SalesOrderItem", {"SalesOrder": sales_order, "SalesOrderItem": item}),
+                body={"SalesDocumentRjcnReason": reason},
+            )
+            for item in items
+        ]
+        (answer,) = self.odata.batch(SALES_ORDER_SRV, [changeset])
+        assert isinstance(answer, ChangesetResult)
+        if answer.error is not None:
+            answer.error.record_key = sales_order
+            raise answer.error
+        return items
+
+    def _delivery_action(
+        self, name: str, delivery: str, params: Mapping[str, Any], *, idempotent: bool
+    ) -> tuple[DeliveryMessage, ...]:
+        """POST a function import of the delivery service with URL-literal parameters. ODataClient has
+        no public POST for function imports, so this goes through its write path (CSRF token and its
+        refetch, retries, SAP error parsing): retried like a PATCH when ``idempotent``, else like a
+        create (only when SAP cannot have received it)."""
+        query = {property_name(k): literal(v) for k, v in params.items()}
+        url = self.odata.url(DELIVERY_SRV, property_name(name), query)
+        response = self.odata._write("POST", DELIVERY_SRV, url, None, None, create=not idempotent)
+        body = response.json() if response.content.strip() else None
+        d = body.get("d") if isinstance(body, Mapping) else None
+        rows = d.get("results") if isinstance(d, Mapping) else d
+        messages = messages_from(
+            [clean_entity(r) for r in rows if isinstance(r, Mapping)] if isinstance(rows, list) else None
+        )
+        raise_for_messages(name, delivery, messages)
+        return messages
 
 
 def _order_key(row: Mapping[str, Any]) -> tuple[int, str]:
