@@ -64,6 +64,11 @@ class Plan:
     shipments: tuple[PlannedShipment, ...]
 
 
+def _later(moment: datetime, hours: float) -> datetime:
+    # Whole seconds, as every time the WMS writes (GMT+8 yyyy-MM-dd HH:mm:ss) and the control API shows.
+    return (moment + timedelta(hours=hours)).replace(microsecond=0)
+
+
 def plan_order(
     seed: int, code: str, lines: dict[str, int], accepted: datetime, *, requested: str | None, pickup: bool
 ) -> Plan:
@@ -73,9 +78,9 @@ def plan_order(
     carrier = (
         "PICKUP" if pickup or base.carrier == "PICKUP" else requested if requested in ("SF", "ZTO") else base.carrier
     )
-    pick = accepted + timedelta(hours=rng.uniform(0.5, 3))
-    pack = pick + timedelta(hours=rng.uniform(0.3, 1.5))
-    ship = pack + timedelta(hours=rng.uniform(0.5, 4))
+    pick = _later(accepted, rng.uniform(0.5, 3))
+    pack = _later(pick, rng.uniform(0.3, 1.5))
+    ship = _later(pack, rng.uniform(0.5, 4))
     kind = base.kind
     if kind == "partial" and sum(lines.values()) < 2:
         kind = "complete"
@@ -89,7 +94,7 @@ def plan_order(
         if sum(first.values()) == sum(lines.values()):
             first[next(k for k in keys if first[k] > 0)] -= 1  # keep a unit back for the final shipment
         rest = {key: lines[key] - first[key] for key in keys}
-        later = ship + timedelta(hours=rng.uniform(24, 72))
+        later = _later(ship, rng.uniform(24, 72))
         shipments = (PlannedShipment(ship, 1, first), PlannedShipment(later, 0, rest))
     elif kind == "short":
         shipped = dict(lines)
