@@ -624,7 +624,10 @@ class SapClient:
         query = {property_name(k): literal(v) for k, v in params.items()}
         url = self.odata.url(DELIVERY_SRV, property_name(name), query)
         response = self.odata._write("POST", DELIVERY_SRV, url, None, None, create=not idempotent)
-        body = response.json() if response.content.strip() else None
+        try:  # 200/204 means done; a body that is not JSON only loses the messages
+            body = response.json() if response.content.strip() else None
+        except ValueError:
+            body = None
         d = body.get("d") if isinstance(body, Mapping) else None
         rows = d.get("results") if isinstance(d, Mapping) else d
         messages = messages_from(
