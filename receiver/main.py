@@ -50,6 +50,7 @@ def serve(host: str = "127.0.0.1", port: int = 8090, *, log_level: str = "info")
         logger = logging.getLogger(name)
         logger.setLevel(log_level.upper())
         logger.addHandler(handler)
+        logger.propagate = False  # importing Airflow (for the Connection) configures the root logger too
     # No access log: each push is logged once by the receiver (method, key, outcome), not by its URL.
     uvicorn.run(app_from_deployment(), host=host, port=port, access_log=False, log_level=log_level, lifespan="off")
     return 0
