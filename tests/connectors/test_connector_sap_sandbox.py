@@ -589,7 +589,27 @@ def test_patch_with_the_etag_and_refusal_of_a_stale_one(sandbox_env, world: Worl
 # ------------------------------------------------------------------------------------------------
 
 
-def test_deliveries_and_billing_documents_follow_the_order(sandbox_env, world: World) -> None:
+@pytest.fixture
+def sap_issues_deliveries(sandbox_env: tuple[dict[str, Any], Any]) -> Iterator[None]:
+    """SAP posts goods issue of every new delivery itself while the test runs, then the seed's
+    setting (3PL plants 1010 and 1020 wait for the hub) is back."""
+    # These tests are about SAP issuing deliveries itself; 3PL plants wait for the hub, see
+    # tests/sandbox/test_sap_goods_issue.py.
+    _, control = sandbox_env
+    url = f"{control.url}/records/{SYSTEM}"
+    body = {"module": "config", "fields": {"hub_goods_issue_plants": []}}
+    response = control.http.post(url, json=body, timeout=10)
+    assert response.ok and response.json()["record"]["hub_goods_issue_plants"] == [], response.text
+    try:
+        yield
+    finally:
+        back = {"module": "config", "fields": {"hub_goods_issue_plants": ["1010", "1020"]}}
+        control.http.post(url, json=back, timeout=10).raise_for_status()
+
+
+def test_deliveries_and_billing_documents_follow_the_order(
+    sandbox_env, world: World, sap_issues_deliveries: None
+) -> None:
     info, control = sandbox_env
     start = sandbox_today(control)
     with make_client(info) as sap:

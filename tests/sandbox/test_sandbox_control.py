@@ -273,7 +273,7 @@ def test_faults_at_start_and_same_seed_same_server(sandbox: dict[str, Any]) -> N
     faults = {"system": "fxiaoke", "burst_429": 1}
     with running_sandbox(seed=SEED, orders=ORDERS, faults=faults) as other:
         for name, info in sandbox["systems"].items():
-            addresses = ("base_url", "api_domain", "service_root", "host", "port")
+            addresses = ("base_url", "api_domain", "service_root", "host", "port", "url")
             secrets = {k: v for k, v in info.items() if not k.endswith("_url") and k not in addresses}
             assert secrets.items() <= other["systems"][name].items()  # credentials follow from the seed
         fx = other["systems"]["fxiaoke"]

@@ -97,6 +97,11 @@ class Sap:
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[dict[str, Any]]:
     with running_sandbox(seed=SEED, orders=ORDERS, frozen=True) as info:
+        # These tests are about SAP issuing deliveries itself; 3PL plants wait for the hub, see
+        # test_sap_goods_issue.py.
+        body = {"module": "config", "fields": {"hub_goods_issue_plants": []}}
+        r = requests.post(f"{info['control_url']}/records/sap_s4", json=body, timeout=10)
+        assert r.status_code == 200 and r.json()["record"]["hub_goods_issue_plants"] == [], r.text
         yield info
 
 
