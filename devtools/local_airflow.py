@@ -117,7 +117,20 @@ def connections_for(sandbox: dict[str, Any], hub_db_path: Path) -> dict[str, dic
         # The sandbox speaks plain SMTP with AUTH on loopback.
         "extra": json.dumps({"from_email": smtp["from_address"], "disable_ssl": True, "disable_tls": True}),
     }
-    conns["logistics_3pl"] = {"conn_type": "http", "host": f"{sandbox['base_url']}/3pl"}  # no 3PL emulator yet
+    wms, sf = systems["qimen_wms"], systems["sf_express"]
+    conns["logistics_3pl"] = {
+        "conn_type": "http",
+        "host": wms["url"],
+        "login": wms["app_key"],
+        "password": wms["secret"],
+        "extra": json.dumps({"customer_id": wms["customer_id"], "owner_code": wms["owner_code"]}),
+    }
+    conns["carrier_sf"] = {
+        "conn_type": "http",
+        "host": sf["url"],
+        "login": sf["partner_id"],
+        "password": sf["check_word"],
+    }
     conns["finance_drop"] = {"conn_type": "fs", "extra": json.dumps({"path": str(hub_db_path.parent / "finance")})}
     declared = declared_connections()
     if conns.keys() != declared.keys():

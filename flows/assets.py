@@ -6,3 +6,6 @@ from airflow.sdk import Asset
 
 ACCEPTED_ORDERS = Asset("hub://orders/accepted", extra={"table": "orders", "status": "accepted"})
 POSTED_ORDERS = Asset("hub://orders/posted", extra={"table": "sap_orders"})
+# What the 3PL warehouse pushed through the receiver (hub/repositories/inbox.py); the receiver emits
+# an event on it through Airflow's REST API so shipment_notices starts at once.
+QIMEN_INBOX = Asset("hub://receiver/qimen_inbox", extra={"table": "receiver_inbox"})

@@ -59,3 +59,20 @@ def sap_client() -> Any:
     from hub.token_cache import token_store
 
     return closing(SapClient.from_connection(get_connection("sap_s4"), token_store=token_store(hub_engine())))
+
+
+def qimen_client() -> Any:
+    """The Qimen client of the 3PL warehouse (``logistics_3pl`` Connection), closed on leaving ``with``."""
+    from contextlib import closing
+
+    from connectors.qimen import QimenClient
+
+    return closing(QimenClient.from_connection(get_connection("logistics_3pl")))
+
+
+def sf_client() -> Any:
+    """SF Express's route query (``carrier_sf`` Connection); ``None`` when no carrier API is configured."""
+    from connectors.sf_express import SfClient
+
+    conn = get_connection("carrier_sf", required=False)
+    return SfClient.from_connection(conn) if conn is not None else None

@@ -6,6 +6,8 @@ No CRM is named here: each is one adapter file in ``connectors/crm/``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -48,3 +50,47 @@ def write_back_payload(source: CrmAdapter, confirmation: Any, zone: str | None =
         day_start=lambda day: day_start(day, zone),
     )
     return source.confirmation_update(confirmation, rendering)
+
+
+def write_outcome(system: str, result: Any) -> Any:
+    """A CRM's per-record write result as the ledger takes it: ``Delivered``, or the error to record
+    (transient ones are retried on the next run, the others are refusals)."""
+    from connectors.http import BusinessError, TransientError
+    from hub.ledger import Delivered
+
+    if result.ok:
+        return Delivered(ref=result.record_id)
+    error = TransientError if result.retryable else BusinessError
+    return error(system, f"record {result.record_id}: {result.field or ''} {result.message}".strip(), code=result.code)
+
+
+def write_back_rendered(source: CrmAdapter, update: Any, summary_of: Any, zone: str | None = None) -> dict[str, Any]:
+    """The adapter's shipment write-back of ``update``, with the hub's texts (``summary_of(update,
+    language)``) and business day, as :func:`write_back_payload` does for confirmations."""
+    if source.defaults.timezone:
+        zone = source.defaults.timezone
+    elif zone is None:
+        from hub.settings import get_settings
+
+        zone = get_settings().hub.timezone
+    rendering = Rendering(
+        summary=lambda language: summary_of(update, language), day_start=lambda day: day_start(day, zone)
+    )
+    return source.shipment_update(update, rendering)
+
+
+@contextmanager
+def crm_clients(engine: Any, settings: Any = None) -> Iterator[dict[str, Any]]:
+    """A client per enabled CRM, from its Airflow Connection (tokens shared through the hub's token
+    cache), closed on leaving the ``with`` block."""
+    from flows.connections import get_connection
+    from hub.token_cache import token_store
+
+    clients: dict[str, Any] = {}
+    try:
+        for source in enabled(settings):
+            clients[source.name] = source.make_client(get_connection(source.conn_id), token_store(engine))
+        yield clients
+    finally:
+        for client in clients.values():
+            client.close()

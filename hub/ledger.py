@@ -75,6 +75,26 @@ TARGETS: dict[str, TargetSpec] = {
     "crm.*.confirmation": TargetSpec(
         Delivery.EXACTLY_ONCE, "the CRM record is read back: a write-back it already holds is not repeated"
     ),
+    "crm.*.shipment": TargetSpec(
+        Delivery.EXACTLY_ONCE, "the CRM record is read back: a shipment status it already holds is not repeated"
+    ),
+    "qimen.stockout": TargetSpec(
+        Delivery.EXACTLY_ONCE,
+        "the warehouse is asked by stockout.query (deliveryOrderCode = SAP delivery); a repeated create "
+        "with the same content is answered with the same deliveryOrderId",
+    ),
+    "qimen.cancel": TargetSpec(
+        Delivery.EXACTLY_ONCE, "order.cancel is idempotent: a cancelled order answers success again, never twice"
+    ),
+    "sap.goods_issue": TargetSpec(
+        Delivery.EXACTLY_ONCE, "the delivery is read back: goods movement status C means it was posted"
+    ),
+    "sap.delivery_cancel": TargetSpec(
+        Delivery.EXACTLY_ONCE, "the delivery is read back: gone means deleted, the order items' rejection reason set"
+    ),
+    "file.asn": TargetSpec(
+        Delivery.EXACTLY_ONCE, "written to a temporary name and renamed: the file present with the same bytes is sent"
+    ),
     "mail.*": TargetSpec(
         Delivery.AT_LEAST_ONCE,
         "a stable Message-ID per content: a resend after a kill is a duplicate mail servers drop",

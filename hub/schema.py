@@ -383,7 +383,7 @@ receiver_inbox = Table(
 )
 Index("ix_receiver_inbox_pending", receiver_inbox.c.method, receiver_inbox.c.processed_at)
 
-DELIVERY_STATES = ("new", "sent", "shipped", "issued", "cancelling", "cancelled")
+DELIVERY_STATES = ("new", "held", "sent", "shipped", "issued", "cancelled")
 
 # SAP outbound deliveries of 3PL plants, as the hub handles them: sent to the warehouse, confirmed
 # shipped, goods-issued in SAP, tracked to the customer.
@@ -402,6 +402,7 @@ deliveries = Table(
     Column("final_confirm_at", TS, comment="the warehouse's final stockout.confirm (confirmType 0)"),
     Column("goods_issued_at", TS),
     Column("delivered_at", TS, comment="every parcel signed for (签收)"),
+    Column("notified", String(16), comment="what the CRM and the customer were last told: shipped | delivered"),
     Column("run_id", String(250)),
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
@@ -435,6 +436,7 @@ shipment_confirms = Table(
     Column("confirmed_at", TS),
     Column("inbox_id", BigInteger().with_variant(Integer, "sqlite")),
     Column("applied_at", TS, nullable=False),
+    Column("notified_at", TS, comment="the customer's shipment e-mail for this confirm went out"),
     ForeignKeyConstraint(["delivery"], ["deliveries.delivery"], ondelete="CASCADE"),
 )
 

@@ -136,6 +136,9 @@ class LogisticsSection(_Section):
     # Customers (SAP numbers) who take an X12 856 ship notice; their ASN files go to asn_dir.
     edi_customers: list[str] = Field(default_factory=list)
     asn_dir: Path = Path("output/asn")
+    # The hub's EDI identity (ISA06) and the GS1 Company Prefix its pack SSCCs are numbered under.
+    edi_sender_id: str = Field(default="PARTSHUB", pattern=r"^[A-Za-z0-9 ]{1,15}$")
+    gs1_company_prefix: str = Field(default="6901234", pattern=r"^[0-9]{4,12}$")
     # Reason for rejection SAP sets on the open items of an order cancelled in the CRM.
     rejection_reason: str = Field(default="10", min_length=1, max_length=2)
 

@@ -90,16 +90,39 @@ def control_total_mismatches(frame: pd.DataFrame, key: str) -> list[str]:
     return problems
 
 
-def over_confirmed(frame: pd.DataFrame) -> Mapping[int, str]:
-    """Rows where SAP confirmed more than was ordered."""
+def over_confirmed(
+    frame: pd.DataFrame, ordered: str = "ordered_qty", confirmed: str = "confirmed_qty", verb: str = "confirmed"
+) -> Mapping[int, str]:
+    """Rows where column ``confirmed`` exceeds column ``ordered`` (SAP confirmed more than was ordered,
+    a delivery carries more than SAP confirmed, a warehouse shipped more than the delivery holds)."""
     found: dict[int, str] = {}
-    for pos, ordered, confirmed in zip(
-        frame.index, _column(frame, "ordered_qty"), _column(frame, "confirmed_qty"), strict=True
-    ):
-        o, c = to_decimal(ordered), to_decimal(confirmed)
+    for pos, o_value, c_value in zip(frame.index, _column(frame, ordered), _column(frame, confirmed), strict=True):
+        o, c = to_decimal(o_value), to_decimal(c_value)
         if o is not None and c is not None and c > o:
-            found[int(pos)] = f"confirmed {c} of {o} ordered"
+            found[int(pos)] = f"{verb} {c} of {o}"
     return found
+
+
+def other_carrier_unnamed(frame: pd.DataFrame) -> Mapping[int, str]:
+    """Rows whose carrier code is OTHER without a carrier name."""
+    return {
+        int(pos): "logisticsCode OTHER without logisticsName"
+        for pos, code, name in zip(
+            frame.index, _column(frame, "carrier_code"), _column(frame, "carrier_name"), strict=True
+        )
+        if code == "OTHER" and not (isinstance(name, str) and name.strip())
+    }
+
+
+def tracking_missing(frame: pd.DataFrame) -> Mapping[int, str]:
+    """Rows that need a tracking number (a carrier's parcel, not a customer pickup) and have none."""
+    return {
+        int(pos): "no expressCode"
+        for pos, needed, number in zip(
+            frame.index, _column(frame, "needs_tracking"), _column(frame, "tracking_number"), strict=True
+        )
+        if bool(needed) and not (isinstance(number, str) and number.strip())
+    }
 
 
 def sap_net_deviations(frame: pd.DataFrame, tolerance_pct: Decimal = Decimal("2")) -> Mapping[int, str]:

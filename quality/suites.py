@@ -13,8 +13,16 @@ from __future__ import annotations
 
 from functools import partial
 
+from hub.lifecycle import SHIPPABLE
 from hub.schema import ORDER_STATES
-from quality.checks import control_total_mismatches, net_amount_mismatches, over_confirmed, sap_net_deviations
+from quality.checks import (
+    control_total_mismatches,
+    net_amount_mismatches,
+    other_carrier_unnamed,
+    over_confirmed,
+    sap_net_deviations,
+    tracking_missing,
+)
 from quality.limits import (
     ACCEPTED_TEXT_FIELDS,
     AMOUNT_BELOW,
@@ -42,6 +50,7 @@ from quality.spec import (
     unique_together,
 )
 from transforms.crm_orders import RAW_REQUIRED
+from transforms.outbound_orders import CARRIERS
 
 # Currencies the hub can price, post and settle: each needs its minor unit known downstream, so a
 # new one is added here on purpose, never accepted by default.
@@ -289,10 +298,122 @@ SAP_POSTINGS = SuiteSpec(
     line_column="line_no",
 )
 
+SHIPMENT_NOTICE_COLUMNS = (
+    "record_key",
+    "delivery",
+    "line_no",
+    "sap_order",
+    "order_state",
+    "material",
+    "plant",
+    "warehouse",
+    "delivery_qty",
+    "confirmed_qty",
+)
+
+SHIPMENT_NOTICES = SuiteSpec(
+    description=(
+        "One row per item of each new SAP outbound delivery of a 3PL plant, with the hub's view of its "
+        "sales order. A failing delivery is held back: the warehouse never gets it."
+    ),
+    rules=(
+        columns_present(*SHIPMENT_NOTICE_COLUMNS),
+        *not_null("record_key", "delivery", "material", "warehouse"),
+        Rule(
+            "expect_column_values_to_not_be_null",
+            {"column": "order_state"},
+            says="the delivery's sales order must be one the hub posted to SAP",
+        ),
+        in_set(
+            "order_state",
+            SHIPPABLE,
+            says=f"the order must be in SAP and confirmed to the customer ({', '.join(SHIPPABLE)})",
+        ),
+        between("delivery_qty", 0, strict_min=True, says="a delivery item must carry a positive quantity"),
+    ),
+    row_checks=(
+        RowCheck(
+            "expect_delivery_qty_to_not_exceed_confirmed_qty",
+            "delivery_qty",
+            partial(over_confirmed, ordered="confirmed_qty", confirmed="delivery_qty", verb="delivers"),
+            says="SAP cannot deliver more than it confirmed for the order line",
+        ),
+    ),
+    noun="delivery",
+    label_column="delivery",
+    line_column="line_no",
+)
+
+SHIPMENT_CONFIRM_COLUMNS = (
+    "record_key",
+    "delivery",
+    "line_no",
+    "delivery_status",
+    "planned_qty",
+    "shipped_qty",
+    "carrier_code",
+    "carrier_name",
+    "tracking_number",
+    "needs_tracking",
+)
+
+SHIPMENT_CONFIRMS = SuiteSpec(
+    description=(
+        "One row per line of each stockout.confirm the warehouse pushed, with the delivery it names and "
+        "what was shipped of it so far (this confirm included). A failing confirmation is quarantined "
+        "with the field; SAP's goods issue waits for it."
+    ),
+    rules=(
+        columns_present(*SHIPMENT_CONFIRM_COLUMNS),
+        *not_null("record_key", "delivery", "line_no", "shipped_qty"),
+        Rule(
+            "expect_column_values_to_not_be_null",
+            {"column": "delivery_status"},
+            says="the confirmation must name a delivery the hub sent to the warehouse",
+        ),
+        in_set(
+            "delivery_status",
+            ("sent", "shipped"),
+            says="only a delivery on its way through the warehouse can be confirmed (not cancelled or issued)",
+        ),
+        in_set(
+            "carrier_code",
+            tuple(CARRIERS),
+            says="logisticsCode must be a Qimen carrier code (reference §3.10) or OTHER",
+        ),
+        between("shipped_qty", 0, says="actualQty cannot be negative"),
+    ),
+    row_checks=(
+        RowCheck(
+            "expect_shipped_qty_to_not_exceed_planned_qty",
+            "shipped_qty",
+            partial(over_confirmed, ordered="planned_qty", confirmed="shipped_qty", verb="shipped"),
+            says="the warehouse cannot ship more than the delivery holds",
+        ),
+        RowCheck(
+            "expect_other_carrier_to_be_named",
+            "carrier_name",
+            other_carrier_unnamed,
+            says="logisticsCode OTHER needs logisticsName",
+        ),
+        RowCheck(
+            "expect_tracking_number_where_the_transport_has_one",
+            "tracking_number",
+            tracking_missing,
+            says="a parcel sent by a carrier needs its tracking number (expressCode); a customer pickup has none",
+        ),
+    ),
+    noun="confirmation",
+    label_column="delivery",
+    line_column="line_no",
+)
+
 SUITES: dict[str, SuiteSpec] = {
     "raw_crm_orders": RAW_CRM_ORDERS,
     "accepted_orders": ACCEPTED_ORDERS,
     "sap_postings": SAP_POSTINGS,
+    "shipment_notices": SHIPMENT_NOTICES,
+    "shipment_confirms": SHIPMENT_CONFIRMS,
     "orders_table": ORDERS_TABLE,
     "order_lines_table": ORDER_LINES_TABLE,
 }

@@ -15,9 +15,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, tuple_
 
-from connectors.http import AuthError, BusinessError, ConnectorError, PermanentError, TransientError
+from connectors.http import AuthError, ConnectorError, PermanentError, TransientError
 from flows.crms import adapter as get_source
-from flows.crms import enabled, write_back_payload
+from flows.crms import crm_clients, write_back_payload, write_outcome
 from flows.sap_order_posting.due import confirmation_key, pending
 from hub import quarantine
 from hub.bulk import upsert
@@ -113,7 +113,7 @@ def _write_back(
             crm_target(source_name),
             updates,
             lambda payloads, source=source, client=client: [
-                _delivered(source.name, r) for r in source.write_back(client, payloads)
+                write_outcome(source.name, r) for r in source.write_back(client, payloads)
             ],
             # Asked about retried entries only: whether the record already holds what a killed try wrote.
             lambda payloads, source=source, client=client: [
@@ -168,13 +168,6 @@ def _release_requeued(conn: Connection) -> None:
     set_status(conn, keys, S.POSTED, only_from=(S.CONFIRMED, S.PARTIAL))
     for source, crm_order_id in keys:
         quarantine.resolve(conn, source, [record_key(source, crm_order_id)], [CRM_STAGE, MAIL_STAGE])
-
-
-def _delivered(system: str, result: Any) -> Delivered | Exception:
-    if result.ok:
-        return Delivered(ref=result.record_id)
-    error = TransientError if result.retryable else BusinessError
-    return error(system, f"record {result.record_id}: {result.field or ''} {result.message}".strip(), code=result.code)
 
 
 def _mail(
@@ -253,13 +246,9 @@ def run(engine: Engine, ledger: Ledger, run_id: str, sent_at: datetime) -> dict[
     from connectors.mail import Mailer, SmtpConfig
     from flows.connections import get_connection
     from hub.settings import get_settings
-    from hub.token_cache import token_store
 
     settings = get_settings()
-    clients: dict[str, Any] = {}
-    try:
-        for source in enabled(settings):
-            clients[source.name] = source.make_client(get_connection(source.conn_id), token_store(engine))
+    with crm_clients(engine, settings) as clients:
         smtp_conn = get_connection("smtp_default", required=False)
         if smtp_conn is None:
             log.warning("no smtp_default Connection: confirmations go to the CRMs only, no e-mail")
@@ -272,6 +261,3 @@ def run(engine: Engine, ledger: Ledger, run_id: str, sent_at: datetime) -> dict[
             send_mail=mail_sender(Mailer(smtp), smtp.from_address, sent_at) if smtp else None,
             default_language=settings.hub.language,
         )
-    finally:
-        for client in clients.values():
-            client.close()

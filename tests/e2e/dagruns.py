@@ -31,8 +31,9 @@ def deploy(sandbox: dict[str, Any], seed: Any, hub_db: Any, tmp_path: Path, monk
 _runs = iter(range(10**6))
 
 
-def run_dag(dag_id: str, conf: dict[str, Any] | None = None) -> Any:
-    """``dag.test()`` one run; each gets its own logical date (they are unique per DAG)."""
+def run_dag(dag_id: str, conf: dict[str, Any] | None = None, at: datetime | None = None) -> Any:
+    """``dag.test()`` one run; each gets its own logical date (they are unique per DAG), ``at`` plus a
+    few seconds when the flow reads its business day from it."""
     from airflow.dag_processing.dagbag import DagBag
 
     from hub.settings import PROJECT_ROOT
@@ -41,7 +42,8 @@ def run_dag(dag_id: str, conf: dict[str, Any] | None = None) -> Any:
     for task in dag.tasks:  # a failing task fails the test now, not after minutes of retry delays
         task.retries = 0
     # After the DAGs' start_date, or dag.test() finds no task to run.
-    logical = datetime(2026, 11, 20, tzinfo=UTC) + timedelta(minutes=next(_runs))
+    n = next(_runs)
+    logical = at + timedelta(seconds=n) if at else datetime(2026, 11, 20, tzinfo=UTC) + timedelta(minutes=n)
     run = dag.test(logical_date=logical, run_conf=conf or {})
     states = [(ti.task_id, str(ti.state)) for ti in run.get_task_instances()]
     assert str(run.state) == "success", states

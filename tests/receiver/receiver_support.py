@@ -1,49 +1,21 @@
-"""Helpers of the receiver tests: a real uvicorn server on 127.0.0.1 and pushes signed as a WMS signs them."""
+"""Helpers of the receiver tests: a real uvicorn server on 127.0.0.1 (``devtools.servers.serving``) and
+pushes signed as a WMS signs them."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
 import requests
-import uvicorn
 
 from connectors.qimen import format_timestamp, sign
+from devtools.servers import serving  # noqa: F401 - the receiver tests take it from here
 
 # The report's test vector (reference/logistics_report.md §1.4): the receiver is configured with it.
 SECRET = "testsecret123"
 APP_KEY = "12345678"
 CUSTOMER_ID = "TESTCUST01"
-
-
-@contextmanager
-def serving(app: Any) -> Iterator[str]:
-    """``app`` served by uvicorn on a free loopback port, in a thread; yields the base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, lifespan="off", access_log=False, log_config=None, timeout_graceful_shutdown=1)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the receiver did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 def signed_query(

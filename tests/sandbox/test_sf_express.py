@@ -66,9 +66,10 @@ def test_platform_errors(sandbox: Sandbox) -> None:
     assert sandbox.sf_post(sandbox.sf_form(msg, serviceCode="EXP_RECE_CREATE_ORDER"))["apiResultCode"] == "A1004"
     wrong = sandbox.sf_post(sandbox.sf_form(msg, msgDigest="AAAAAAAAAAAAAAAAAAAAAA=="))
     assert (wrong["apiResultCode"], wrong["apiResultData"]) == ("A1006", None)
-    stale = str(int(sandbox.now().timestamp() * 1000) - 11 * 60 * 1000)
-    form = sandbox.sf_form(msg, timestamp=stale, msgDigest=sf_digest(msg, stale, sandbox.sf["check_word"]))
-    assert sandbox.sf_post(form)["apiResultCode"] == "A1002"
+    # A timestamp is epoch milliseconds; SF documents no freshness window, so an old one passes.
+    for stamp, code in (("2024-05-20", "A1002"), (str(int(sandbox.now().timestamp() * 1000) - 86_400_000), "A1000")):
+        form = sandbox.sf_form(msg, timestamp=stamp, msgDigest=sf_digest(msg, stamp, sandbox.sf["check_word"]))
+        assert sandbox.sf_post(form)["apiResultCode"] == code
     for bad, code in (("not json", "1010"), ("[1]", "1010"), ('{"trackingNumber": []}', "8013")):
         answer = sandbox.sf_post(sandbox.sf_form(bad))
         assert answer["apiResultCode"] == "A1000"

@@ -91,14 +91,15 @@ def upgrade() -> None:
         sa.Column("sap_order", sa.String(10), nullable=False),
         sa.Column("plant", sa.String(4), nullable=False),
         sa.Column("warehouse", sa.String(50), nullable=False, comment="Qimen warehouseCode"),
-        sa.Column(
-            "status", sa.String(16), nullable=False, comment="new | sent | shipped | issued | cancelling | cancelled"
-        ),
+        sa.Column("status", sa.String(16), nullable=False, comment="new | held | sent | shipped | issued | cancelled"),
         sa.Column("wms_order_id", sa.String(50), comment="the warehouse's number (deliveryOrderId)"),
         sa.Column("sap_changed_on", sa.Date, comment="SAP's date-only LastChangeDate when read"),
         sa.Column("final_confirm_at", TS, comment="the warehouse's final stockout.confirm (confirmType 0)"),
         sa.Column("goods_issued_at", TS),
         sa.Column("delivered_at", TS, comment="every parcel signed for (签收)"),
+        sa.Column(
+            "notified", sa.String(16), comment="what the CRM and the customer were last told: shipped | delivered"
+        ),
         sa.Column("run_id", sa.String(250)),
         sa.Column("created_at", TS, nullable=False),
         sa.Column("updated_at", TS, nullable=False),
@@ -133,6 +134,7 @@ def upgrade() -> None:
         sa.Column("confirmed_at", TS),
         sa.Column("inbox_id", BIGINT),
         sa.Column("applied_at", TS, nullable=False),
+        sa.Column("notified_at", TS, comment="the customer's shipment e-mail for this confirm went out"),
         sa.PrimaryKeyConstraint("delivery", "confirm_key", name=op.f("pk_shipment_confirms")),
         sa.ForeignKeyConstraint(
             ["delivery"],
