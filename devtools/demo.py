@@ -44,7 +44,12 @@ def _run_conf(dag_id: str, now: datetime) -> dict[str, Any]:
     return {}
 
 
-def _run_dags(now: datetime) -> list[tuple[str, str, float]]:
+# shipment_notices runs as the days pass: SAP creates deliveries as confirmed dates come due, the
+# warehouse ships and pushes its confirmations, the parcels travel. (sandbox seconds to move, push?)
+SHIPPING_DAYS = [(4 * 86_400, False), (86_400, True), (4 * 86_400, True)]
+
+
+def _run_dags(now: datetime, sandbox: dict[str, Any]) -> list[tuple[str, str, float]]:
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
@@ -57,17 +62,37 @@ def _run_dags(now: datetime) -> list[tuple[str, str, float]]:
     for i, dag_id in enumerate(order, 1):
         dag = bag.get_dag(dag_id)
         _say(f"▶ [{i}/{len(order)}] {dag_id}: {len(dag.tasks)} tasks …")
-        started = time.monotonic()
-        dag_run = dag.test(logical_date=now, run_conf=_run_conf(dag_id, now))
-        elapsed = time.monotonic() - started
-        state = str(getattr(dag_run, "state", "failed"))
-        for ti in sorted(dag_run.get_task_instances(), key=lambda t: (t.start_date or now, t.map_index)):
-            mark = "✓" if str(ti.state) == "success" else "✗"
-            label = ti.task_id + (f"[{ti.rendered_map_index or ti.map_index}]" if ti.map_index >= 0 else "")
-            _say(f"    {mark} {label:<36} {ti.state}")
-        _say(f"  {'✓' if state == 'success' else '✗'} {dag_id} {state} in {elapsed:.1f} s")
-        results.append((dag_id, state, elapsed))
+        if dag_id == "shipment_notices":
+            for advance, push in SHIPPING_DAYS:
+                at = _move_clock(sandbox, advance)
+                if push:
+                    pushed = requests.post(f"{sandbox['control_url']}/qimen_wms/push", timeout=120).json()["pushes"]
+                    _say(f"  … {advance / 86_400:.0f} days later the warehouse pushed {len(pushed)} confirmations")
+                else:
+                    _say(f"  … {advance / 86_400:.0f} days later")
+                results.append(_run_one(dag, at, {}))
+            continue
+        results.append(_run_one(dag, now, _run_conf(dag_id, now)))
     return results
+
+
+def _run_one(dag: Any, at: datetime, conf: dict[str, Any]) -> tuple[str, str, float]:
+    started = time.monotonic()
+    dag_run = dag.test(logical_date=at, run_conf=conf)
+    elapsed = time.monotonic() - started
+    state = str(getattr(dag_run, "state", "failed"))
+    for ti in sorted(dag_run.get_task_instances(), key=lambda t: (t.start_date or at, t.map_index)):
+        mark = "✓" if str(ti.state) == "success" else "✗"
+        label = ti.task_id + (f"[{ti.rendered_map_index or ti.map_index}]" if ti.map_index >= 0 else "")
+        _say(f"    {mark} {label:<36} {ti.state}")
+    _say(f"  {'✓' if state == 'success' else '✗'} {dag.dag_id} {state} in {elapsed:.1f} s")
+    return dag.dag_id, state, elapsed
+
+
+def _move_clock(sandbox: dict[str, Any], seconds: float) -> datetime:
+    answer = requests.post(f"{sandbox['control_url']}/clock", json={"advance_seconds": seconds}, timeout=10)
+    answer.raise_for_status()
+    return datetime.fromisoformat(answer.json()["now"])
 
 
 def _summary(engine) -> None:  # noqa: ANN001
@@ -100,6 +125,7 @@ def _summary(engine) -> None:  # noqa: ANN001
             for gate, ev, ok, bad in gates:
                 _say(f"  {gate:<24} {ev:>6} = {ok:>6} + {bad:>5}")
         _sap_summary(conn)
+        _shipment_summary(conn)
         sends = conn.execute(sql.query("ledger_by_target")).all()
         if sends:
             _say("Ledger (messages to outside systems):")
@@ -142,7 +168,55 @@ def _sap_summary(conn) -> None:  # noqa: ANN001
     _say("  order states       " + ", ".join(f"{k} {v}" for k, v in sorted(states.items())))
 
 
+def _shipment_summary(conn) -> None:  # noqa: ANN001
+    from sqlalchemy import func, select
+
+    from hub import sql
+    from hub.schema import order_cancellations, receiver_inbox, shipment_confirms
+
+    progress = conn.execute(sql.query("shipment_progress")).all()
+    if not progress:
+        return
+    pushed = conn.execute(select(func.count()).select_from(receiver_inbox)).scalar_one()
+    applied = conn.execute(select(func.count()).select_from(shipment_confirms)).scalar_one()
+    cancels = dict(
+        conn.execute(select(order_cancellations.c.status, func.count()).group_by(order_cancellations.c.status)).all()
+    )
+    asn = sorted(get_settings().asn_dir.glob("ASN_*.x12"))
+    _say("Shipments (3PL warehouse over Qimen):")
+    for stage, n in progress:
+        _say(f"  {stage:<44} {n:>5}")
+    _say(f"  confirmations stored by the receiver   {pushed:>5} (a replayed push is answered, not stored twice)")
+    _say(f"  confirmations applied to deliveries    {applied:>5}")
+    _say(f"  X12 856 ship notices                   {len(asn):>5} files in {get_settings().asn_dir}")
+    if cancels:
+        _say("  cancellations after SAP               " + ", ".join(f"{k} {v}" for k, v in sorted(cancels.items())))
+
+
 SEED, ORDERS = 7, 600
+
+
+def _with_receiver(sandbox: dict[str, Any], url: str, run: Any) -> Any:
+    """Run ``run`` with the hub's receiver listening, and the sandbox warehouse pushing to it. The
+    receiver checks pushes against the sandbox's clock: the demo moves that clock days ahead."""
+    from devtools.servers import serving
+    from hub.db import make_engine
+    from receiver.app import create_app
+
+    wms = sandbox["systems"]["qimen_wms"]
+    engine = make_engine(url)
+
+    def sandbox_now() -> datetime:
+        return datetime.fromisoformat(requests.get(f"{sandbox['control_url']}/clock", timeout=10).json()["now"])
+
+    app = create_app(lambda: engine, wms["secret"], wms["app_key"], wms["customer_id"], clock=sandbox_now)
+    with serving(app) as receiver_url:
+        requests.post(f"{sandbox['control_url']}/qimen_wms/receiver", json={"url": f"{receiver_url}/qimen"}, timeout=10)
+        _say(f"▶ receiver listening: {receiver_url}/qimen (the warehouse pushes here)")
+        try:
+            return run()
+        finally:
+            engine.dispose()
 
 
 def main() -> int:
@@ -168,7 +242,12 @@ def main() -> int:
         write_extract(generate(SEED, ORDERS, now), extract_dir)
         _say(f"    ERP master-data extract → {extract_dir}")
         for name, system in sandbox["systems"].items():
-            where = system.get("api_domain") or system.get("base_url") or f"smtp://{system['host']}:{system['port']}"
+            where = (
+                system.get("api_domain")
+                or system.get("base_url")
+                or system.get("url")
+                or f"smtp://{system['host']}:{system['port']}"
+            )
             _say(f"    {name:<10} {where}")
         _say("▶ preparing Airflow in .airflow/ (metadata DB, Connections, pools) …")
         env = local_airflow.prepare(sandbox, hub_db_path, fresh=True)
@@ -179,7 +258,7 @@ def main() -> int:
         url = f"sqlite:///{hub_db_path}"
         upgrade(url)
         _say(f"▶ hub database ready: {hub_db_path}")
-        results = _run_dags(now)
+        results = _with_receiver(sandbox, url, lambda: _run_dags(now, sandbox))
         engine = make_engine(url)
         _summary(engine)
         engine.dispose()
@@ -190,6 +269,7 @@ def main() -> int:
     _say("\n== Where things are ==")
     _say(f"  hub database      {hub_db_path}")
     _say(f"  output folder     {out}")
+    _say(f"  ship notices      {get_settings().asn_dir} (X12 856 per delivery of an EDI customer)")
     _say(f"  Airflow home      {local_airflow.AIRFLOW_HOME} (logs in {local_airflow.AIRFLOW_HOME / 'logs'})")
     _say("  inspect           .venv/bin/hub quarantine list   ·   .venv/bin/hub ledger list")
     _say(f"\n{'✗ ' + ', '.join(failed) + ' failed' if failed else '✓ all flows succeeded'}")
