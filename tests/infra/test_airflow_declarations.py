@@ -46,6 +46,14 @@ SANDBOX = {
             "client": "100",
         },
         "smtp": {"host": "127.0.0.1", "port": 2525, "user": "u", "password": "p", "from_address": "a@example.com"},
+        "qimen_wms": {
+            "url": "http://127.0.0.1:8900/qimen/router/qimen/service",
+            "app_key": "k",
+            "secret": "s",
+            "customer_id": "c",
+            "owner_code": "PARTSHUB",
+        },
+        "sf_express": {"url": "http://127.0.0.1:8900/sf/std/service", "partner_id": "p", "check_word": "w"},
     },
 }
 
