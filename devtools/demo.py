@@ -67,13 +67,18 @@ def _run_dags(now: datetime, sandbox: dict[str, Any]) -> list[tuple[str, str, fl
                 at = _move_clock(sandbox, advance)
                 if push:
                     pushed = requests.post(f"{sandbox['control_url']}/qimen_wms/push", timeout=120).json()["pushes"]
-                    _say(f"  … {advance / 86_400:.0f} days later the warehouse pushed {len(pushed)} confirmations")
+                    _say(f"  … {_days(advance)} later the warehouse pushed {len(pushed)} confirmations")
                 else:
-                    _say(f"  … {advance / 86_400:.0f} days later")
+                    _say(f"  … {_days(advance)} later")
                 results.append(_run_one(dag, at, {}))
             continue
         results.append(_run_one(dag, now, _run_conf(dag_id, now)))
     return results
+
+
+def _days(seconds: float) -> str:
+    days = round(seconds / 86_400)
+    return f"{days} day" + ("s" if days != 1 else "")
 
 
 def _run_one(dag: Any, at: datetime, conf: dict[str, Any]) -> tuple[str, str, float]:

@@ -157,6 +157,40 @@ class _Writer:
         return "".join(segment + end for segment in self.segments)
 
 
+# Letters that do not decompose into ASCII, spelled as trading partners' EDI mappers spell them.
+_FOLD = str.maketrans(
+    {
+        "ß": "ss",
+        "ẞ": "SS",
+        "Æ": "AE",
+        "æ": "ae",
+        "Ø": "O",
+        "ø": "o",
+        "Œ": "OE",
+        "œ": "oe",
+        "Ł": "L",
+        "ł": "l",
+        "Đ": "D",
+        "đ": "d",
+        "Þ": "Th",
+        "þ": "th",
+        "ı": "i",
+    }
+)
+_UMLAUT = str.maketrans({"Ä": "Ae", "Ö": "Oe", "Ü": "Ue", "ä": "ae", "ö": "oe", "ü": "ue"})
+
+
+def ascii_fold(text: str) -> str:
+    """``text`` in X12's basic character set where a spelling exists (``Moorfleeter Straße`` →
+    ``Moorfleeter Strasse``, ``Poznań`` → ``Poznan``, ``Müller`` → ``Mueller``); what has none (Chinese)
+    is left as it is, for :func:`write_856` to refuse naming the field."""
+    import unicodedata
+
+    folded = unicodedata.normalize("NFKD", text.translate(_UMLAUT).translate(_FOLD))
+    folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    return folded if folded.isascii() else text
+
+
 def _check_separators(sep: Separators) -> None:
     chars = [sep.element, sep.segment, sep.component]
     for name, char in zip(("element", "segment", "component"), chars, strict=True):

@@ -35,6 +35,7 @@ def render_asn(conn: Connection, delivery: str, *, sender_id: str, company_prefi
         AsnShipment,
         Envelope,
         Party,
+        ascii_fold,
         write_856,
     )
     from transforms.sscc import make_sscc
@@ -86,10 +87,10 @@ def render_asn(conn: Connection, delivery: str, *, sender_id: str, company_prefi
         shipped_at=_aware(head.final_confirm_at or head.goods_issued_at),
         ship_from=Party(name=f"Plant {head.plant}", id=head.plant),
         ship_to=Party(
-            name=head.customer_name or head.customer_number,
+            name=ascii_fold(head.customer_name or head.customer_number),
             id=head.customer_number,
-            address=head.street,
-            city=head.city,
+            address=ascii_fold(head.street) if head.street else None,
+            city=ascii_fold(head.city) if head.city else None,
             postal_code=head.postal_code,
             country=head.country,
         ),

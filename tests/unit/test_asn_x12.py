@@ -20,6 +20,7 @@ from transforms.asn_x12 import (
     Envelope,
     Party,
     Separators,
+    ascii_fold,
     write_856,
 )
 from transforms.sscc import SsccError, gs1_check_digit, is_valid_sscc, make_sscc, validate_sscc
@@ -377,3 +378,24 @@ def test_any_shipment_reconciles(shipment: AsnShipment, separators: Separators) 
         "packs": len(packs),
         "items": len(items),
     }
+
+
+@pytest.mark.parametrize(
+    ("text", "folded"),
+    [
+        ("Moorfleeter Straße 171", "Moorfleeter Strasse 171"),
+        ("München", "Muenchen"),
+        ("ul. Gdyńska 198, Poznań", "ul. Gdynska 198, Poznan"),
+        ("Łódź", "Lodz"),
+        ("Crossgate Rd 115", "Crossgate Rd 115"),
+        ("上海市浦东新区", "上海市浦东新区"),  # no spelling in ASCII: left for the writer to refuse
+    ],
+)
+def test_ascii_fold_spells_latin_letters_in_ascii(text, folded):
+    assert ascii_fold(text) == folded
+
+
+@given(st.text(max_size=40))
+def test_ascii_fold_gives_ascii_or_leaves_the_text_alone(text):
+    folded = ascii_fold(text)
+    assert folded.isascii() or folded == text
