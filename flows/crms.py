@@ -64,6 +64,25 @@ def write_outcome(system: str, result: Any) -> Any:
     return error(system, f"record {result.record_id}: {result.field or ''} {result.message}".strip(), code=result.code)
 
 
+def write_back_once(ledger: Any, target: str, source: CrmAdapter, client: Any, updates: list[tuple[str, Any]]) -> list:
+    """Write ``updates`` (ledger key, payload) back to the CRM through the ledger, exactly once: a
+    retried entry's record is read back first (``holds``), so what a killed try wrote is not written
+    again. Per update the ``SendResult`` or the connector error (transient: the next run retries)."""
+    from connectors.http import ConnectorError
+    from hub.ledger import Delivered
+
+    return ledger.send_many(
+        target,
+        updates,
+        lambda payloads: [write_outcome(source.name, r) for r in source.write_back(client, payloads)],
+        lambda payloads: [
+            Delivered(ref=source.write_id(p)) if held else None
+            for p, held in zip(payloads, source.holds(client, payloads), strict=True)
+        ],
+        expected=(ConnectorError,),
+    )
+
+
 def write_back_rendered(source: CrmAdapter, update: Any, summary_of: Any, zone: str | None = None) -> dict[str, Any]:
     """The adapter's shipment write-back of ``update``, with the hub's texts (``summary_of(update,
     language)``) and business day, as :func:`write_back_payload` does for confirmations."""

@@ -15,9 +15,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, tuple_
 
-from connectors.http import AuthError, ConnectorError, PermanentError, TransientError
+from connectors.http import AuthError, PermanentError, TransientError
 from flows.crms import adapter as get_source
-from flows.crms import crm_clients, write_back_payload, write_outcome
+from flows.crms import crm_clients, write_back_once, write_back_payload
 from flows.sap_order_posting.due import confirmation_key, pending
 from hub import quarantine
 from hub.bulk import upsert
@@ -109,19 +109,7 @@ def _write_back(
         source = get_source(source_name)
         client = clients[source_name]
         updates = [(confirmation_key(c), write_back_payload(source, c)) for c in group]
-        results = ledger.send_many(
-            crm_target(source_name),
-            updates,
-            lambda payloads, source=source, client=client: [
-                write_outcome(source.name, r) for r in source.write_back(client, payloads)
-            ],
-            # Asked about retried entries only: whether the record already holds what a killed try wrote.
-            lambda payloads, source=source, client=client: [
-                Delivered(ref=source.write_id(p)) if held else None
-                for p, held in zip(payloads, source.holds(client, payloads), strict=True)
-            ],
-            expected=(ConnectorError,),
-        )
+        results = write_back_once(ledger, crm_target(source_name), source, client, updates)
         refused = []
         for c, result in zip(group, results, strict=True):
             if isinstance(result, AuthError):

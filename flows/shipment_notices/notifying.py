@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, or_, select, tuple_, update
 
 from flows.crms import adapter as get_source
-from flows.crms import write_back_rendered, write_outcome
+from flows.crms import write_back_once, write_back_rendered
 from flows.shipment_notices.records import confirms_of, outbound_orders
 from flows.shipment_notices.stages import ASN, MAIL, NOTIFY_STAGE, crm_target
 from hub import quarantine
@@ -175,18 +175,7 @@ def send_updates(
     for source_name, group in by_source.items():
         source, client = get_source(source_name), crm_clients[source_name]
         payloads = [(u.key, write_back_rendered(source, u, shipment_summary)) for u in group]
-        results = ledger.send_many(
-            crm_target(source_name),
-            payloads,
-            lambda p, source=source, client=client: [
-                write_outcome(source.name, r) for r in source.write_back(client, p)
-            ],
-            lambda p, source=source, client=client: [
-                Delivered(ref=source.write_id(x)) if held else None
-                for x, held in zip(p, source.holds(client, p), strict=True)
-            ],
-            expected=(Exception,),
-        )
+        results = write_back_once(ledger, crm_target(source_name), source, client, payloads)
         for u, result in zip(group, results, strict=True):
             if isinstance(result, AuthError):
                 raise result  # the CRM Connection is wrong: a task failure for ops, not a refusal per order
