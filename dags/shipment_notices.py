@@ -10,7 +10,7 @@ from datetime import datetime
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, get_current_context, task
 
-from flows.assets import QIMEN_INBOX
+from flows.assets import QIMEN_INBOX, SHIPMENTS
 from plugins.dag_defaults import default_args
 
 DOC = """
@@ -88,12 +88,25 @@ def shipment_notices():
 
         return {**issued, "notify": steps.notify(*_engine_ledger(), _run_id(), _run_time())}
 
-    @task(pool="logistics_api")
+    @task(pool="logistics_api", outlets=[SHIPMENTS])
     def track(notified: dict) -> dict:
         from flows import shipment_notices as steps
         from flows.connections import hub_engine
 
-        return {**notified, "track": steps.track(hub_engine(), _run_id())}
+        ctx = get_current_context()
+        summary = {**notified, "track": steps.track(hub_engine(), _run_id())}
+        # The run's outcome in one place, on the Asset event the UI lists for the run.
+        ctx["outlet_events"][SHIPMENTS].extra = {
+            "run_id": ctx["run_id"],
+            "sent_to_warehouse": summary["send"]["sent"],
+            "confirmations": summary["confirm"]["received"],
+            "goods_issued": summary["issue"]["issued"],
+            "held": summary["send"]["quarantined"]
+            + summary["confirm"]["quarantined"]
+            + summary["issue"]["quarantined"],
+            "delivered": summary["track"]["deliveries_delivered"],
+        }
+        return summary
 
     track(notify(issue(confirm(send(discover(cancel()))))))
 

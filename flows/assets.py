@@ -6,6 +6,8 @@ from airflow.sdk import Asset
 
 ACCEPTED_ORDERS = Asset("hub://orders/accepted", extra={"table": "orders", "status": "accepted"})
 POSTED_ORDERS = Asset("hub://orders/posted", extra={"table": "sap_orders"})
+# Deliveries goods-issued and tracked: what finance settles against and the ops report counts.
+SHIPMENTS = Asset("hub://shipments", extra={"table": "deliveries"})
 # What the 3PL warehouse pushed through the receiver (hub/repositories/inbox.py); the receiver emits
 # an event on it through Airflow's REST API so shipment_notices starts at once.
 QIMEN_INBOX = Asset("hub://receiver/qimen_inbox", extra={"table": "receiver_inbox"})
