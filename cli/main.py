@@ -2,7 +2,8 @@
 
 hub db upgrade | current
 hub ledger list [--status S] [--target T] | retry [--id N ...] [--target T]
-hub quarantine list [--status S] [--stage S] [--source S] | requeue [--id N ...] [--stage S] [--source S]
+hub quarantine list [--status S] [--stage S] [--source S] [--error-class C] | show ID
+               | requeue [--id N ...] [--stage S] [--source S]
 hub settings check
 hub sandbox up [--seed N] [--orders N] [--port P]
 hub receiver [--host H] [--port P]
@@ -12,22 +13,41 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import shutil
 import sys
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
 
-def _table(rows: Sequence[Any], columns: Sequence[str], as_json: bool) -> str:
+def _table(rows: Sequence[Any], columns: Sequence[str], as_json: bool, wrap: str | None = None) -> str:
+    """Rows as aligned columns (or JSON lines). Nothing is cut: the ``wrap`` column goes last and
+    wraps to the terminal's width, its continuation lines under its start."""
     records = [{c: getattr(r, c) for c in columns} for r in rows]
     if as_json:
         return "\n".join(json.dumps(rec, default=str, ensure_ascii=False) for rec in records)
     if not records:
         return "(none)"
-    cells = [[("" if rec[c] is None else str(rec[c]))[:80] for c in columns] for rec in records]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    fixed = [c for c in columns if c != wrap]
+    cells = [["" if rec[c] is None else str(rec[c]) for c in fixed] for rec in records]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(fixed)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(fixed, widths, strict=True)) + (f"  {wrap}" if wrap else "")]
+    indent = sum(widths) + 2 * len(widths)
+    room = max(40, shutil.get_terminal_size((160, 24)).columns - indent - 1)
+    for rec, row in zip(records, cells, strict=True):
+        line = "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True))
+        if not wrap:
+            lines.append(line.rstrip())
+            continue
+        parts = _wrapped("" if rec[wrap] is None else str(rec[wrap]), room) or [""]
+        lines.append(f"{line}  {parts[0]}".rstrip())
+        lines += [" " * indent + part for part in parts[1:]]
     return "\n".join(lines)
+
+
+def _wrapped(text: str, width: int) -> list[str]:
+    return [part for line in text.splitlines() for part in (textwrap.wrap(line, width) or [""])]
 
 
 def _engine():  # noqa: ANN202
@@ -56,29 +76,107 @@ def cmd_ledger(args: argparse.Namespace) -> int:
 
     if args.action == "list":
         rows = ledger.list_entries(_engine(), status=args.status, target=args.target, limit=args.limit)
-        cols = ["id", "target", "idem_key", "status", "attempts", "response_ref", "last_error", "updated_at"]
-        print(_table(rows, cols, args.json))
+        cols = ["id", "target", "idem_key", "status", "attempts", "response_ref", "updated_at", "last_error"]
+        print(_table(rows, cols, args.json, wrap="last_error"))
     else:
         n = ledger.requeue_failed(_engine(), ids=args.id, target=args.target)
         print(f"{n} failed ledger entries marked pending; the owning flow re-sends them on its next run")
     return 0
 
 
+QUARANTINE_STATUSES = ("open", "requeued", "resolved", "all")
+
+
+class UsageError(Exception):
+    """A command line that names something that does not exist: told on stderr, exit code 2."""
+
+
+def _quarantine_filters(engine: Any, args: argparse.Namespace) -> dict[str, str | None]:
+    """The filters of ``hub quarantine list/requeue``, each checked against what exists."""
+    from hub import quarantine
+
+    status = args.status if args.status not in ("", "all") else None
+    if args.status not in ("", *QUARANTINE_STATUSES):
+        raise UsageError(f"unknown status {args.status!r}: choose one of {', '.join(QUARANTINE_STATUSES)}")
+    filters = {"stage": args.stage, "source": args.source, "error_class": getattr(args, "error_class", None)}
+    if any(filters.values()):
+        known = quarantine.known_values(engine)
+        for name, value in filters.items():
+            if value and value not in known[name]:
+                held = ", ".join(known[name]) or "none yet"
+                raise UsageError(f"unknown {name.replace('_', ' ')} {value!r}: the quarantine holds records of {held}")
+    return {"status": status, **filters}
+
+
 def cmd_quarantine(args: argparse.Namespace) -> int:
     from hub import quarantine
 
+    engine = _engine()
+    if args.action == "show":
+        return _show_quarantined(engine, args)
+    if args.record_id is not None:
+        raise UsageError(f"'hub quarantine {args.action}' takes no record id; select records with --id")
+    filters = _quarantine_filters(engine, args)
     if args.action == "list":
-        rows = quarantine.list_records(
-            _engine(), status=args.status, stage=args.stage, source=args.source, limit=args.limit
+        rows = quarantine.list_records(engine, limit=args.limit, **filters)
+        total = quarantine.count_records(engine, **filters)
+        cols = ["id", "stage", "source", "record_key", "error_class", "field", "status", "detail"]
+        print(_table(rows, cols, args.json, wrap="detail"))
+        which = f"{filters['status']} " if filters["status"] else ""
+        more = f"; --limit {total} shows all" if len(rows) < total else ""
+        print(
+            f"showing {len(rows)} of {total} {which}records, newest first{more};"
+            " 'hub quarantine show ID' shows one with its payload",
+            file=sys.stderr if args.json else sys.stdout,
         )
-        cols = ["id", "stage", "source", "record_key", "error_class", "field", "detail", "status"]
-        print(_table(rows, cols, args.json))
-    else:
-        if not (args.id or args.stage or args.source or args.all):
-            print("say what to requeue: --id, --stage, --source or --all", file=sys.stderr)
-            return 2
-        n = quarantine.requeue(_engine(), ids=args.id, stage=args.stage, source=args.source)
-        print(f"{n} quarantined records requeued; the owning flow replays them on its next run")
+        return 0
+    if filters["error_class"]:
+        raise UsageError("requeue selects by --id, --stage, --source or --all, not by --error-class")
+    if not (args.id or args.stage or args.source or args.all):
+        print("say what to requeue: --id, --stage, --source or --all", file=sys.stderr)
+        return 2
+    n = quarantine.requeue(engine, ids=args.id, stage=args.stage, source=args.source)
+    print(f"{n} quarantined records requeued; the owning flow replays them on its next run")
+    return 0
+
+
+def _show_quarantined(engine: Any, args: argparse.Namespace) -> int:
+    from hub import quarantine
+
+    if args.record_id is None:
+        raise UsageError("say which record: hub quarantine show ID (the id column of 'hub quarantine list')")
+    row = quarantine.get_record(engine, args.record_id)
+    if row is None:
+        print(f"no quarantined record with id {args.record_id}", file=sys.stderr)
+        return 1
+    record = dict(row._mapping)
+    if args.json:
+        print(json.dumps(record, default=str, ensure_ascii=False, indent=2))
+        return 0
+    width = max(60, shutil.get_terminal_size((100, 24)).columns - 4)
+    facts = [
+        ("stage", record["stage"]),
+        ("source", record["source"]),
+        ("record key", record["record_key"]),
+        ("error class", record["error_class"]),
+        ("field to fix", record["field"] or "(not named)"),
+        ("run", record["run_id"] or "-"),
+        ("held since", record["created_at"]),
+        ("last change", record["updated_at"]),
+    ]
+    lines = [f"quarantined record {record['id']} ({record['status']})"]
+    lines += [f"  {name:<14}{value}" for name, value in facts]
+    lines += ["detail:", *("  " + part for part in _wrapped(record["detail"], width))]
+    if record["expectations"]:
+        lines += ["expectations broken:", *(f"  - {e}" for e in record["expectations"])]
+    found = quarantine.field_paths(record["payload"], record["field"])
+    if found:
+        lines += [f"where {record['field']} is in the payload:"]
+        lines += [f"  {path} = {json.dumps(value, default=str, ensure_ascii=False)}" for path, value in found]
+    lines += ["payload:", json.dumps(record["payload"], default=str, ensure_ascii=False, indent=2)]
+    if record["status"] == "open":
+        lines += [f"fix it at the source, then: hub quarantine requeue --id {record['id']}"]
+    print("\n".join(lines))
     return 0
 
 
@@ -122,10 +220,12 @@ def build_parser() -> argparse.ArgumentParser:
     led.set_defaults(func=cmd_ledger)
 
     qua = sub.add_parser("quarantine", help="refused records and their reasons")
-    qua.add_argument("action", choices=["list", "requeue"])
-    qua.add_argument("--status", default="open", help="open | requeued | resolved ('' for all)")
+    qua.add_argument("action", choices=["list", "show", "requeue"])
+    qua.add_argument("record_id", nargs="?", type=int, metavar="ID", help="the record 'show' prints in full")
+    qua.add_argument("--status", default="open", help="open | requeued | resolved | all (default open)")
     qua.add_argument("--stage")
     qua.add_argument("--source")
+    qua.add_argument("--error-class", help="e.g. BusinessRule(quantity), DataQuality")
     qua.add_argument("--id", type=int, action="append")
     qua.add_argument("--all", action="store_true", help="requeue every open record")
     qua.add_argument("--limit", type=int, default=200)
@@ -154,11 +254,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.rest = args.rest[1:]
     from hub.settings import SettingsError
 
+    _quiet_migrations()
     try:
         return args.func(args)
-    except SettingsError as exc:
+    except (SettingsError, UsageError) as exc:
         print(exc, file=sys.stderr)
         return 2
+
+
+def _quiet_migrations() -> None:
+    """Alembic logs each migration at INFO, and Airflow's logging (configured when a command looks up
+    the hub_db Connection) prints them: the command says what it did in one line instead."""
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, select, update
+from sqlalchemy import Connection, Engine, Row, func, select, update
 
 from hub import jsonable
 from hub.bulk import upsert
@@ -87,19 +87,73 @@ def requeued(conn: Connection, source: str, stages: Sequence[str]) -> list[Row]:
     ).all()
 
 
+STATUSES = ("open", "requeued", "resolved")
+
+
+def _filtered(query, status: str | None, stage: str | None, source: str | None, error_class: str | None):  # noqa: ANN001, ANN202
+    for col, value in (("status", status), ("stage", stage), ("source", source), ("error_class", error_class)):
+        if value:
+            query = query.where(quarantine.c[col] == value)
+    return query
+
+
 def list_records(
     engine: Engine,
     status: str | None = "open",
     stage: str | None = None,
     source: str | None = None,
     limit: int = 200,
+    *,
+    error_class: str | None = None,
+    offset: int = 0,
 ) -> list[Row]:
-    query = select(quarantine).order_by(quarantine.c.id.desc()).limit(limit)
-    for col, value in (("status", status), ("stage", stage), ("source", source)):
-        if value:
-            query = query.where(quarantine.c[col] == value)
+    """Rows matching the filters, newest first (``limit`` rows from ``offset``)."""
+    query = select(quarantine).order_by(quarantine.c.id.desc()).limit(limit).offset(offset)
+    with engine.connect() as conn:
+        return conn.execute(_filtered(query, status, stage, source, error_class)).all()
+
+
+def count_records(
+    engine: Engine,
+    status: str | None = "open",
+    stage: str | None = None,
+    source: str | None = None,
+    *,
+    error_class: str | None = None,
+) -> int:
+    """How many rows match the filters (the M of "showing N of M")."""
+    query = _filtered(select(func.count()).select_from(quarantine), status, stage, source, error_class)
+    with engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+def get_record(engine: Engine, record_id: int) -> Row | None:
+    """One row by id, whatever its status."""
+    with engine.connect() as conn:
+        return conn.execute(select(quarantine).where(quarantine.c.id == record_id)).first()
+
+
+def summary(engine: Engine, status: str | None = "open") -> list[Row]:
+    """Counts per (stage, source, error_class) of the rows with ``status`` (all with ``None``),
+    largest first: what is held back, where and why."""
+    n = func.count().label("count")
+    query = select(quarantine.c.stage, quarantine.c.source, quarantine.c.error_class, n).group_by(
+        quarantine.c.stage, quarantine.c.source, quarantine.c.error_class
+    )
+    query = _filtered(query, status, None, None, None).order_by(n.desc(), quarantine.c.stage, quarantine.c.source)
     with engine.connect() as conn:
         return conn.execute(query).all()
+
+
+def known_values(engine: Engine) -> dict[str, list[str]]:
+    """The stages, sources and error classes the quarantine has held (any status), sorted: what a
+    filter can name."""
+    out: dict[str, list[str]] = {}
+    with engine.connect() as conn:
+        for col in ("stage", "source", "error_class"):
+            column = quarantine.c[col]
+            out[col] = [v for (v,) in conn.execute(select(column).distinct().order_by(column))]
+    return out
 
 
 def requeue(
@@ -128,3 +182,29 @@ def supersede(conn: Connection, stage: str, source: str) -> int:
         .where(quarantine.c.stage == stage, quarantine.c.source == source, quarantine.c.status != "resolved")
         .values(status="resolved", updated_at=utcnow())
     ).rowcount
+
+
+def field_paths(payload: Any, field: str | None, limit: int = 20) -> list[tuple[str, Any]]:
+    """Where ``field`` occurs in a record's payload, as (JSON path, value) pairs, for the operator
+    who has to fix it: ``[("lines[3].quantity", 80)]``. A dotted field (``lines.quantity``) matches
+    its last part."""
+    if not field:
+        return []
+    name = field.rsplit(".", 1)[-1]
+    found: list[tuple[str, Any]] = []
+
+    def walk(node: Any, path: str) -> None:
+        if len(found) >= limit:
+            return
+        if isinstance(node, dict):
+            for key, value in node.items():
+                here = f"{path}.{key}" if path else str(key)
+                if key == name:
+                    found.append((here, value))
+                walk(value, here)
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{path}[{i}]")
+
+    walk(payload, "")
+    return found[:limit]

@@ -116,3 +116,105 @@ def test_sandbox_up_prints_one_ready_line_and_stops_on_sigterm():
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
+
+
+LONG_DETAIL = (
+    "order SO-7 line 4 (SP-17702): quantity 80 is below the minimum order quantity 100.000 of material "
+    "SP-17702; raise the quantity to a multiple of the pack size 50, or ask the customer to confirm"
+)
+
+
+def _held(hub_db, n: int = 3) -> None:  # noqa: ANN001
+    records = [
+        quarantine.QuarantineRecord(
+            "order_review",
+            "zoho_crm",
+            f"zoho_crm:SO-{i}",
+            "BusinessRule(quantity)",
+            LONG_DETAIL,
+            {"Subject": f"SO-{i}", "Product_Details": [{"Product_Code": "SP-17702", "quantity": 80}]},
+            field="quantity",
+            expectations=["order_review.moq"],
+        )
+        for i in range(n)
+    ]
+    records.append(
+        quarantine.QuarantineRecord("raw_crm_orders", "fxiaoke", "fxiaoke:FX-1", "DataQuality", "bad currency", {})
+    )
+    with hub_db.begin() as conn:
+        quarantine.add(conn, records, run_id="manual__1")
+
+
+def test_quarantine_show_prints_the_payload_the_field_and_the_whole_detail(hub_db):
+    _held(hub_db, 1)
+    url = _url(hub_db)
+    record_id = json.loads(hub("quarantine", "list", "--json", "--stage", "order_review", url=url).stdout)["id"]
+
+    out = hub("quarantine", "show", str(record_id), url=url, env={"COLUMNS": "80"})
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    assert f"quarantined record {record_id} (open)" in text and "field to fix  quantity" in text
+    assert " ".join(text.split()).count(LONG_DETAIL) == 1  # wrapped at 80 columns, never cut
+    assert max(len(line) for line in text.split("payload:")[0].splitlines()) <= 80
+    assert "Product_Details[0].quantity = 80" in text  # where the field to fix is
+    assert '"Product_Code": "SP-17702"' in text  # the payload, in full
+    assert f"hub quarantine requeue --id {record_id}" in text
+
+    as_json = json.loads(hub("quarantine", "show", str(record_id), "--json", url=url).stdout)
+    assert as_json["payload"]["Subject"] == "SO-0" and as_json["detail"] == LONG_DETAIL
+
+    missing = hub("quarantine", "show", "999999", url=url)
+    assert missing.returncode == 1 and "no quarantined record with id 999999" in missing.stderr
+    assert hub("quarantine", "show", url=url).returncode == 2
+
+
+def test_quarantine_list_says_how_many_it_shows_and_wraps_details(hub_db):
+    _held(hub_db, 3)
+    url = _url(hub_db)
+    out = hub("quarantine", "list", "--limit", "2", url=url, env={"COLUMNS": "140"})
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert "showing 2 of 4 open records" in lines[-1] and "--limit 4" in lines[-1]
+    table = "\n".join(lines[:-1])
+    assert all(len(line) <= 140 for line in lines[:-1])
+    assert " ".join(table.split()).count(LONG_DETAIL) == 1  # the newest order_review row: whole, wrapped
+
+    one_stage = hub("quarantine", "list", "--stage", "raw_crm_orders", url=url)
+    assert "showing 1 of 1 open records" in one_stage.stdout
+    by_class = hub("quarantine", "list", "--error-class", "BusinessRule(quantity)", "--json", url=url)
+    assert len(by_class.stdout.splitlines()) == 3 and "showing 3 of 3" in by_class.stderr  # JSON stays clean
+    everything = hub("quarantine", "list", "--status", "all", url=url)
+    assert "showing 4 of 4 records" in everything.stdout
+
+
+def test_quarantine_filters_name_what_exists(hub_db):
+    _held(hub_db, 1)
+    url = _url(hub_db)
+    stage = hub("quarantine", "list", "--stage", "order_reveiw", url=url)
+    assert stage.returncode == 2
+    assert stage.stderr.strip() == (
+        "unknown stage 'order_reveiw': the quarantine holds records of order_review, raw_crm_orders"
+    )
+    status = hub("quarantine", "list", "--status", "opened", url=url)
+    assert status.returncode == 2 and "choose one of open, requeued, resolved, all" in status.stderr
+    source = hub("quarantine", "requeue", "--source", "salesforce", url=url)
+    assert source.returncode == 2 and "unknown source 'salesforce'" in source.stderr
+    assert "fxiaoke, zoho_crm" in source.stderr
+    by_class = hub("quarantine", "requeue", "--error-class", "DataQuality", url=url)
+    assert by_class.returncode == 2 and "not by --error-class" in by_class.stderr
+    with hub_db.connect() as conn:  # nothing was requeued by the refused commands
+        assert set(conn.execute(select(quarantine_table.c.status)).scalars()) == {"open"}
+
+
+def test_db_upgrade_is_one_line_even_with_airflow_logging(airflow_home, tmp_path):
+    """Without $HUB_DATABASE_URL the command asks Airflow for the hub_db Connection, which sets up
+    Airflow's logging: Alembic's INFO lines must not reach the operator."""
+    env = {k: v for k, v in os.environ.items() if k != "HUB_DATABASE_URL"}
+    env["HUB__HUB__OUTPUT_DIR"] = str(tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-m", "cli", "db", "upgrade"], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    # (Airflow's unit-test mode, set by tests/conftest.py, announces its configuration on stdout.)
+    assert out.stdout.splitlines()[-1] == f"hub database at revision {_head()}"
+    assert "alembic" not in out.stdout + out.stderr and "Running upgrade" not in out.stdout + out.stderr
