@@ -11,3 +11,5 @@ SHIPMENTS = Asset("hub://shipments", extra={"table": "deliveries"})
 # What the 3PL warehouse pushed through the receiver (hub/repositories/inbox.py); the receiver emits
 # an event on it through Airflow's REST API so shipment_notices starts at once.
 QIMEN_INBOX = Asset("hub://receiver/qimen_inbox", extra={"table": "receiver_inbox"})
+# The daily ops report (dags/ops_report.py): each event's extra names the day and the report's files.
+OPS_REPORT = Asset("hub://reports/ops", extra={"folder": "output/reports"})
