@@ -40,6 +40,8 @@ _KEY_VALUE = re.compile(
 )
 # A token written after its scheme with no key in front (e.g. a header line echoed in an error).
 _SCHEME_TOKEN = re.compile(r"(?i)\b(Zoho-oauthtoken|Bearer)\s+[A-Za-z0-9._~+/=-]+")
+# The key of a WeCom group robot is the whole credential, in its webhook URL (webhook/send?key=...).
+_WEBHOOK_KEY = re.compile(r"(?i)(webhook/send\?(?:[^#\s\"']*&)?key=)[^&#\s\"']+")
 
 
 def redact(value: Any) -> Any:
@@ -50,6 +52,7 @@ def redact(value: Any) -> Any:
     """
     if isinstance(value, str):
         text = _KEY_VALUE.sub(lambda m: m.group("key") + MASK, value)
+        text = _WEBHOOK_KEY.sub(lambda m: m.group(1) + MASK, text)
         return _SCHEME_TOKEN.sub(lambda m: f"{m.group(1)} {MASK}", text)
     if isinstance(value, bytes | bytearray):
         return redact(bytes(value).decode("utf-8", errors="replace"))

@@ -132,6 +132,15 @@ def connections_for(sandbox: dict[str, Any], hub_db_path: Path) -> dict[str, dic
         "password": sf["check_word"],
     }
     conns["finance_drop"] = {"conn_type": "fs", "extra": json.dumps({"path": str(hub_db_path.parent / "finance")})}
+    wecom, dingtalk, hook = systems["wecom"], systems["dingtalk"], systems["alert_webhook"]
+    conns["alert_wecom"] = {"conn_type": "http", "host": wecom["url"], "password": wecom["key"]}
+    conns["alert_dingtalk"] = {
+        "conn_type": "http",
+        "host": dingtalk["url"],
+        "password": dingtalk["access_token"],
+        "extra": json.dumps({"secret": dingtalk["secret"]}),
+    }
+    conns["alert_webhook"] = {"conn_type": "http", "host": hook["url"], "password": hook["secret"]}
     declared = declared_connections()
     if conns.keys() != declared.keys():
         raise RuntimeError(f"{CONNECTIONS_FILE.name} and connections_for() differ: {sorted(conns.keys() ^ declared)}")

@@ -99,6 +99,15 @@ TARGETS: dict[str, TargetSpec] = {
         Delivery.AT_LEAST_ONCE,
         "a stable Message-ID per content: a resend after a kill is a duplicate mail servers drop",
     ),
+    "chat.*.alert": TargetSpec(
+        Delivery.AT_LEAST_ONCE,
+        "a group robot (WeCom, DingTalk) cannot be asked what it posted: a resend after a kill repeats the "
+        "message, which carries its stable alert message id for the readers",
+    ),
+    "webhook.alert": TargetSpec(
+        Delivery.AT_LEAST_ONCE,
+        "a resend after a kill carries the same message_id (body and X-Hub-Message-Id): the receiver deduplicates",
+    ),
 }
 
 

@@ -232,17 +232,55 @@ material_map = Table(
     Column("updated_at", TS, nullable=False),
 )
 
-# Alert history: what the failure notifier and the threshold checks raised, for the ops report.
+# Alert history: one row per alert message (raised, reminder, escalated, resolved, event) from the
+# failure notifier and the checks of flows/alerting.py, with its numbers and what became of it on each
+# channel; rows without a message_id are plain records (hub.alerts.record). For operations and the ops report.
+ALERT_SEVERITIES = ("info", "warning", "critical")
+ALERT_EVENTS = ("raised", "reminder", "escalated", "resolved", "event")
 alerts = Table(
     "alerts",
     metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("kind", String(32), nullable=False, comment="task_failed | deadline_missed | threshold"),
+    Column("kind", String(32), nullable=False, comment="alert type: task_failed, order_delay, low_stock, ..."),
     Column("dag_id", String(250)),
     Column("run_id", String(250)),
     Column("task_id", String(250)),
     Column("message", Text, nullable=False),
     Column("created_at", TS, nullable=False),
+    Column("alert_key", String(200), comment="what the alert is about, e.g. a plant or gate:source"),
+    Column("severity", String(10), comment=" | ".join(ALERT_SEVERITIES)),
+    Column("event", String(10), comment=" | ".join(ALERT_EVENTS)),
+    Column("occurrence", Integer, comment="which opening of the alert state this message belongs to"),
+    Column("message_id", String(64), comment="stable id of this message: the ledger key on every channel"),
+    Column("title", Text),
+    Column("action", Text, comment="what to do"),
+    Column("facts", JSON_DOC, comment="the numbers that triggered it"),
+    Column("deliveries", JSON_DOC, comment="channel → {status: pending | sent | waiting | refused | skipped, detail}"),
+)
+Index("ix_alerts_message_id", alerts.c.message_id, unique=True)
+
+ALERT_STATE_STATUSES = ("open", "resolved")
+# The current state of each alert the checks watch (type + key): suppression, reminders, resolution.
+alert_states = Table(
+    "alert_states",
+    metadata,
+    Column("alert_type", String(32), primary_key=True),
+    Column("alert_key", String(200), primary_key=True),
+    Column("status", String(10), nullable=False, comment=" | ".join(ALERT_STATE_STATUSES)),
+    Column("severity", String(10), nullable=False),
+    Column("occurrence", Integer, nullable=False, comment="how many times it opened"),
+    Column("announced", Boolean, nullable=False, comment="this opening was told (raised or reminder)"),
+    Column("reminders", Integer, nullable=False, server_default="0", comment="reminders of this opening"),
+    Column("escalations", Integer, nullable=False, server_default="0"),
+    Column("opened_at", TS, nullable=False),
+    Column("last_seen_at", TS, nullable=False),
+    Column("last_raised_at", TS, comment="the last raised message of this type + key (the window)"),
+    Column("last_notified_at", TS),
+    Column("resolved_at", TS),
+    Column("summary", Text, nullable=False),
+    Column("facts", JSON_DOC, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    CheckConstraint("status IN ('open', 'resolved')", name="status"),
 )
 
 # ERP master data the order review needs, imported from the ERP's extract files (flows/master_data_sync.py).

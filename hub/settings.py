@@ -110,11 +110,43 @@ class TaxSection(_Section):
         return {"ROUND_HALF_UP": ROUND_HALF_UP, "ROUND_HALF_EVEN": ROUND_HALF_EVEN}[self.rounding_mode]
 
 
+AlertChannel = Literal["email", "wecom", "dingtalk", "webhook"]
+AlertSeverity = Literal["info", "warning", "critical"]
+AlertType = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+
+
+def _default_alert_channels() -> dict[str, list[str]]:
+    return {"info": ["email"], "warning": ["email", "wecom"], "critical": ["email", "wecom", "dingtalk"]}
+
+
 class AlertsSection(_Section):
-    email_to: list[str] = Field(default_factory=list)  # operations mailboxes for failure alerts (smtp_default)
+    email_to: list[str] = Field(default_factory=list)  # operations mailboxes for alerts (smtp_default)
     quarantine_rate_pct: Percent = Decimal("5.0")
     ledger_failed: int = Field(default=1, ge=1)
     backorder_age_days: int = Field(default=7, ge=1)
+    # An order line is late once its confirmed date lies this many days behind the business day.
+    order_delay_grace_days: int = Field(default=0, ge=0, le=60)
+    # Low stock: SAP availability at or below this (no safety stock exists yet); over stock: on hand
+    # more than this many minimum order quantities (no max stock exists yet).
+    low_stock_available: Annotated[Decimal, Field(ge=0)] = Decimal("0")
+    over_stock_moq_multiple: int = Field(default=50, ge=1)
+    # Suppression: the same alert (type + key) is raised once per window; while it stays open a
+    # reminder goes out after reminder_hours; a "resolved" message when it clears.
+    window_minutes: int = Field(default=60, ge=1, le=10_080)
+    reminder_hours: int = Field(default=24, ge=1, le=720)
+    # Where alerts go, by severity; routes override it per alert type (e.g. routes.task_retry).
+    channels: dict[AlertSeverity, list[AlertChannel]] = Field(default_factory=_default_alert_channels)
+    routes: dict[AlertType, dict[AlertSeverity, list[AlertChannel]]] = Field(default_factory=dict)
+    # Who is @-mentioned on critical alerts: WeCom userids, DingTalk mobiles.
+    wecom_mentions: list[str] = Field(default_factory=list)
+    dingtalk_at_mobiles: list[str] = Field(default_factory=list)
+
+    def channels_for(self, alert_type: str, severity: str) -> list[str]:
+        """The channels of one alert: its type's route for the severity, else the severity's channels."""
+        route = self.routes.get(alert_type, {})
+        if severity in route:
+            return list(route[severity])  # type: ignore[index]
+        return list(self.channels.get(severity, []))  # type: ignore[call-overload]
 
 
 class GatesSection(_Section):

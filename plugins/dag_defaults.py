@@ -17,7 +17,8 @@ def default_args(**overrides: object) -> dict[str, object]:
         "retry_delay": timedelta(minutes=2),
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=15),
-        "on_failure_callback": HubAlertNotifier(),
+        "on_failure_callback": HubAlertNotifier(),  # the last try
+        "on_retry_callback": HubAlertNotifier("task_retry"),  # every try Airflow retries
     }
     args.update(overrides)
     return args

@@ -1,5 +1,10 @@
-"""Failure notifier for every hub DAG: logs the failure, records it in the alert history and e-mails
-operations when ``alerts.email_to`` is set (:mod:`flows.alerting`).
+"""Failure notifier for every hub DAG: each failed try is logged, recorded in the alert history and
+sent to operations through :mod:`flows.alerting` (e-mail, WeCom, DingTalk, webhook, as the settings
+route ``task_retry`` and ``task_failed``).
+
+``plugins.dag_defaults`` sets it twice: ``on_retry_callback=HubAlertNotifier("task_retry")`` for a try
+Airflow will retry (warning), ``on_failure_callback=HubAlertNotifier()`` for the last one (critical), so
+every failed try is told, not only the last, and each once (its message id holds the run and try).
 
 Airflow imports this file from the plugins folder; it also imports as ``plugins.hub_alerts`` from
 the installed project, which is how the DAG files reach it.
@@ -15,12 +20,14 @@ log = logging.getLogger(__name__)
 
 
 class HubAlertNotifier(BaseNotifier):
-    """Record a failed task or run in the task log, the hub's ``alerts`` table and operations' inbox."""
+    """Tell operations about a failed task try (``kind`` ``task_failed`` or ``task_retry``)."""
 
     template_fields = ("kind",)
 
     def __init__(self, kind: str = "task_failed") -> None:
         super().__init__()
+        if kind not in ("task_failed", "task_retry"):
+            raise ValueError(f"kind must be task_failed or task_retry, not {kind!r}")
         self.kind = kind
 
     def notify(self, context) -> None:  # noqa: ANN001 - Airflow's Context
@@ -30,21 +37,31 @@ class HubAlertNotifier(BaseNotifier):
         ti = context.get("ti") or context.get("task_instance")
         dag_run = context.get("dag_run")
         exception = context.get("exception")
-        message = f"{self.kind}: {getattr(ti, 'dag_id', '?')}.{getattr(ti, 'task_id', '?')}"
-        if exception is not None:
-            message += f": {type(exception).__name__}: {exception}"
-        log.error("hub alert %s", message)
-        engine = hub_engine()
+        dag_id, task_id = getattr(ti, "dag_id", None), getattr(ti, "task_id", None)
+        log.error("hub alert %s: %s.%s: %s", self.kind, dag_id, task_id, alerting.operator_error(exception))
         try:
-            alerting.notify(
+            engine = hub_engine()
+        except Exception:  # noqa: BLE001 - a notifier that fails would hide the failure it reports
+            log.exception("hub alert %s: the hub database is unreachable; logged only", self.kind)
+            return
+        try:
+            alerting.task_failure(
                 engine,
-                kind=self.kind,
-                dag_id=getattr(ti, "dag_id", None),
-                run_id=getattr(dag_run, "run_id", None),
-                task_id=getattr(ti, "task_id", None),
+                dag_id=dag_id,
+                task_id=task_id,
+                run_id=getattr(dag_run, "run_id", None) or getattr(ti, "run_id", None),
                 try_number=getattr(ti, "try_number", None),
-                message=message,
+                max_tries=_int_or_none(getattr(ti, "max_tries", None)),
+                map_index=_int_or_none(getattr(ti, "map_index", None)),
+                exception=exception,
                 log_url=getattr(ti, "log_url", None),
+                will_retry=self.kind == "task_retry",
             )
+        except Exception:  # noqa: BLE001 - see above
+            log.exception("hub alert %s not recorded", self.kind)
         finally:
             engine.dispose()
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -54,6 +54,9 @@ SANDBOX = {
             "owner_code": "PARTSHUB",
         },
         "sf_express": {"url": "http://127.0.0.1:8900/sf/std/service", "partner_id": "p", "check_word": "w"},
+        "wecom": {"url": "http://127.0.0.1:8900/wecom/cgi-bin/webhook/send", "key": "k"},
+        "dingtalk": {"url": "http://127.0.0.1:8900/dingtalk/robot/send", "access_token": "t", "secret": "SECs"},
+        "alert_webhook": {"url": "http://127.0.0.1:8900/hooks/alerts", "secret": "s"},
     },
 }
 
