@@ -2,19 +2,35 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import Date, bindparam, insert
 
 from hub import sql
-from hub.schema import MONEY, QUANTITY, customers, order_allocations, orders
+from hub.schema import MONEY, QUANTITY, TS, customers, order_allocations, orders
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
-# Sample values for every parameter a named query takes.
-PARAMS = {"customers": ["C1"], "states": ["accepted"], "excluded_keys": ["zoho_crm:x"], "sources": ["zoho_crm"]}
+# Sample values for every parameter a named query takes (lists, then the report span's instants and dates).
+PARAMS = {
+    "customers": ["C1"],
+    "states": ["accepted"],
+    "excluded_keys": ["zoho_crm:x"],
+    "sources": ["zoho_crm"],
+    "confirmation_targets": ["crm.zoho_crm.confirmation"],
+    "backorder_states": ["backordered", "partial"],
+}
 LISTS = tuple(PARAMS)
+SCALARS = {
+    "day_start": datetime(2026, 11, 30, 16, tzinfo=UTC),
+    "day_end": datetime(2026, 12, 1, 16, tzinfo=UTC),
+    "week_start": datetime(2026, 11, 23, 16, tzinfo=UTC),
+    "month_start": datetime(2026, 11, 2, 16, tzinfo=UTC),
+    "first_day": date(2026, 11, 3),
+    "last_day": date(2026, 12, 1),
+}
 
 
 def _order(crm_order_id: str, status: str, gross: str, currency: str = "CNY") -> dict:
@@ -40,9 +56,20 @@ def _order(crm_order_id: str, status: str, gross: str, currency: str = "CNY") ->
 def test_every_named_query_runs(hub_db, name):
     text = sql.source(name)
     assert text.startswith(f"-- {name}:"), "each file starts by naming and describing its query"
-    used = [p for p in LISTS if f":{p}" in text.split("\nSELECT", 1)[-1]]
+    statement = "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith("--"))
+    bound = set(re.findall(r"(?<![:\w]):([a-z_][a-z0-9_]*)", statement))
+    assert bound <= set(PARAMS) | set(SCALARS), f"give test_every_named_query_runs a sample of {bound}"
+    used = [p for p in LISTS if p in bound]
+    stmt = sql.query(name, lists=used)
+    typed = [
+        bindparam(p, type_=Date() if isinstance(SCALARS[p], date) and not isinstance(SCALARS[p], datetime) else TS)
+        for p in SCALARS
+        if p in bound
+    ]
     with hub_db.connect() as conn:
-        rows = conn.execute(sql.query(name, lists=used), {p: PARAMS[p] for p in used}).all()
+        rows = conn.execute(
+            stmt.bindparams(*typed) if typed else stmt, {p: {**PARAMS, **SCALARS}[p] for p in bound}
+        ).all()
     assert isinstance(rows, list)
 
 
