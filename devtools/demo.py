@@ -199,6 +199,32 @@ def _shipment_summary(conn) -> None:  # noqa: ANN001
 
 
 SEED, ORDERS = 7, 600
+ALERT_MAILBOX = "ops@parts-hub.example"  # the demo's operations mailbox (alerts.email_to)
+
+
+def _alerts(engine, sandbox: dict[str, Any], conns: dict[str, dict[str, Any]]) -> None:  # noqa: ANN001
+    """The alert checks over what the flows left, at the sandbox's time, as a scheduled task runs them:
+    each alert goes to the sandbox mail, WeCom and DingTalk as its severity routes it, once (a second
+    pass finds every alert told and sends nothing)."""
+    import json
+
+    from flows.alerting import run_checks
+
+    os.environ.setdefault("HUB__ALERTS__EMAIL_TO", ALERT_MAILBOX)
+    get_settings.cache_clear()
+    for conn_id in ("smtp_default", "alert_wecom", "alert_dingtalk", "alert_webhook"):
+        os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(conns[conn_id])
+    at = datetime.fromisoformat(requests.get(f"{sandbox['control_url']}/clock", timeout=10).json()["now"])
+    first, again = run_checks(engine, at), run_checks(engine, at)
+    opened = ", ".join(f"{t} {n}" for t, n in first["open"].items() if n) or "none"
+    sent = first["deliveries"].get("sent", {})
+    _say(f"▶ alert checks: {sum(first['open'].values())} open ({opened})")
+    _say(
+        "    sent "
+        + " · ".join(f"{c} {n}" for c, n in sorted(sent.items()))
+        + f"; a second pass sent {sum(again['deliveries'].get('sent', {}).values())}"
+    )
+    _say(f"    see {sandbox['control_url']}/mail?to={ALERT_MAILBOX}, /wecom/messages, /dingtalk/messages")
 
 
 def _with_receiver(sandbox: dict[str, Any], url: str, run: Any) -> Any:
@@ -265,6 +291,7 @@ def main() -> int:
         _say(f"▶ hub database ready: {hub_db_path}")
         results = _with_receiver(sandbox, url, lambda: _run_dags(now, sandbox))
         engine = make_engine(url)
+        _alerts(engine, sandbox, local_airflow.connections_for(sandbox, hub_db_path))
         _summary(engine)
         engine.dispose()
         mails = requests.get(f"{sandbox['control_url']}/mail", timeout=10).json()["messages"]
