@@ -9,7 +9,7 @@ for the same database. Counts compare as a daily average; rates are pooled over 
 total of all its days, not an average of daily rates).
 
 Quantities and money are :class:`~decimal.Decimal`; rates are Decimals (0 … 1) rounded only for
-display; durations are exact (``timedelta``) and shown in days.
+display; durations are counted in whole microseconds and shown in days.
 """
 
 from __future__ import annotations
@@ -200,7 +200,7 @@ def daily(total: Decimal | int, window: str) -> Decimal:
 
 
 def days_between(start: datetime, end: datetime) -> Decimal:
-    """``end - start`` in days, exact (from whole microseconds)."""
+    """``end - start`` in days, from whole microseconds (a Decimal to 28 significant digits)."""
     delta = _aware(end) - _aware(start)
     micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
     return Decimal(micros) / _DAY
