@@ -1,0 +1,146 @@
+"""Each alert type on seeded hub data, on SQLite and PostgreSQL (issue 13): what fires, with which
+numbers and severity, and what must not fire (shipped, not due yet, a plant the hub does not ship
+from, a gate that quarantined a little, the alert channels' own ledger targets)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from alert_world import NOW, seed
+
+from flows import alerting
+from hub.settings import load_settings
+
+
+@pytest.fixture
+def world(hub_db):
+    seed(hub_db)
+    return hub_db
+
+
+@pytest.fixture
+def settings():
+    return load_settings(environ={})
+
+
+def found(engine, settings, alert_type: str) -> dict[str, alerting.Alert]:
+    with engine.connect() as conn:
+        alerts = alerting.CHECKS[alert_type](conn, NOW, settings)
+    return {a.key: a for a in alerts if a.type == alert_type}
+
+
+def test_order_delay(world, settings) -> None:
+    late = found(world, settings, "order_delay")
+    assert list(late) == ["1010"]  # SO-SHIPPED shipped in full, SO-SOON not due, SO-OWN's plant 2010 unseen
+    alert = late["1010"]
+    assert alert.severity == "critical" and alert.facts["orders_late"] == 1 and alert.facts["max_days_late"] == 4
+    assert alert.details == ["SO-LATE line 1 SP-LATE: 6 of 10 not shipped, confirmed for 2026-12-05 (4 days late)"]
+    assert "warehouse" in alert.action
+
+
+def test_order_delay_grace_days(world) -> None:
+    relaxed = load_settings(environ={"HUB__ALERTS__ORDER_DELAY_GRACE_DAYS": "5"})
+    assert found(world, relaxed, "order_delay") == {}
+
+
+def test_backorder_aging(world, settings) -> None:
+    aging = found(world, settings, "backorder_aging")
+    assert list(aging) == ["1020"]
+    facts = aging["1020"].facts
+    assert (facts["orders"], facts["lines"], facts["short_qty"], facts["oldest_days"]) == (1, 1, Decimal(30), 20)
+    assert aging["1020"].severity == "critical"  # 20 days > 2 x 7
+
+
+def test_low_and_over_stock(world, settings) -> None:
+    low = found(world, settings, "low_stock")
+    assert list(low) == ["1020"] and low["1020"].severity == "critical"
+    assert low["1020"].facts["materials_with_backorders"] == 1 and low["1020"].facts["units_backordered"] == 50
+    over = found(world, settings, "over_stock")
+    assert list(over) == ["1010"] and over["1010"].severity == "info"
+    assert over["1010"].details == ["SP-HEAP: unrestricted 900 = 90 x MOQ 10"]
+    assert found(world, load_settings(environ={"HUB__ALERTS__OVER_STOCK_MOQ_MULTIPLE": "100"}), "over_stock") == {}
+
+
+def test_credit_limit(world, settings) -> None:
+    credit = found(world, settings, "credit_limit")
+    assert list(credit) == ["C9"]
+    facts = credit["C9"].facts
+    assert (facts["exposure"], facts["credit_limit"], facts["used_pct"]) == (
+        Decimal("1500"),
+        Decimal("1000"),
+        Decimal("150.0"),
+    )
+    assert credit["C9"].severity == "critical"
+
+
+def test_gate_failure_reads_the_latest_result(world, settings) -> None:
+    gates = found(world, settings, "gate_failure")
+    assert list(gates) == ["sap_postings:zoho_crm"]
+    assert gates["sap_postings:zoho_crm"].facts["run_id"] == "r-new"
+    assert gates["sap_postings:zoho_crm"].facts["expectations_failed"] == ["expect_sap_order"]
+
+
+def test_quarantine_rate_per_stage_and_source(world, settings) -> None:
+    rates = found(world, settings, "quarantine_rate")
+    # crm intake fxiaoke 8 of 60 = 13.3 %; gate sap_postings 55 %; accepted_orders 1 % stays quiet
+    assert sorted(rates) == ["crm_intake:fxiaoke", "sap_postings:zoho_crm"]
+    assert rates["crm_intake:fxiaoke"].facts["share_pct"] == Decimal("13.3")
+    assert rates["crm_intake:fxiaoke"].severity == "warning"
+    assert rates["sap_postings:zoho_crm"].severity == "critical"  # above gates.max_quarantine_pct (50)
+    few = load_settings(environ={"HUB__GATES__MIN_ROWS_FOR_RATE": "61"})
+    assert sorted(found(world, few, "quarantine_rate")) == ["sap_postings:zoho_crm"]
+
+
+def test_ledger_failed_and_stuck(world, settings) -> None:
+    failed = found(world, settings, "ledger_failed")
+    assert list(failed) == ["sap.sales_order"]  # the alert channel's own target is left out
+    assert failed["sap.sales_order"].facts["last_error"] == "TransientError: sap_s4: HTTP 503"  # no SQL
+    stuck = found(world, settings, "ledger_stuck")
+    assert list(stuck) == ["qimen.stockout"] and stuck["qimen.stockout"].facts["stuck"] == 1
+
+
+def test_settlement_deadline_is_a_hook(world, settings, monkeypatch) -> None:
+    assert found(world, settings, "settlement_deadline") == {}
+    hook = alerting.Alert(
+        "settlement_deadline", "2026-12-08", "critical", "file late", {"due": "18:00"}, "call finance"
+    )
+    monkeypatch.setattr(alerting, "SETTLEMENT_HOOKS", [lambda conn, now, s: [hook]])
+    assert found(world, settings, "settlement_deadline") == {"2026-12-08": hook}
+
+
+def test_run_checks_on_the_seeded_world_tells_each_alert_once(world, settings) -> None:
+    sent: list[tuple[str, str]] = []
+
+    class Fake:
+        def __init__(self, channel: str) -> None:
+            self.target = alerting.TARGETS[channel]
+            self.channel = channel
+
+        def render(self, row):
+            return {"id": row.message_id, "text": row.message}
+
+        def send(self, payload):
+            sent.append((self.channel, payload["id"]))
+            return alerting.Delivered(ref="ok")
+
+    senders = {c: Fake(c) for c in alerting.TARGETS}
+    summary = alerting.run_checks(world, NOW, senders=senders, settings=settings)
+    assert summary["errors"] == {}
+    assert {t: n for t, n in summary["open"].items() if n} == {
+        "order_delay": 1,
+        "backorder_aging": 1,
+        "low_stock": 1,
+        "over_stock": 1,
+        "credit_limit": 1,
+        "gate_failure": 1,
+        "quarantine_rate": 2,
+        "ledger_failed": 1,
+        "ledger_stuck": 1,
+    }
+    assert summary["messages"] == {"raised": 10}
+    # critical → email, wecom, dingtalk; warning → email, wecom; info → email (config/hub.toml)
+    by_channel = {c: sum(1 for ch, _ in sent if ch == c) for c in alerting.TARGETS}
+    assert by_channel == {"email": 10, "wecom": 9, "dingtalk": 6, "webhook": 0}
+    again = alerting.run_checks(world, NOW, senders=senders, settings=settings)
+    assert again["messages"] == {} and len(sent) == 25
