@@ -15,8 +15,9 @@ from plugins.dag_defaults import default_args
 DOC = """
 ### Daily operations report
 
-Every morning (01:30 Asia/Shanghai) for the **previous business day** (settings `hub.timezone`; the
-day comes from the run, never from the clock, so a re-run gives the same report). To report
+Every morning (01:30 Asia/Shanghai) for the **previous business day** (settings `hub.timezone`) of
+the run's logical date (or its `run_after` when triggered without one), never of the clock, so a
+re-run gives the same report. To report
 another day, trigger with the param `day` (YYYY-MM-DD).
 
 Reads the hub database with the named queries `include/sql/kpi_*.sql` and writes
@@ -61,13 +62,15 @@ def ops_report():
         from datetime import date
 
         from flows.connections import hub_engine
-        from flows.ops_report import run
+        from flows.ops_report import run as run_step
 
         ctx = get_current_context()
         day = ctx["params"].get("day")
-        written = run(
+        run = ctx["dag_run"]
+        written = run_step(
             hub_engine(),
-            run_after=ctx["dag_run"].run_after,
+            # The run's logical date; a trigger without one (REST API, CLI without -l) has run_after.
+            run_after=run.logical_date or run.run_after,
             run_id=ctx["run_id"],
             day=date.fromisoformat(day) if day else None,
         )
