@@ -72,8 +72,20 @@ def _run_dags(now: datetime, sandbox: dict[str, Any]) -> list[tuple[str, str, fl
                     _say(f"  … {_days(advance)} later")
                 results.append(_run_one(dag, at, {}))
             continue
+        if dag_id == "ops_report":
+            # The report of the business day before the sandbox's clock, which the shipping days moved.
+            at = _move_clock(sandbox, 0)
+            results.append(_run_one(dag, at, {}))
+            _say(f"  … report written: {_report_path()}")
+            continue
         results.append(_run_one(dag, now, _run_conf(dag_id, now)))
     return results
+
+
+def _report_path() -> str:
+    """The report ops_report wrote last (the business day before the sandbox's clock)."""
+    written = sorted((get_settings().output_dir / "reports").glob("ops_report_*.html"), key=lambda p: p.stat().st_mtime)
+    return str(written[-1]) if written else "none written"
 
 
 def _days(seconds: float) -> str:
@@ -302,6 +314,7 @@ def main() -> int:
     _say(f"  hub database      {hub_db_path}")
     _say(f"  output folder     {out}")
     _say(f"  ship notices      {get_settings().asn_dir} (X12 856 per delivery of an EDI customer)")
+    _say(f"  ops report        {get_settings().output_dir / 'reports'} (ops_report_<day>.html with charts, .csv)")
     _say(f"  Airflow home      {local_airflow.AIRFLOW_HOME} (logs in {local_airflow.AIRFLOW_HOME / 'logs'})")
     _say("  inspect           .venv/bin/hub quarantine list   ·   .venv/bin/hub ledger list")
     _say(f"\n{'✗ ' + ', '.join(failed) + ' failed' if failed else '✓ all flows succeeded'}")

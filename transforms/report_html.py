@@ -715,7 +715,6 @@ def render_html(report: OpsReport, language: str = "zh", *, run_id: str = "") ->
         + _table([t["stage"], "", t["median"], t["mean"], t["p90"], t["n"], t["skipped"]], cycle_rows, 2)
         + "</div>"
         f"<div class='card'>{cycle_chart}</div></div>"
-        f"<div class='card'>{cycle_chart}</div></div>"
     )
 
     # backorder aging
