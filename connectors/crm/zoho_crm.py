@@ -126,18 +126,23 @@ def confirmation_update(c: ConfirmationLike, hub: Rendering) -> dict[str, Any]:
 
 
 def shipment_update(s: ShipmentLike, hub: Rendering) -> dict[str, Any]:
-    return {
+    update: dict[str, Any] = {
         "id": s.crm_order_id,
         "Status": STATUS[s.status],
         "Carrier": s.carriers[:120] or None,
         "Tracking_Number__c": s.tracking[:80] or None,
         "Hub_Message__c": hub.summary("en")[:2000],
-        "Ordered_Items": [
-            {"id": ln.crm_line_id, "Shipped_Quantity__c": ln.shipped_qty, "Line_Tracking__c": ln.tracking[:255] or None}
-            for ln in s.lines
-            if ln.crm_line_id
-        ],
     }
+    rows = [
+        {"id": ln.crm_line_id, "Shipped_Quantity__c": ln.shipped_qty, "Line_Tracking__c": ln.tracking[:255] or None}
+        for ln in s.lines
+        if ln.crm_line_id
+    ]
+    # An empty subform array deletes every row (crm_report.md §1.6): a status without lines (a
+    # cancellation's) leaves Ordered_Items out.
+    if rows:
+        update["Ordered_Items"] = rows
+    return update
 
 
 def _iso(value: Any) -> str | None:

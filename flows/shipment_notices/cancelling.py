@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 
 SHIPPED = ("shipped", "issued")  # delivery states past the point of no return
 IN_WAREHOUSE = ("sent",)
+# Orders in SAP the lifecycle lets move to cancelled (hub.lifecycle.TRANSITIONS). An order in review
+# cannot: its cancellation waits until a human has settled the review (review → posted).
+CANCELLABLE = (S.POSTED, S.CONFIRMED, S.PARTIAL)
 
 
 class CancelRefused(Exception):
@@ -71,10 +74,12 @@ def cancel_orders(
                     deliveries.c.status != "cancelled",
                 )
             ).all()
+        if req.order_state == S.REVIEW and not any(d.status in SHIPPED for d in own):
+            log.warning("order %s: in review; its cancellation waits until the review is settled", req.order_number)
+            counts["waiting"] += 1
+            continue
         try:
-            if req.order_state not in (S.POSTED, S.CONFIRMED, S.PARTIAL, S.REVIEW) or any(
-                d.status in SHIPPED for d in own
-            ):
+            if req.order_state not in CANCELLABLE or any(d.status in SHIPPED for d in own):
                 raise CancelRefused(f"order {req.order_number} is {req.order_state}: goods already left the warehouse")
             for d in own:
                 if d.status in IN_WAREHOUSE:
@@ -100,7 +105,7 @@ def cancel_orders(
         with engine.begin() as conn:
             for d in own:
                 touch(conn, d.delivery, run_id, status="cancelled")
-            set_status(conn, [key], S.CANCELLED, run_id, only_from=(S.POSTED, S.CONFIRMED, S.PARTIAL, S.REVIEW))
+            set_status(conn, [key], S.CANCELLED, run_id, only_from=CANCELLABLE)
         _finish(engine, req, "cancelled", "stopped in the warehouse and in SAP", run_id)
         _tell(engine, ledger, crm_clients, req, "cancelled", "")
         counts["cancelled"] += 1

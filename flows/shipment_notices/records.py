@@ -4,7 +4,7 @@ the confirms applied to them, and the order lines they ship."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -55,7 +55,9 @@ def outbound_orders(
             plant=h.plant,
             warehouse=h.warehouse,
             owner_code=owner_code,
-            created=h.created_at if h.created_at.tzinfo else now,
+            # SQLite gives the stored UTC time back naive: still the delivery's own time, never the run's
+            # (createTime is in the ledger's payload: a retry on a later run must send the same order).
+            created=h.created_at if h.created_at.tzinfo else h.created_at.replace(tzinfo=UTC),
             schedule_date=None,
             receiver=Receiver(
                 company=h.customer_name,
