@@ -151,6 +151,11 @@ ALERT_TYPES: dict[str, AlertType] = {
             "finance's daily settlement file missed its deadline",
             "a hook: the finance flow registers its check (not built yet)",
         ),
+        AlertType(
+            "cancellation_refused",
+            "a customer cancelled an order whose goods had already left the warehouse",
+            "every refusal of order.cancel, or an order already shipped (shipment_notices)",
+        ),
         AlertType("task_failed", "a task failed its last try", "every final failure (critical)"),
         AlertType("task_retry", "a task try failed and Airflow retries it", "every retried failure (warning)"),
     )

@@ -16,9 +16,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
 
+from flows.alerting import Alert, raise_event
 from flows.shipment_notices.notifying import send_updates
 from flows.shipment_notices.stages import CANCEL, DELIVERY_CANCEL, touch
-from hub import alerts
 from hub.db import utcnow
 from hub.ledger import Delivered, Ledger
 from hub.lifecycle import OrderState as S
@@ -87,13 +87,19 @@ def cancel_orders(
             _cancel_in_sap(engine, sap, ledger, key, own, rejection_reason)
         except (CancelRefused, BusinessError) as exc:
             _finish(engine, req, "refused", str(exc), run_id)
-            alerts.record(
+            raise_event(
                 engine,
-                "cancellation_refused",
-                "shipment_notices",
-                run_id,
-                "cancel",
-                f"order {req.order_number}: the customer cancelled it but the warehouse refused: {exc}",
+                Alert(
+                    type="cancellation_refused",
+                    key=f"{req.source}:{req.crm_order_id}",
+                    severity="warning",
+                    title=f"order {req.order_number}: cancelled by the customer, but the goods had already left",
+                    facts={"order": req.order_number, "crm": req.source, "reason": str(exc)[:300]},
+                    action="the shipment goes on and the CRM shows the cancellation failed: "
+                    "agree a return with the customer",
+                    instance=run_id,
+                ),
+                context={"dag_id": "shipment_notices", "run_id": run_id, "task_id": "cancel"},
             )
             counts["refused"] += 1
             _tell(engine, ledger, crm_clients, req, "cancel_failed", str(exc))
