@@ -9,6 +9,8 @@ something.
     python -m devtools.testrun [pytest args]
 
 ``tests/conftest.py`` uses :func:`start_embedded_postgres` too, when someone runs plain ``pytest``.
+The browser test of the Airflow UI (``tests/ui``) needs Debian's ``chromium`` and ``chromium-driver``:
+:func:`ensure_chromium` installs them with apt-get when they are missing (CI runs as root).
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ OWNER_FILE = "owner.pid"
 # A directory without an owner file may be one that another run is creating right now.
 _CREATION_GRACE_SECONDS = 60
 _PYTEST_NO_TESTS_COLLECTED = 5
+CHROMIUM_BINARIES = ("/usr/bin/chromium", "/usr/bin/chromedriver")
+CHROMIUM_PACKAGES = ("chromium", "chromium-driver")
 
 
 def start_embedded_postgres() -> tuple[str, Callable[[], None]]:
@@ -209,6 +213,23 @@ def _run_pytest(args: list[str], env: dict[str, str]) -> int:
             signal.signal(sig, handler)
 
 
+def ensure_chromium(run: Callable[..., subprocess.CompletedProcess] = subprocess.run) -> str | None:
+    """Install Debian's chromium and its driver when missing; ``None`` when they are there, else why
+    not (the UI test then fails naming what is missing: it never skips)."""
+    if all(Path(binary).exists() for binary in CHROMIUM_BINARIES):
+        return None
+    if shutil.which("apt-get") is None:
+        return "no apt-get: install chromium and chromium-driver with the system's package manager"
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    print(f"devtools.testrun: installing {' '.join(CHROMIUM_PACKAGES)} (the Airflow UI test's browser) …", flush=True)
+    for args in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *CHROMIUM_PACKAGES]):
+        result = run(args, env=env, capture_output=True, text=True, check=False, timeout=900)
+        if result.returncode != 0:
+            return f"{' '.join(args)} failed ({result.returncode}): {(result.stderr or result.stdout)[-500:]}"
+    missing = [binary for binary in CHROMIUM_BINARIES if not Path(binary).exists()]
+    return f"still missing after apt-get: {', '.join(missing)}" if missing else None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run pytest with ``argv`` against a real PostgreSQL; return the exit code for the shell."""
     args = sys.argv[1:] if argv is None else list(argv)
@@ -233,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"PostgreSQL {server_version(url)} embedded, started in {time.monotonic() - started:.1f} s: {url}",
                 flush=True,
             )
+        if problem := ensure_chromium():
+            print(f"devtools.testrun: {problem}", file=sys.stderr, flush=True)
         code = _run_pytest(args, env)
     finally:
         if stop is not None:
