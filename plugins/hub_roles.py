@@ -1,14 +1,16 @@
 """The Airflow UI's roles for the hub under the FAB auth manager, from ``config/airflow_roles.json``.
 
-    python -m plugins.hub_roles [--roles FILE] [--users FILE]
+    python -m plugins.hub_roles [--roles FILE] [--users FILE] [--admin-from-env]
 
 Creates the hub's custom resources (``Hub Quarantine``: ``can_read``, ``can_edit``), then sets each
 declared role to exactly its permissions: a built-in FAB role (``like``) plus ``add`` minus
 ``remove``, so the file is the one place they are defined (docker-compose's ``airflow-init`` runs
 this on every start; a change made in the UI to these roles is reset then). Admin gets the new
 permissions too. ``--users`` takes a JSON list of ``{"username", "password", "role", "email"}`` and
-creates the users that do not exist (the UI test signs in with them); production users are made
-with ``airflow users create`` or in the UI under Security → Users.
+creates the users that do not exist (the UI test signs in with them); ``--admin-from-env`` creates
+the first Admin from ``$AIRFLOW_ADMIN_USERNAME`` / ``$AIRFLOW_ADMIN_PASSWORD`` when missing (the
+password never appears on a command line). Everyone else is added in the UI under Security → Users
+(or ``airflow users create``) with one of the roles.
 
 Airflow also loads this file as a plugin module; it defines no plugin and imports FAB only when run.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -78,8 +81,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m plugins.hub_roles", description=__doc__.split("\n\n")[0])
     parser.add_argument("--roles", type=Path, default=ROLES_FILE)
     parser.add_argument("--users", type=Path, help="JSON list of users to create when missing")
+    parser.add_argument(
+        "--admin-from-env", action="store_true", help="create $AIRFLOW_ADMIN_USERNAME (Admin) when missing"
+    )
     args = parser.parse_args(argv)
     users = json.loads(args.users.read_text(encoding="utf-8")) if args.users else []
+    if args.admin_from_env:
+        name, password = os.environ.get("AIRFLOW_ADMIN_USERNAME", "admin"), os.environ.get("AIRFLOW_ADMIN_PASSWORD")
+        if not password:
+            print("--admin-from-env: set AIRFLOW_ADMIN_PASSWORD", file=sys.stderr)
+            return 2
+        users.append({"username": name, "password": password, "role": "Admin"})
     counts = apply(declared_roles(args.roles), users)
     print("roles: " + ", ".join(f"{name} ({n} permissions)" for name, n in counts.items()))
     return 0
