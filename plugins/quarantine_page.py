@@ -99,8 +99,14 @@ def record_page(
     )
 
 
-def refused_page(heading: str, message: str, login_url: str | None = None) -> str:
+def refused_page(heading: str, message: str, login_url: str | None = None, back_url: str | None = None) -> str:
     """What a browser gets instead of the page: not signed in (401) or not allowed (403)."""
     return _env.get_template("refused.html.j2").render(
-        title=heading, style=_STYLE, user="", heading=heading, message=message, login_url=login_url
+        title=heading,
+        style=_STYLE,
+        user="",
+        heading=heading,
+        message=message,
+        login_url=login_url,
+        back_url=back_url,
     )

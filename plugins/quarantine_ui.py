@@ -232,7 +232,10 @@ async def _refused(request: Request, exc: HTTPException) -> Any:
         heading, message = "Not allowed", str(exc.detail)
     else:
         heading, message = "Cannot do that", str(exc.detail)
-    return HTMLResponse(refused_page(heading, message, login_url), status_code=exc.status_code, headers=headers)
+    back_url = None if exc.status_code == 401 else f"{request.scope.get('root_path', '')}/"
+    return HTMLResponse(
+        refused_page(heading, message, login_url, back_url), status_code=exc.status_code, headers=headers
+    )
 
 
 @app.get("/", response_class=HTMLResponse)
