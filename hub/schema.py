@@ -233,7 +233,7 @@ material_map = Table(
 )
 
 # Alert history: one row per alert message (raised, reminder, escalated, resolved, event) from the
-# failure notifier and the checks of flows/alerting.py, with its numbers and what became of it on each
+# failure notifier and the checks of flows/alerting/, with its numbers and what became of it on each
 # channel; rows without a message_id are plain records (hub.alerts.record). For operations and the ops report.
 ALERT_SEVERITIES = ("info", "warning", "critical")
 ALERT_EVENTS = ("raised", "reminder", "escalated", "resolved", "event")

@@ -105,7 +105,7 @@ def test_settlement_deadline_is_a_hook(world, settings, monkeypatch) -> None:
     hook = alerting.Alert(
         "settlement_deadline", "2026-12-08", "critical", "file late", {"due": "18:00"}, "call finance"
     )
-    monkeypatch.setattr(alerting, "SETTLEMENT_HOOKS", [lambda conn, now, s: [hook]])
+    monkeypatch.setattr(alerting.checks, "SETTLEMENT_HOOKS", [lambda conn, now, s: [hook]])  # where the check reads it
     assert found(world, settings, "settlement_deadline") == {"2026-12-08": hook}
 
 
