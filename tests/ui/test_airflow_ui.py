@@ -1,6 +1,7 @@
 """The Airflow UI as the hub's users meet it: the API server with the project's DAGs and plugins, the
 FAB auth manager and the roles of ``config/airflow_roles.json``, checked over HTTP and in headless
-Chromium. Screenshots go to ``docs/screenshots/`` (the README shows them), or ``$HUB_SCREENSHOTS_DIR``.
+Chromium. Screenshots go to a temporary folder, so a test run leaves the checkout as it was; to refresh
+the README's pictures run it with ``HUB_SCREENSHOTS_DIR=docs/screenshots``.
 
 The tests run in order and share one server: the requeue of one test is what a later one sees.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ from sqlalchemy import select
 
 from devtools.testrun import PROJECT_ROOT
 
-SCREENSHOTS = Path(os.environ.get("HUB_SCREENSHOTS_DIR") or PROJECT_ROOT / "docs" / "screenshots")
+SCREENSHOTS = Path(os.environ.get("HUB_SCREENSHOTS_DIR") or tempfile.mkdtemp(prefix="hub-screenshots-"))
 PAGE = "/hub-quarantine"
 
 
