@@ -28,7 +28,12 @@ without `-l`) pulls up to its `run_after`.
 2. **raw gate** (`raw_crm_orders` suite): required fields, quantities > 0, numeric prices, known
    currencies, unique line numbers; an order with any bad line is quarantined whole;
 3. **accept**: map to the canonical order (customer number, material), the `accepted_orders` gate
-   (control totals), upsert into `orders` / `order_lines`; publishes the accepted-orders Asset.
+   (control totals), upsert into `orders` / `order_lines`; publishes the accepted-orders Asset;
+4. **quarantine_share**: a CRM whose orders this run quarantined above `gates.max_quarantine_pct`
+   (once it delivered `gates.min_rows_for_rate` orders) fails the run with what to do ("zoho_crm: 600
+   of 600 orders quarantined (100 %, limit 50 %): most common reason …; see hub quarantine list
+   --source zoho_crm") and an alert; above `alerts.quarantine_rate_pct` it records an alert only.
+   The accepted orders have gone on to `sap_order_posting` either way.
 
 Counts balance for every CRM: pulled = accepted + quarantined. Re-running an interval changes nothing.
 
@@ -124,9 +129,24 @@ def crm_order_sync():
         ctx["outlet_events"][ACCEPTED_ORDERS].extra = {"run_id": ctx["run_id"], **totals}
         return {"per_crm": results, **totals}
 
+    @task
+    def quarantine_share(summary: dict) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from flows.connections import hub_engine
+        from flows.crm_order_sync import QuarantineShareExceeded, check_quarantine_share
+
+        ctx = get_current_context()
+        try:
+            return check_quarantine_share(
+                hub_engine(), summary["per_crm"], ctx["run_id"], dag_id=ctx["dag"].dag_id, task_id=ctx["ti"].task_id
+            )
+        except QuarantineShareExceeded as exc:  # a verdict on the data, not an outage: no retry changes it
+            raise AirflowFailException(str(exc)) from None
+
     pulled = pull.expand(source=enabled_crms())
     gated = raw_gate.expand(pulled=pulled)
-    publish(accept.expand(gated=gated))
+    quarantine_share(publish(accept.expand(gated=gated)))
 
 
 crm_order_sync()

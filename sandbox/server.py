@@ -3,6 +3,8 @@
 Once the socket listens, exactly one JSON line goes to stdout (the ready line: URLs and credentials)
 and nothing else is ever written there; logs go to stderr. SIGINT/SIGTERM stop the server cleanly.
 The SMTP emulator (:mod:`sandbox.smtp`) listens on a second port of the same host, on the same loop.
+With ``--live-orders-every S`` new orders arrive in the CRMs every S seconds of sandbox time
+(:mod:`sandbox.live_orders`); off by default.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sandbox.clock import DEFAULT_START, SandboxClock, iso_z, parse_instant
 from sandbox.control import apply_faults
 from sandbox.faults import FaultConfigError
 from sandbox.gateway import TRANSPORT_KEY
+from sandbox.live_orders import LiveOrders
 from sandbox.registry import SYSTEMS
 from sandbox.seed_data import DEFAULT_ORDERS, generate
 from sandbox.smtp import SmtpSystem
@@ -60,6 +63,13 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--now", default=None, help=f"sandbox clock start, ISO-8601 (default {iso_z(DEFAULT_START)})")
     up.add_argument("--frozen", action="store_true", help="keep the sandbox clock still until told to move")
     up.add_argument("--faults", default=None, help="fault settings as JSON: one object or a list of them")
+    up.add_argument(
+        "--live-orders-every",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="a new order in Zoho or Fxiaoke every SECONDS of sandbox time (default 0: none)",
+    )
     up.add_argument("--log-level", default="warning")
     return parser
 
@@ -70,8 +80,10 @@ def build(seed: int, orders: int, now: str | None, frozen: bool) -> tuple[Sandbo
     return ctx, [*(system(ctx) for system in SYSTEMS), SmtpSystem(ctx)]
 
 
-def ready_line(ctx: SandboxContext, systems: list[EmulatedSystem], base_url: str) -> dict[str, Any]:
-    return {
+def ready_line(
+    ctx: SandboxContext, systems: list[EmulatedSystem], base_url: str, live: LiveOrders | None = None
+) -> dict[str, Any]:
+    info = {
         "ready": True,
         "pid": os.getpid(),
         "base_url": base_url,
@@ -79,6 +91,9 @@ def ready_line(ctx: SandboxContext, systems: list[EmulatedSystem], base_url: str
         "now": iso_z(ctx.clock.now()),
         "systems": {s.name: s.connection_info(base_url) for s in systems},
     }
+    if live is not None:
+        info["live_orders"] = live.status()
+    return info
 
 
 def _bound_socket(host: str, port: int) -> socket.socket:
@@ -99,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         ctx, systems = build(args.seed, args.orders, args.now, args.frozen)
         if args.faults:
             apply_faults(ctx, {s.name: s for s in systems}, json.loads(args.faults))
+        live = LiveOrders(ctx, systems, args.live_orders_every) if args.live_orders_every else None
     except (ValueError, FaultConfigError) as exc:
         print(f"sandbox: {exc}", file=sys.stderr)
         return 2
@@ -113,8 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     host, port = sock.getsockname()[:2]
     base_url = f"http://{host}:{port}"
     smtp.address = smtp_sock.getsockname()[:2]
-    info = ready_line(ctx, systems, base_url)
-    app = build_app(ctx, systems, lambda: {"base_url": base_url})
+    info = ready_line(ctx, systems, base_url, live)
+    app = build_app(ctx, systems, lambda: {"base_url": base_url, **({"live_orders": live.status()} if live else {})})
     config = uvicorn.Config(
         app,
         http=SandboxHttpProtocol,
@@ -146,7 +162,10 @@ def main(argv: list[str] | None = None) -> int:
                 await asyncio.sleep(0.01)
             sys.stdout.write(json.dumps(info, ensure_ascii=False) + "\n")
             sys.stdout.flush()
+            ticker = asyncio.create_task(live.run()) if live else None
             await task
+            if ticker is not None:
+                ticker.cancel()
         finally:
             # Open SMTP sessions are cancelled by asyncio.run when this returns.
             mail_server.close()

@@ -38,9 +38,13 @@ def running_sandbox(
     *,
     faults: dict[str, Any] | list[dict[str, Any]] | None = None,
     frozen: bool = False,
+    live_orders_every: float = 0,
     timeout: float = 60.0,
 ) -> Iterator[dict[str, Any]]:
-    """Run ``python -m sandbox up --port 0`` and yield its parsed ready line; stop it on exit."""
+    """Run ``python -m sandbox up --port 0`` and yield its parsed ready line; stop it on exit.
+
+    ``live_orders_every``: a new CRM order every that many seconds of sandbox time (0: none).
+    """
     command = [sys.executable, "-m", "sandbox", "up", "--port", "0", "--seed", str(seed), "--orders", str(orders)]
     if now is not None:
         command += ["--now", now if isinstance(now, str) else iso_z(now)]
@@ -48,6 +52,8 @@ def running_sandbox(
         command += ["--faults", json.dumps(faults)]
     if frozen:
         command.append("--frozen")
+    if live_orders_every:
+        command += ["--live-orders-every", str(live_orders_every)]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
     # Server logs go to a file rather than a pipe nobody reads, which could fill and stall the server.

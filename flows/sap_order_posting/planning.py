@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, select, tuple_
 
 from connectors.http import BusinessError, ConnectorError, TransientError
-from flows.sap_order_posting.sap_records import link, lookup_in_sap
+from flows.sap_order_posting.sap_records import link, lookup_in_sap, number_clash, refuse_clash
 from flows.sap_order_posting.stages import SAP_ORDER, hold, release_requeued
 from hub.bulk import upsert
 from hub.db import utcnow
@@ -151,9 +151,14 @@ def _settle_unknown_postings(engine: Engine, sap: Any, run_id: str) -> tuple[int
         with engine.begin() as conn:
             for row, found in settled:
                 key = order_of(conn, row.idem_key, row.payload["SoldToParty"])
-                if key is not None:
-                    link(conn, key, row.idem_key, found.response or {}, run_id)
-                    linked += 1
+                if key is None:
+                    continue
+                clash = number_clash(conn, key, row.idem_key, found.response or {})
+                if clash is not None:  # held again: the ledger's lookup has just called it sent
+                    refuse_clash(conn, key, row.idem_key, clash, run_id)
+                    continue
+                link(conn, key, row.idem_key, found.response or {}, run_id)
+                linked += 1
         log.info("%d orders SAP already held were linked before planning (an earlier try posted them)", linked)
     return linked, {row.idem_key for row in unknown}
 

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from connectors.http import AuthError, ConnectorError, RetryPolicy, TransientError
-from flows.sap_order_posting.sap_records import delivered, link, lookup_in_sap
+from flows.sap_order_posting.sap_records import delivered, link, lookup_in_sap, number_clash, refuse_clash
 from flows.sap_order_posting.stages import POST_RETRY, POSTING_STAGE, SAP_ORDER, hold
 from hub import quarantine
 from hub.keys import record_key
@@ -120,6 +120,11 @@ def _is_transient(result: Any) -> bool:
 
 def _record_posting(conn: Connection, key: OrderKey, number: str, result: SendResult | Exception, run_id: str) -> str:
     if isinstance(result, SendResult):
+        clash = number_clash(conn, key, number, result.response or {})
+        if clash is not None:
+            log.error("%s", clash)
+            refuse_clash(conn, key, number, clash, run_id)
+            return "held"
         link(conn, key, number, result.response or {}, run_id)
         quarantine.resolve(conn, key[0], [record_key(*key)], [POSTING_STAGE])
         return "posted" if result.called else "already_in_sap"

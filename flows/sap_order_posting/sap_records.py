@@ -1,5 +1,12 @@
 """What SAP holds, in the hub: looking an order up in SAP by ``PurchaseOrderByCustomer``, and linking
-the hub's order to SAP's (``sap_orders``, confirmed quantities and dates, state ``posted``)."""
+the hub's order to SAP's (``sap_orders``, confirmed quantities and dates, state ``posted``).
+
+An SAP order number links one CRM order only. When SAP answers an order with a number the hub already
+links to another CRM order (SAP was reset or restored while the hub database was kept, or the hub
+database comes from another SAP system), the answer is refused, never linked over the other order:
+:func:`number_clash` names both orders and the number, :func:`refuse_clash` holds the order in the
+quarantine and marks its ledger entry failed with that sentence, for a human to sort out.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +15,18 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, update
+from sqlalchemy import Connection, and_, select, update
 
+from flows.sap_order_posting.stages import SAP_ORDER, hold
 from hub.bulk import upsert
 from hub.db import utcnow
 from hub.ledger import Delivered
 from hub.lifecycle import OrderState as S
 from hub.repositories.orders import OrderKey, set_status
-from hub.schema import order_allocations, sap_orders
+from hub.schema import ledger, order_allocations, orders, sap_orders
 from transforms.sap_posting import order_summary
+
+CLASH = "SapNumberClash"  # quarantine error class of an SAP number the hub links to another order
 
 
 def lookup_in_sap(sap: Any, payloads: list[dict[str, Any]]) -> list[Delivered | None]:
@@ -59,6 +69,43 @@ def link(conn: Connection, key: OrderKey, number: str, summary: Mapping[str, Any
     )
     apply_confirmations(conn, key, summary["items"], run_id)
     set_status(conn, [key], S.POSTED, run_id, only_from=(S.ACCEPTED, S.BACKORDERED, S.HELD))
+
+
+def number_clash(conn: Connection, key: OrderKey, number: str, summary: Mapping[str, Any]) -> str | None:
+    """The sentence refusing SAP's answer for order ``number`` when the hub already links the SAP order
+    number in ``summary`` to another CRM order; None when the number is free or already this order's."""
+    sap_order = summary.get("sap_order")
+    if not sap_order:
+        return None
+    other = conn.execute(
+        select(sap_orders.c.source, sap_orders.c.crm_order_id, sap_orders.c.order_number).where(
+            sap_orders.c.sap_order == str(sap_order),
+            ~and_(sap_orders.c.source == key[0], sap_orders.c.crm_order_id == key[1]),
+        )
+    ).first()
+    if other is None:
+        return None
+    return (
+        f"order {number} ({key[0]}): SAP answered with sales order {sap_order}, which the hub already links to "
+        f"order {other.order_number} ({other.source}); not linked. The hub database and SAP disagree (SAP reset "
+        f"or restored while the hub kept its database, or a hub database from another system): check SAP order "
+        f"{sap_order} and which CRM order it belongs to before requeueing order {number}"
+    )
+
+
+def refuse_clash(conn: Connection, key: OrderKey, number: str, sentence: str, run_id: str) -> None:
+    """Hold the order in the quarantine with ``sentence`` and mark its ledger entry failed: SAP's answer
+    is kept there (``response_ref``) but is not the clean success a linked order has."""
+    status = conn.execute(
+        select(orders.c.status).where(orders.c.source == key[0], orders.c.crm_order_id == key[1])
+    ).scalar_one_or_none()
+    if status is not None and status != S.HELD:
+        hold(conn, {key: (sentence, CLASH, "sap_order")}, run_id)
+    conn.execute(
+        update(ledger)
+        .where(ledger.c.target == SAP_ORDER, ledger.c.idem_key == number)
+        .values(status="failed", last_error=sentence[:4000], claimed_by=None, claimed_until=None, updated_at=utcnow())
+    )
 
 
 def apply_confirmations(conn: Connection, key: OrderKey, items: Iterable[Mapping[str, Any]], run_id: str) -> int:
