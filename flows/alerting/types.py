@@ -95,6 +95,12 @@ ALERT_TYPES: dict[str, AlertType] = {
             "a hook: the finance flow registers its check (not built yet)",
         ),
         AlertType(
+            "quarantine_share",
+            "a CRM run quarantined more than the settings allow of what it pulled (a broken feed fails the run)",
+            "share > alerts.quarantine_rate_pct (warning), > gates.max_quarantine_pct (critical, the run fails); "
+            "at least gates.min_rows_for_rate orders",
+        ),
+        AlertType(
             "cancellation_refused",
             "a customer cancelled an order whose goods had already left the warehouse",
             "every refusal of order.cancel, or an order already shipped (shipment_notices)",

@@ -23,8 +23,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
 
+from flows.alerting import Alert, raise_event
 from flows.crm_order_sync.stages import CRM_STAGES
-from hub import alerts
 from hub.schema import quarantine
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,19 @@ def check(
                 reason = most_common_reason(conn, verdict.source, run_id)
             limit = fail_pct if verdict.level == "fail" else alert_pct
             text = message(verdict, limit, reason)
-            alerts.record(engine, ALERT_KIND, dag_id, run_id, task_id, text)
+            raise_event(
+                engine,
+                Alert(
+                    type=ALERT_KIND,
+                    key=verdict.source,
+                    severity="critical" if verdict.level == "fail" else "warning",
+                    title=text,
+                    facts={"pulled": verdict.pulled, "quarantined": verdict.quarantined, "limit_pct": str(limit)},
+                    action=f"see hub quarantine list --source {verdict.source}",
+                    instance=run_id,
+                ),
+                context={"dag_id": dag_id, "run_id": run_id, "task_id": task_id},
+            )
             if verdict.level == "fail":
                 log.error("%s", text)
                 failures.append(text)

@@ -58,8 +58,10 @@ def test_a_run_that_quarantines_everything_fails_with_an_operator_message(crm_sa
     assert states["publish"] == "success"  # what was accepted still goes on to SAP posting
     assert states["quarantine_share"] == "failed"
     recorded = share_alerts(hub_env)
-    assert sorted(a.message.split(":")[0] for a in recorded) == ["fxiaoke", "zoho_crm"]
-    zoho = next(a.message for a in recorded if a.message.startswith("zoho_crm"))
+    # The operator's sentence is the alert's first line; the numbers and what to do follow it.
+    firsts = [a.message.splitlines()[0] for a in recorded]
+    assert sorted(f.split(":")[0] for f in firsts) == ["fxiaoke", "zoho_crm"]
+    zoho = next(f for f in firsts if f.startswith("zoho_crm"))
     assert zoho.startswith("zoho_crm: 66 of 66 orders quarantined (100 %, limit 50 %): most common reason ")
     assert "order_review · BusinessRule(customer_number)" in zoho, zoho  # the cause, with an example
     assert zoho.endswith("; see hub quarantine list --source zoho_crm")
