@@ -13,6 +13,7 @@ the installed project, which is how the DAG files reach it.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from airflow.sdk import BaseNotifier
 
@@ -56,11 +57,18 @@ class HubAlertNotifier(BaseNotifier):
                 exception=exception,
                 log_url=getattr(ti, "log_url", None),
                 will_retry=self.kind == "task_retry",
+                retry_delay=_delay(context.get("task")),
             )
         except Exception:  # noqa: BLE001 - see above
             log.exception("hub alert %s not recorded", self.kind)
         finally:
             engine.dispose()
+
+
+def _delay(task: object) -> timedelta | None:
+    """The task's retry delay (Airflow may back off beyond it: "about")."""
+    delay = getattr(task, "retry_delay", None)
+    return delay if isinstance(delay, timedelta) else None
 
 
 def _int_or_none(value: object) -> int | None:

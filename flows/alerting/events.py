@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
@@ -123,6 +123,7 @@ def task_failure(
     message: str | None = None,
     log_url: str | None = None,
     will_retry: bool = False,
+    retry_delay: timedelta | None = None,
     senders: Mapping[str, Sender | str] | None = None,
 ) -> bool:
     """Every failed try is told: a retried one as ``task_retry`` (warning), the last as ``task_failed``
@@ -132,7 +133,8 @@ def task_failure(
     tries = f"try {try_number}" + (f" of {max_tries + 1}" if max_tries is not None else "")
     if will_retry:
         alert_type, severity = "task_retry", "warning"
-        title = f"{label} failed ({tries}); Airflow retries it: {error}"
+        when = f" in about {max(1, round(retry_delay.total_seconds() / 60))} min" if retry_delay else ""
+        title = f"{label} failed ({tries}); Airflow retries it{when}: {error}"
         action = "Nothing yet if the retry succeeds; if it keeps failing, read the log and the error above."
     else:
         alert_type, severity = "task_failed", "critical"

@@ -57,7 +57,12 @@ def failure(try_number: int = 1) -> dict:
         map_index=-1,
         log_url="http://airflow/log?try=1",
     )
-    return {"ti": ti, "dag_run": SimpleNamespace(run_id="manual__1"), "exception": ValueError("SAP said no")}
+    return {
+        "ti": ti,
+        "task": SimpleNamespace(retry_delay=timedelta(minutes=5)),
+        "dag_run": SimpleNamespace(run_id="manual__1"),
+        "exception": ValueError("SAP said no"),
+    }
 
 
 def inbox(sandbox) -> list[dict]:
@@ -75,6 +80,7 @@ def test_every_failed_try_is_told_once(sandbox, alerting_env):
     mails = inbox(sandbox)
     assert [m["subject"] for m in mails] == ["[spare-parts hub] task_retry: sap_order_posting.post"]
     assert "ValueError: SAP said no" in mails[0]["text"] and "manual__1" in mails[0]["text"]
+    assert "retries it in about 5 min" in mails[0]["text"]  # when to look again
     assert chat(sandbox, "wecom") == []  # task_retry is routed to e-mail only (config/hub.toml)
     HubAlertNotifier().notify(failure(3))  # the last try: critical, e-mail and both robots
     assert [m["subject"] for m in inbox(sandbox)][-1] == "[spare-parts hub] task_failed: sap_order_posting.post"
