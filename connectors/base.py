@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 import requests
 
@@ -287,6 +287,31 @@ def extra_timeout(extra: Mapping[str, Any], default: tuple[float, float]) -> tup
     if not all(math.isfinite(t) and t > 0 for t in timeout):
         raise ValueError(f"timeout must be positive, got {value!r}")
     return timeout
+
+
+def transport_extras(extra: Mapping[str, Any], default_timeout: tuple[float, float]) -> dict[str, Any]:
+    """What every Connection may tune in its extras: ``timeout``, ``verify_tls`` and the retries
+    (``max_attempts``, ``backoff_base``, ``backoff_cap``), as a client's keyword arguments."""
+    return {
+        "timeout": extra_timeout(extra, default_timeout),
+        "verify_tls": extra_bool(extra, "verify_tls", True),
+        "retry": extra_retry(extra),
+    }
+
+
+class OwnsHttp:
+    """A client whose transport is ``self.http``: closing it closes that, and ``with`` closes it."""
+
+    http: Any
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def extra_retry(extra: Mapping[str, Any]) -> RetryPolicy:

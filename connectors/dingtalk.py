@@ -32,7 +32,7 @@ from urllib.parse import parse_qs, quote_plus, urlsplit, urlunsplit
 
 import requests
 
-from connectors.base import ConnectionLike, base_url_of, extra_bool, extra_retry, extra_timeout
+from connectors.base import ConnectionLike, OwnsHttp, base_url_of, transport_extras
 from connectors.http import (
     DEFAULT_TIMEOUT,
     AuthError,
@@ -120,7 +120,7 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class DingTalkRobot:
+class DingTalkRobot(OwnsHttp):
     """One DingTalk custom robot: its access token and, in signed mode, its ``SEC…`` secret."""
 
     def __init__(
@@ -160,20 +160,9 @@ class DingTalkRobot:
             conn.password or token or "",
             secret=extra.get("secret") or None,
             url=urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")),
-            timeout=extra_timeout(extra, DEFAULT_TIMEOUT),
-            verify_tls=extra_bool(extra, "verify_tls", True),
-            retry=extra_retry(extra),
+            **transport_extras(extra, DEFAULT_TIMEOUT),
             **kwargs,
         )
-
-    def close(self) -> None:
-        self.http.close()
-
-    def __enter__(self) -> DingTalkRobot:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def send(self, message: dict[str, Any]) -> dict[str, Any]:
         """Post one message (:func:`text_message`, :func:`markdown_message`, :func:`action_card`).

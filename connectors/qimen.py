@@ -32,7 +32,7 @@ from urllib.parse import urlencode
 
 import requests
 
-from connectors.base import ConnectionLike, base_url_of, extra_bool, extra_retry, extra_timeout
+from connectors.base import ConnectionLike, OwnsHttp, base_url_of, transport_extras
 from connectors.http import (
     DEFAULT_TIMEOUT,
     AuthError,
@@ -223,7 +223,7 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class QimenClient:
+class QimenClient(OwnsHttp):
     """The hub's side of one Qimen binding (app key, secret, customerId) to a WMS endpoint."""
 
     def __init__(
@@ -264,20 +264,9 @@ class QimenClient:
             conn.login or "",
             conn.password or "",
             str(extra.get("customer_id") or ""),
-            timeout=extra_timeout(extra, DEFAULT_TIMEOUT),
-            verify_tls=extra_bool(extra, "verify_tls", True),
-            retry=extra_retry(extra),
+            **transport_extras(extra, DEFAULT_TIMEOUT),
             **kwargs,
         )
-
-    def close(self) -> None:
-        self.http.close()
-
-    def __enter__(self) -> QimenClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def signed_query(self, method: str, body: str) -> str:
         """The query string (without ``?``) of one call: system parameters in the report's order."""

@@ -30,7 +30,7 @@ from urllib.parse import quote_plus
 
 import requests
 
-from connectors.base import ConnectionLike, base_url_of, extra_bool, extra_retry, extra_timeout
+from connectors.base import ConnectionLike, OwnsHttp, base_url_of, transport_extras
 from connectors.http import (
     DEFAULT_TIMEOUT,
     BusinessError,
@@ -175,7 +175,7 @@ def _now_ms() -> int:
     return int(datetime.now(UTC).timestamp() * 1000)
 
 
-class SfClient:
+class SfClient(OwnsHttp):
     """One SF 丰桥 partner account (``partnerID`` + ``checkWord``)."""
 
     def __init__(
@@ -214,20 +214,9 @@ class SfClient:
             base_url_of(conn),
             conn.login or "",
             conn.password or "",
-            timeout=extra_timeout(extra, DEFAULT_TIMEOUT),
-            verify_tls=extra_bool(extra, "verify_tls", True),
-            retry=extra_retry(extra),
+            **transport_extras(extra, DEFAULT_TIMEOUT),
             **kwargs,
         )
-
-    def close(self) -> None:
-        self.http.close()
-
-    def __enter__(self) -> SfClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def routes(
         self,

@@ -23,7 +23,7 @@ from typing import Any
 
 import requests
 
-from connectors.base import ConnectionLike, base_url_of, extra_bool, extra_retry, extra_timeout
+from connectors.base import ConnectionLike, OwnsHttp, base_url_of, transport_extras
 from connectors.http import (
     DEFAULT_TIMEOUT,
     HttpClient,
@@ -85,7 +85,7 @@ def post_json(
     return call_with_retries(http.retry, attempt, system=http.system, what=f"POST {shown_url}", sleep=http._sleep)  # noqa: SLF001
 
 
-class WebhookClient:
+class WebhookClient(OwnsHttp):
     """Posts alert messages as JSON to one receiver."""
 
     def __init__(
@@ -118,20 +118,9 @@ class WebhookClient:
         return cls(
             base_url_of(conn),
             secret=conn.password or None,
-            timeout=extra_timeout(extra, DEFAULT_TIMEOUT),
-            verify_tls=extra_bool(extra, "verify_tls", True),
-            retry=extra_retry(extra),
+            **transport_extras(extra, DEFAULT_TIMEOUT),
             **kwargs,
         )
-
-    def close(self) -> None:
-        self.http.close()
-
-    def __enter__(self) -> WebhookClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def post(self, payload: Mapping[str, Any], *, message_id: str) -> str:
         """Post ``payload``; returns the receiver's status line (e.g. ``HTTP 202``)."""

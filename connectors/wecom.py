@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 
 import requests
 
-from connectors.base import ConnectionLike, base_url_of, extra_bool, extra_retry, extra_timeout
+from connectors.base import ConnectionLike, OwnsHttp, base_url_of, transport_extras
 from connectors.http import (
     DEFAULT_TIMEOUT,
     AuthError,
@@ -92,7 +92,7 @@ def interpret(response: requests.Response) -> dict[str, Any]:
     raise WeComError(SYSTEM, f"message refused: {message}", code=str(code))
 
 
-class WeComRobot:
+class WeComRobot(OwnsHttp):
     """One WeCom group robot (its webhook key)."""
 
     def __init__(
@@ -125,20 +125,9 @@ class WeComRobot:
         return cls(
             conn.password or key or "",
             url=url,
-            timeout=extra_timeout(extra, DEFAULT_TIMEOUT),
-            verify_tls=extra_bool(extra, "verify_tls", True),
-            retry=extra_retry(extra),
+            **transport_extras(extra, DEFAULT_TIMEOUT),
             **kwargs,
         )
-
-    def close(self) -> None:
-        self.http.close()
-
-    def __enter__(self) -> WeComRobot:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def send(self, message: dict[str, Any]) -> dict[str, Any]:
         """Post one message (:func:`text_message`, :func:`markdown_message`); the robot's answer."""
