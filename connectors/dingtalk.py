@@ -38,12 +38,10 @@ from connectors.http import (
     AuthError,
     BusinessError,
     HttpClient,
-    PermanentError,
-    RetryableError,
     RetryPolicy,
     Timeout,
 )
-from connectors.webhook import body_bytes, json_answer, post_json
+from connectors.webhook import body_bytes, post_json, robot_errcode
 
 SYSTEM = "dingtalk"
 DEFAULT_URL = "https://oapi.dingtalk.com/robot/send"
@@ -100,15 +98,9 @@ def action_card(title: str, text: str, single_title: str, single_url: str) -> di
 
 
 def interpret(response: requests.Response) -> dict[str, Any]:
-    body = json_answer(response, SYSTEM)
-    code = body.get("errcode")
+    body, code, message = robot_errcode(response, SYSTEM, TRANSIENT_CODES)
     if code == 0:
         return body
-    message = str(body.get("errmsg") or "")[:300]
-    if not isinstance(code, int) or isinstance(code, bool):
-        raise PermanentError(SYSTEM, f"answer without a numeric errcode: {message}", code="MALFORMED_RESPONSE")
-    if code in TRANSIENT_CODES:
-        raise RetryableError(f"errcode {code}: {message}", code=str(code), retry_after=TRANSIENT_CODES[code])
     if code in (SECURITY_REFUSED, TOKEN_UNKNOWN):
         raise AuthError(
             SYSTEM, f"robot refused the call (security settings, token or clock): {message}", code=str(code)

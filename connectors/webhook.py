@@ -65,6 +65,24 @@ def json_answer(response: requests.Response, system: str) -> dict[str, Any]:
     return body
 
 
+def robot_errcode(
+    response: requests.Response, system: str, transient_codes: dict[int, float]
+) -> tuple[dict[str, Any], int, str]:
+    """A chat robot's ``{errcode, errmsg}`` answer as (body, errcode, message); errcode 0 is success.
+    A code in ``transient_codes`` (→ seconds to wait) is retried; an answer without a numeric errcode
+    is a refusal. Any other code is the caller's to name (key, signature, message)."""
+    body = json_answer(response, system)
+    code = body.get("errcode")
+    message = str(body.get("errmsg") or "")[:300]
+    if code == 0:
+        return body, 0, message
+    if not isinstance(code, int) or isinstance(code, bool):
+        raise PermanentError(system, f"answer without a numeric errcode: {message}", code="MALFORMED_RESPONSE")
+    if code in transient_codes:
+        raise RetryableError(f"errcode {code}: {message}", code=str(code), retry_after=transient_codes[code])
+    return body, code, message
+
+
 def post_json(
     http: HttpClient,
     url: str,

@@ -31,12 +31,10 @@ from connectors.http import (
     AuthError,
     BusinessError,
     HttpClient,
-    PermanentError,
-    RetryableError,
     RetryPolicy,
     Timeout,
 )
-from connectors.webhook import body_bytes, json_answer, post_json
+from connectors.webhook import body_bytes, post_json, robot_errcode
 
 SYSTEM = "wecom"
 DEFAULT_URL = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
@@ -78,15 +76,9 @@ def check_size(content: str, limit: int, field: str) -> None:
 
 def interpret(response: requests.Response) -> dict[str, Any]:
     """The robot's answer: the body when errcode is 0, else the typed error (or a retry)."""
-    body = json_answer(response, SYSTEM)
-    code = body.get("errcode")
+    body, code, message = robot_errcode(response, SYSTEM, TRANSIENT_CODES)
     if code == 0:
         return body
-    message = str(body.get("errmsg") or "")[:300]
-    if not isinstance(code, int) or isinstance(code, bool):
-        raise PermanentError(SYSTEM, f"answer without a numeric errcode: {message}", code="MALFORMED_RESPONSE")
-    if code in TRANSIENT_CODES:
-        raise RetryableError(f"errcode {code}: {message}", code=str(code), retry_after=TRANSIENT_CODES[code])
     if code == INVALID_WEBHOOK:
         raise AuthError(SYSTEM, f"invalid webhook url (check the robot's key): {message}", code=str(code))
     raise WeComError(SYSTEM, f"message refused: {message}", code=str(code))
