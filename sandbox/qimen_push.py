@@ -1,11 +1,13 @@
-"""The WMS's pushes of ``taobao.qimen.stockout.confirm`` to the ERP's receiver URL.
+"""The WMS's pushes to the ERP's receiver URL: ``taobao.qimen.stockout.confirm``, and the count and stock
+change reports ``taobao.qimen.inventory.report`` / ``taobao.qimen.stockchange.report``
+(:mod:`sandbox.qimen_counts`), each message under its own method.
 
 Each message is signed per logistics_report.md §1.3 with the one app_key/secret pair (query params
 method, timestamp (sandbox clock, GMT+8), format, app_key, v, sign_method, customerId, plus any the
 receiver URL already carries) and pushed until the receiver answers ``flag=success``, as a real WMS
-keeps a 回传失败 state and pushes again (§2). Messages of one order go out in order: a later confirm
-waits while an earlier one is undelivered. A message drawn as a duplicate is pushed once more
-right after its first success.
+keeps a 回传失败 state and pushes again (§2). Messages of one document (an order, a count's pages)
+go out in order: a later one waits while an earlier one is undelivered. A message drawn as a
+duplicate is pushed once more right after its first success.
 
 Two ways to push, never both at once (one lock):
 
@@ -33,13 +35,12 @@ import requests
 
 from sandbox.clock import iso_z
 from sandbox.logs import masked_query
-from sandbox.qimen_warehouse import Message, Warehouse
+from sandbox.qimen_warehouse import CONFIRM_METHOD, Message, Warehouse
 from sandbox.qimen_xml import gmt8, qimen_sign, read_response
 from sandbox.system import SandboxContext
 
 log = logging.getLogger("sandbox.qimen")
 
-CONFIRM_METHOD = "taobao.qimen.stockout.confirm"
 INTERVAL = 0.5  # real seconds between background rounds
 BACKOFF_CAP = 60.0
 TIMEOUT = (5.0, 15.0)  # connect, read
@@ -118,7 +119,7 @@ class Pusher:
         creds = self.credentials
         parts = urlsplit(self.url)
         params = parse_qsl(parts.query, keep_blank_values=True) + [
-            ("method", CONFIRM_METHOD),
+            ("method", message.method),
             ("timestamp", gmt8(now)),
             ("format", "xml"),
             ("app_key", creds.app_key),
@@ -155,9 +156,12 @@ class Pusher:
         entry["status"] = status
         entry["error_code"] = None if ok else answer.get("code") or error or "no flag in the answer"
         entry["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
+        confirm = message.method == CONFIRM_METHOD
         result = {
+            "method": message.method,
             "outBizCode": message.out_biz_code,
-            "deliveryOrderCode": message.order_code,
+            "deliveryOrderCode": message.order_code if confirm else None,
+            "document": message.order_code,
             "confirmType": message.confirm_type,
             "duplicate": duplicate,
             "bad_sign": bad_sign,

@@ -7,25 +7,41 @@ instant (on every request and before every push round), in due-time order, as
 and the same ``outBizCode``). ``actualQty`` in a confirm is the quantity of that shipment
 (incremental), as the logistics contract decides; the final confirm (confirmType 0) closes the
 order, and lists at 0 any line that never shipped.
+
+Stock (:class:`Stock`) is held per warehouse, itemCode, inventoryType and batchCode, with a frozen
+(冻结) part that inventory.query answers as ``lockQuantity``. It starts from SAP's seeded book
+(:func:`seeded_book`): unrestricted (01) as ``ZP``, blocked (07) as ``CC``; SAP's quality-inspection
+stock (02) sits in the plant's incoming inspection, not at the 3PL, so the WMS holds none. A shipment
+takes its units from the line's inventoryType (batches in code order, frozen units last), never below
+zero, exactly when it ships; shipping itself never depends on stock. Other work on the clock (the
+counts of :mod:`sandbox.qimen_counts`) comes in through :attr:`Warehouse.jobs`, run between the
+shipments in time order.
 """
 
 from __future__ import annotations
 
+import hashlib
+import random
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from sandbox.clock import iso_z
-from sandbox.qimen_orders import NewOrder
+from sandbox.qimen_orders import INVENTORY_TYPES, NewOrder
 from sandbox.qimen_plan import CARRIERS, Plan, PlannedShipment, order_rng, plan_order, split_parcels, waybill_number
 from sandbox.qimen_xml import GMT8, QimenError, document, gmt8
+from sandbox.seed_data import SeedData
 from sandbox.system import SandboxContext
 from sandbox.waybills import Waybill, WaybillBook
 
 OWNER_CODE = "PARTSHUB"
 DUPLICATE_RATE = 0.1  # share of confirms the WMS pushes twice, as a real WMS occasionally does
 CITY_ZH = {"Shanghai": "上海市", "Shenzhen": "深圳市"}
+CONFIRM_METHOD = "taobao.qimen.stockout.confirm"
+# SAP stock type → the WMS's inventoryType for the stock it holds (02 is not at the 3PL, see above).
+WMS_TYPE = {"01": "ZP", "07": "CC"}
 
 
 @dataclass
@@ -41,17 +57,95 @@ class Line:
     shipped: int = 0
 
 
+def seeded_book(data: SeedData) -> dict[tuple[str, str, str], int]:
+    """SAP's seeded book stock: (plant, material, stock type) → quantity in base units.
+
+    The same draws as ``sandbox.sap.masterdata.load_stock`` (its rng stream ``{seed}:sap:stock``):
+    one unrestricted row per seeded level, and for about 4 % of them a quality (02) or blocked (07)
+    row of 1–20 units. ``tests/sandbox/test_qimen_counts.py`` checks it against SAP's table."""
+    rng = random.Random(int.from_bytes(hashlib.sha256(f"{data.seed}:sap:stock".encode()).digest()[:8], "big"))
+    book: dict[tuple[str, str, str], int] = {}
+    for level in data.stock:
+        book[(level.plant, level.material, "01")] = level.unrestricted
+        draw = rng.random()
+        if draw < 0.04:
+            held = rng.randint(1, 20)
+            key = (level.plant, level.material, "02" if draw < 0.025 else "07")
+            book[key] = book.get(key, 0) + held
+    return book
+
+
+StockKey = tuple[str, str, str, str]  # warehouseCode, itemCode, inventoryType, batchCode ("" = none)
+
+
+class Stock:
+    """The WMS's system stock: quantities per :data:`StockKey`, and the frozen part of each."""
+
+    def __init__(self) -> None:
+        self.total: dict[StockKey, int] = {}
+        self.frozen: dict[StockKey, int] = {}
+
+    @classmethod
+    def seeded(cls, data: SeedData) -> Stock:
+        warehouses = {p.code: p.warehouse for p in data.plants if p.warehouse}
+        stock = cls()
+        for (plant, material, stock_type), quantity in seeded_book(data).items():
+            if plant in warehouses and stock_type in WMS_TYPE and quantity > 0:
+                stock.total[(warehouses[plant], material, WMS_TYPE[stock_type], "")] = quantity
+        return stock
+
+    def quantity(self, warehouse: str, item: str, inventory_type: str = "ZP") -> int:
+        """All units of an item and type, over its batches, frozen ones included."""
+        return sum(q for k, q in self.total.items() if k[:3] == (warehouse, item, inventory_type))
+
+    def keys_of(self, warehouse: str, item: str) -> list[StockKey]:
+        return sorted(k for k in self.total if k[:2] == (warehouse, item))
+
+    def add(self, key: StockKey, delta: int) -> None:
+        """Book ``delta`` units on ``key`` (never below zero; the frozen part never above the total)."""
+        value = max(0, self.total.get(key, 0) + delta)
+        self.total[key] = value
+        if self.frozen.get(key, 0) > value:
+            self.frozen[key] = value
+
+    def take(self, warehouse: str, item: str, inventory_type: str, units: int) -> None:
+        """Units leaving in a shipment: from the type's batches in code order, never below zero."""
+        for key in [k for k in self.keys_of(warehouse, item) if k[2] == inventory_type] or [
+            (warehouse, item, inventory_type, "")
+        ]:
+            if units <= 0:
+                break
+            moved = min(units, self.total.get(key, 0))
+            self.add(key, -moved)
+            units -= moved
+
+    def rows(self) -> Iterator[tuple[StockKey, int, int]]:
+        """(key, unfrozen, frozen) of every key, sorted."""
+        for key in sorted(self.total):
+            frozen = self.frozen.get(key, 0)
+            yield key, self.total[key] - frozen, frozen
+
+
+class Job(Protocol):
+    """Scheduled work beside the shipments (the counts): what is due by ``now``, each run in time order."""
+
+    def due(self, now: datetime) -> list[tuple[datetime, Callable[[], None]]]: ...
+
+
 @dataclass
 class Message:
-    """One confirm push: the body is fixed when the shipment leaves; attempts are counted on it."""
+    """One push: the body is fixed when it is built (a shipment leaving, a count page); attempts are
+    counted on it. ``order_code`` is the document whose messages go out in order (delivery order,
+    checkOrderCode, stock change document)."""
 
     seq: int
     order_code: str
     out_biz_code: str
-    confirm_type: int
+    confirm_type: int | None
     body: bytes
     ready: datetime  # sandbox instant from which it may be pushed (shipping time + any late fault)
     duplicate: bool  # pushed a second time after its first success
+    method: str = CONFIRM_METHOD
     delivered: bool = False
     duplicate_sent: bool = False
     attempts: int = 0
@@ -112,11 +206,8 @@ class Warehouse:
         self.book = book
         self.plants = {p.warehouse: p for p in ctx.data.plants if p.warehouse}
         self.materials = {m.number: m for m in ctx.data.materials}
-        self.stock: dict[tuple[str, str], int] = {}
-        for level in ctx.data.stock:
-            plant = next((p for p in ctx.data.plants if p.code == level.plant), None)
-            if plant is not None and plant.warehouse:
-                self.stock[(plant.warehouse, level.material)] = level.unrestricted
+        self.stock = Stock.seeded(ctx.data)
+        self.jobs: list[Job] = []
         self.orders: dict[str, Order] = {}
         self.outbox: list[Message] = []
         self.late_minutes = 0.0  # push fault: confirms held back this many sandbox minutes
@@ -223,6 +314,14 @@ class Warehouse:
     # -- the warehouse's own work ----------------------------------------------------------------
 
     def advance(self, now: datetime) -> None:
+        """Do everything due by ``now`` in time order: shipments, and the jobs' work between them."""
+        work = sorted((entry for job in self.jobs for entry in job.due(now)), key=lambda entry: entry[0])
+        for at, run in work:
+            self._ship_until(at)
+            run()
+        self._ship_until(now)
+
+    def _ship_until(self, now: datetime) -> None:
         """Ship everything due by ``now``, oldest first."""
         due: list[tuple[datetime, int, Order, PlannedShipment]] = []
         for n, order in enumerate(self.orders.values()):
@@ -277,8 +376,7 @@ class Warehouse:
             if qty == 0 and not (final and line.shipped == 0):
                 continue
             line.shipped += qty
-            stock_key = (order.warehouse, line.item_code)
-            self.stock[stock_key] = max(0, self.stock.get(stock_key, 0) - qty)
+            self.stock.take(order.warehouse, line.item_code, line.inventory_type, qty)
             rows.append(
                 {
                     "outBizCode": f"{out_biz}-{len(rows) + 1}",
@@ -396,21 +494,30 @@ class Warehouse:
         }
 
     def inventory(self, criteria: list[tuple[str, str, str]]) -> dict[str, Any]:
-        """inventory.query: available (unfrozen) stock per warehouse and item; nothing is frozen here."""
+        """inventory.query (§3.7): per warehouse, item, inventoryType and batch, ``quantity`` the
+        unfrozen units and ``lockQuantity`` the frozen ones; every type the item has when the criteria
+        names none (a ZP row of 0 when it has nothing). An item SAP does not know is answered when the
+        warehouse holds it (the WMS's own item master is wider)."""
         items = []
         for item, warehouse, inventory_type in criteria:
-            if item not in self.materials or inventory_type not in ("", "ZP"):
+            if inventory_type and inventory_type not in INVENTORY_TYPES:
                 continue
             for code in [warehouse] if warehouse else sorted(self.plants):
-                if code in self.plants:
-                    quantity = self.stock.get((code, item), 0)
+                if code not in self.plants:
+                    continue
+                keys = [k for k in self.stock.keys_of(code, item) if inventory_type in ("", k[2])]
+                if not keys and (item in self.materials or self.stock.keys_of(code, item)):
+                    keys = [(code, item, inventory_type or "ZP", "")]
+                for key in sorted(keys, key=lambda k: (INVENTORY_TYPES.index(k[2]), k[3])):
+                    frozen = self.stock.frozen.get(key, 0)
                     items.append(
                         {
                             "warehouseCode": code,
                             "itemCode": item,
-                            "inventoryType": "ZP",
-                            "quantity": str(quantity),
-                            "lockQuantity": "0",
+                            "inventoryType": key[2],
+                            "quantity": str(self.stock.total.get(key, 0) - frozen),
+                            "lockQuantity": str(frozen),
+                            "batchCode": key[3] or None,
                         }
                     )
         return {"items": items}

@@ -25,7 +25,14 @@ service error" with the configured 5xx status.
 
 Methods: ``stockout.create``, ``order.cancel``, ``stockout.query``, ``orderprocess.query``,
 ``inventory.query``. The warehouse (:mod:`sandbox.qimen_warehouse`) works on the sandbox clock; the
-pushes (:mod:`sandbox.qimen_push`) go to the receiver URL set through the control API.
+pushes (:mod:`sandbox.qimen_push`) go to the receiver URL set through the control API. Its counts and
+their seeded drift are :mod:`sandbox.qimen_counts`; plant 2010's count sheets :mod:`sandbox.count_sheets`.
+
+Control routes of the counts (under ``/_sandbox/qimen_wms``): ``GET|POST /counts`` (list; count now:
+``{"warehouse", "items"?, "adjustType"?}``), ``GET|POST /counts/schedule`` (``{"enabled": bool}``),
+``GET /drift`` (the seed's drift with the expected differences), ``GET /stock`` (``?warehouse=&item=``,
+the WMS's stock rows), ``POST /count_sheets`` (``{"folder", "day": "YYYY-MM-DD"}``: writes plant 2010's
+sheets there).
 """
 
 from __future__ import annotations
@@ -33,7 +40,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -41,7 +49,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from sandbox.count_sheets import sheet_drift, write_count_sheets
 from sandbox.faults import FaultConfig, FaultKind
+from sandbox.qimen_counts import ADJUST_TYPES, CountBook
 from sandbox.qimen_orders import read_cancel, read_inventory_query, read_order_ref, read_stockout_create
 from sandbox.qimen_push import Credentials, Pusher
 from sandbox.qimen_warehouse import OWNER_CODE, Warehouse
@@ -84,6 +94,7 @@ class QimenWms(EmulatedSystem):
             self.credentials.app_key: (self.credentials.secret, {self.credentials.customer_id})
         }
         self.warehouse = Warehouse(ctx, waybill_book(ctx))
+        self.counts = CountBook(ctx, self.warehouse)
         self.pusher = Pusher(ctx, self.name, self.warehouse, self.credentials)
         self._methods = {
             "stockout.create": self._stockout_create,
@@ -224,7 +235,87 @@ class QimenWms(EmulatedSystem):
             Route("/orders", self._orders, methods=["GET"]),
             Route("/faults", self._push_faults, methods=["GET", "POST", "DELETE"]),
             Route("/credentials", self._add_credentials, methods=["POST"]),
+            Route("/counts", self._counts, methods=["GET", "POST"]),
+            Route("/counts/schedule", self._count_schedule, methods=["GET", "POST"]),
+            Route("/drift", self._drift, methods=["GET"]),
+            Route("/stock", self._stock, methods=["GET"]),
+            Route("/count_sheets", self._count_sheets, methods=["POST"]),
         ]
+
+    async def _counts(self, request: Request) -> Response:
+        now = self.ctx.clock.now()
+        if request.method == "POST":
+            body = await _json_object(request)
+            if isinstance(body, Response):
+                return body
+            warehouse, items = body.get("warehouse"), body.get("items")
+            adjust_type = body.get("adjustType", "CHECK")
+            if set(body) - {"warehouse", "items", "adjustType"}:
+                return JSONResponse({"error": "known fields: warehouse, items, adjustType"}, 400)
+            if not isinstance(warehouse, str) or not warehouse:
+                return JSONResponse({"error": "warehouse is required (WH-SH01, WH-SZ01)"}, 400)
+            if items is not None and not (
+                isinstance(items, list) and items and all(isinstance(i, str) and 0 < len(i) <= 50 for i in items)
+            ):
+                return JSONResponse({"error": "items must be a non-empty list of itemCodes"}, 400)
+            if adjust_type not in ADJUST_TYPES:
+                return JSONResponse({"error": f"adjustType must be one of {', '.join(ADJUST_TYPES)}"}, 400)
+            try:
+                count = self.counts.count_now(warehouse, sorted(set(items)) if items else None, adjust_type, now)
+            except QimenError as exc:
+                return JSONResponse({"error": exc.message}, 400)
+            return JSONResponse(self.counts.count_json(count))
+        self.warehouse.advance(now)
+        return JSONResponse(self.counts.state_json())
+
+    async def _count_schedule(self, request: Request) -> Response:
+        if request.method == "POST":
+            body = await _json_object(request)
+            if isinstance(body, Response):
+                return body
+            if set(body) != {"enabled"} or not isinstance(body["enabled"], bool):
+                return JSONResponse({"error": 'the body is {"enabled": true|false}'}, 400)
+            now = self.ctx.clock.now()
+            self.warehouse.advance(now)
+            self.counts.set_schedule(body["enabled"], now)
+        return JSONResponse(self.counts.schedule_json())
+
+    async def _drift(self, request: Request) -> Response:
+        return JSONResponse({**self.counts.drift_json(), "count_sheets": [d.json() for d in sheet_drift(self.ctx)]})
+
+    async def _stock(self, request: Request) -> Response:
+        self.warehouse.advance(self.ctx.clock.now())
+        warehouse, item = request.query_params.get("warehouse"), request.query_params.get("item")
+        rows = [
+            {
+                "warehouseCode": key[0],
+                "itemCode": key[1],
+                "inventoryType": key[2],
+                "batchCode": key[3],
+                "quantity": unfrozen,
+                "lockQuantity": frozen,
+            }
+            for key, unfrozen, frozen in self.warehouse.stock.rows()
+            if (not warehouse or key[0] == warehouse) and (not item or key[1] == item)
+        ]
+        return JSONResponse({"stock": rows})
+
+    async def _count_sheets(self, request: Request) -> Response:
+        body = await _json_object(request)
+        if isinstance(body, Response):
+            return body
+        folder, day = body.get("folder"), body.get("day")
+        if not isinstance(folder, str) or not folder or not isinstance(day, str):
+            return JSONResponse({"error": 'the body is {"folder": "<path>", "day": "YYYY-MM-DD"}'}, 400)
+        try:
+            on = date.fromisoformat(day)
+        except ValueError:
+            return JSONResponse({"error": f"day is not YYYY-MM-DD: {day[:40]!r}"}, 400)
+        try:
+            paths = write_count_sheets(self.ctx, Path(folder), on)
+        except OSError as exc:
+            return JSONResponse({"error": f"cannot write to {folder[:200]!r}: {exc.strerror or exc}"}, 400)
+        return JSONResponse({"files": [str(p) for p in paths]})
 
     async def _receiver(self, request: Request) -> Response:
         if request.method == "POST":
