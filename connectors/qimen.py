@@ -24,9 +24,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlencode
 
@@ -55,6 +56,7 @@ SIGN_METHOD = "md5"
 GMT8 = timezone(timedelta(hours=8))  # the SDK's DATE_TIMEZONE "GMT+8": a fixed offset, no DST
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 SIGN_CHECK_FAILURE = "sign-check-failure"
+INVENTORY_QUERY_BATCH = 100  # criteria per inventory.query call: the standard's page limit (§3.7, §3.9)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -374,10 +376,89 @@ class QimenClient(OwnsHttp):
         }
         return self.call("orderprocess.query", document)
 
-    def inventory_query(self, criteria: list[Mapping[str, Any]]) -> QimenResponse:
-        """库存查询 (§3.7): ``criteria`` each with ``itemCode`` (and optional ``warehouseCode``,
-        ``ownerCode``, ``inventoryType``); ``items`` in ``fields`` carry ``quantity`` (available) and
-        ``lockQuantity`` (frozen)."""
-        if not criteria:
-            raise ValueError("inventory_query needs at least one criteria")
-        return self.call("inventory.query", {"criteriaList": [dict(c) for c in criteria]})
+    def inventory_query(
+        self,
+        warehouse: str | None,
+        item_codes: Iterable[str],
+        *,
+        owner_code: str | None = None,
+        inventory_type: str | None = None,
+        batch_size: int = INVENTORY_QUERY_BATCH,
+    ) -> list[WmsStock]:
+        """库存查询 (§3.7): the WMS's stock of ``item_codes`` in ``warehouse`` (None: every warehouse),
+        every inventory type unless ``inventory_type`` names one. Item codes are deduplicated and asked
+        ``batch_size`` criteria per call. One :class:`WmsStock` per row the WMS answers (warehouse, item,
+        type, batch): ``quantity`` unfrozen (未冻结), ``lock_quantity`` frozen (冻结); on hand is their sum.
+        A row that is not readable (no item, a quantity that is not a number) raises ``PermanentError``
+        naming it: a snapshot with a hole in it is not a snapshot."""
+        if not 1 <= batch_size <= INVENTORY_QUERY_BATCH:
+            raise ValueError(f"batch_size must be 1..{INVENTORY_QUERY_BATCH}")
+        codes = list(dict.fromkeys(c for c in item_codes))
+        if not codes or not all(isinstance(c, str) and c for c in codes):
+            raise ValueError("inventory_query needs item codes (non-empty strings)")
+        rows: list[WmsStock] = []
+        for start in range(0, len(codes), batch_size):
+            criteria = [
+                {"itemCode": code, "warehouseCode": warehouse, "ownerCode": owner_code, "inventoryType": inventory_type}
+                for code in codes[start : start + batch_size]
+            ]
+            response = self.call("inventory.query", {"criteriaList": criteria})
+            items = response.get("items") or []
+            if not isinstance(items, list):
+                items = [items]
+            rows += [_stock_row(item, n, warehouse) for n, item in enumerate(items, 1)]
+        return rows
+
+
+@dataclass(frozen=True)
+class WmsStock:
+    """One row of an inventory.query answer, typed."""
+
+    warehouse: str
+    item_code: str
+    inventory_type: str  # ZP 正品, CC 残次, JS 机损, XS 箱损, ZT 在途 (ZP when the WMS leaves it out)
+    quantity: Decimal  # unfrozen (available)
+    lock_quantity: Decimal  # frozen
+    batch: str = ""  # batchCode, "" when none
+
+    @property
+    def on_hand(self) -> Decimal:
+        return self.quantity + self.lock_quantity
+
+
+def _stock_row(item: Any, n: int, warehouse: str | None) -> WmsStock:
+    where = f"inventory.query items[{n}]"
+
+    def text(key: str) -> str:
+        value = item.get(key, "")
+        if not isinstance(value, str):
+            raise PermanentError(SYSTEM, f"{where}.{key} is not text", code="MALFORMED_RESPONSE")
+        return value.strip()
+
+    def number(key: str, *, required: bool) -> Decimal:
+        raw = text(key)
+        if not raw and not required:
+            return Decimal(0)
+        try:
+            value = Decimal(raw)
+        except InvalidOperation:
+            value = Decimal("NaN")
+        if not value.is_finite():
+            raise PermanentError(SYSTEM, f"{where}.{key} is not a number: {raw[:40]!r}", code="MALFORMED_RESPONSE")
+        return value
+
+    if not isinstance(item, dict):
+        raise PermanentError(SYSTEM, f"{where} is not an element with fields", code="MALFORMED_RESPONSE")
+    code = text("itemCode")
+    held_in = text("warehouseCode") or warehouse or ""
+    if not code or not held_in:
+        missing = "itemCode" if not code else "warehouseCode"
+        raise PermanentError(SYSTEM, f"{where} has no {missing}", code="MALFORMED_RESPONSE")
+    return WmsStock(
+        warehouse=held_in,
+        item_code=code,
+        inventory_type=text("inventoryType") or "ZP",
+        quantity=number("quantity", required=True),
+        lock_quantity=number("lockQuantity", required=False),
+        batch=text("batchCode"),
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -18,6 +19,7 @@ from connectors.qimen import (
     QimenBusinessError,
     QimenClient,
     SignCheckFailure,
+    WmsStock,
     sign,
     verify,
 )
@@ -305,22 +307,50 @@ def test_transport_failures_are_retried_on_reads_and_not_repeated_on_a_create(sc
     assert len(scripted_server.hits) == 2
 
 
-def test_inventory_query_lists_and_an_unreadable_answer(scripted_server, reply):
-    scripted_server.script(
-        reply(
-            body="<response><flag>success</flag><code>0</code><message>ok</message><items><item>"
-            "<itemCode>P-1</itemCode><quantity>4</quantity><lockQuantity>1</lockQuantity></item></items></response>"
+def test_inventory_query_typed_rows_batches_and_unreadable_answers(scripted_server, reply):
+    def answer(*rows: str) -> Any:
+        items = "".join(f"<item>{r}</item>" for r in rows)
+        return reply(
+            body=f"<response><flag>success</flag><code>0</code><message>ok</message><items>{items}</items></response>"
         )
+
+    scripted_server.script(
+        answer(
+            "<warehouseCode>WH-SH01</warehouseCode><itemCode>P-1</itemCode><inventoryType>ZP</inventoryType>"
+            "<quantity>4</quantity><lockQuantity>1</lockQuantity>",
+            "<itemCode>P-1</itemCode><inventoryType>CC</inventoryType><quantity>2.000</quantity>"
+            "<batchCode>L1</batchCode>",
+        ),
+        answer("<warehouseCode>WH-SH01</warehouseCode><itemCode>P-3</itemCode><quantity>0</quantity>"),
     )
     with client(scripted_server) as qimen:
-        response = qimen.inventory_query([{"itemCode": "P-1", "warehouseCode": "WH-SH01"}])
-    assert response.get("items") == [{"itemCode": "P-1", "quantity": "4", "lockQuantity": "1"}]
-    assert parse_request(scripted_server.hits[0].body) == {
-        "criteriaList": [{"itemCode": "P-1", "warehouseCode": "WH-SH01"}]
-    }
+        rows = qimen.inventory_query("WH-SH01", ["P-1", "P-2", "P-1", "P-3"], batch_size=2)
+    assert rows == [
+        WmsStock("WH-SH01", "P-1", "ZP", Decimal(4), Decimal(1), ""),
+        WmsStock("WH-SH01", "P-1", "CC", Decimal(2), Decimal(0), "L1"),  # warehouse as asked when left out
+        WmsStock("WH-SH01", "P-3", "ZP", Decimal(0), Decimal(0), ""),  # ZP when the WMS leaves the type out
+    ]
+    assert rows[0].on_hand == 5
+    assert [parse_request(h.body) for h in scripted_server.hits] == [
+        {"criteriaList": [{"itemCode": c, "warehouseCode": "WH-SH01"} for c in ("P-1", "P-2")]},
+        {"criteriaList": [{"itemCode": "P-3", "warehouseCode": "WH-SH01"}]},
+    ]
+    for bad, match in (
+        ("<itemCode>P-1</itemCode><quantity>four</quantity>", "quantity is not a number"),
+        ("<itemCode>P-1</itemCode><quantity>NaN</quantity>", "quantity is not a number"),
+        ("<quantity>1</quantity>", "no itemCode"),
+    ):
+        scripted_server.script(answer(bad))
+        with client(scripted_server) as qimen, pytest.raises(PermanentError, match=match):
+            qimen.inventory_query("WH-SH01", ["P-1"])
+    scripted_server.script(answer("<itemCode>P-1</itemCode><quantity>1</quantity>"))
+    with client(scripted_server) as qimen, pytest.raises(PermanentError, match="no warehouseCode"):
+        qimen.inventory_query(None, ["P-1"])
     scripted_server.script(reply(body="<html>gateway</html>"))
     with client(scripted_server) as qimen, pytest.raises(PermanentError, match="not a Qimen"):
-        qimen.inventory_query([{"itemCode": "P-1"}])
+        qimen.inventory_query(None, ["P-1"])
+    with client(scripted_server) as qimen, pytest.raises(ValueError):
+        qimen.inventory_query(None, [])
 
 
 def test_parse_response_of_the_report_samples():
