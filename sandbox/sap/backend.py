@@ -1,4 +1,5 @@
-"""The emulated S/4HANA system's state: one store, master data, ATP, orders and follow-on documents."""
+"""The emulated S/4HANA system's state: one store, master data, ATP, orders, follow-on documents and
+physical inventory."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sandbox.sap.atp import Atp
 from sandbox.sap.documents import Documents
 from sandbox.sap.masterdata import load_customers, load_stock
 from sandbox.sap.orders import OrderService
+from sandbox.sap.physinv import PhysicalInventory
 from sandbox.sap.services import SERVICES
 from sandbox.sap.store import Store
 from sandbox.seed_data import SeedData
@@ -27,6 +29,8 @@ INDEXED = {
     "A_BillingDocument": ("PurchaseOrderByCustomer", "SoldToParty"),
     "A_BillingDocumentItem": ("BillingDocument", "SalesDocument"),
     "A_CustomerSalesArea": ("Customer",),
+    "A_PhysInventoryDocHeader": ("PhysInventoryReferenceNumber", "Plant"),
+    "A_PhysInventoryDocItem": ("PhysicalInventoryDocument", "Material"),
 }
 
 
@@ -39,6 +43,7 @@ class SapBackend:
         self.atp = Atp(self.store)
         self.orders = OrderService(self.store, data, self.atp, user)
         self.documents = Documents(self.store, self.atp, data)
+        self.physinv = PhysicalInventory(self.store, data, self.atp, user)
 
     def advance(self, now: datetime) -> None:
         self.documents.advance(now)

@@ -162,6 +162,9 @@ class FunctionImport:
     http_method: str
     params: list[Prop]
     action_for: str | None = None  # entity type name
+    # The entity set of an entity (or entity collection) result: OData V2 requires it in $metadata,
+    # and clients (pyodata) find the result's type through it. None for complex results.
+    entity_set: str | None = None
 
     @property
     def returns_collection(self) -> bool:
@@ -301,8 +304,10 @@ def write_edmx(service: Service) -> str:
     for fn in service.functions:
         return_type = f"Collection({ns}.{fn.result_type})" if fn.returns_collection else f"{ns}.{fn.result_type}"
         action = f' sap:action-for="{ns}.{fn.action_for}"' if fn.action_for else ""
+        target = f' EntitySet="{fn.entity_set}"' if fn.entity_set else ""
         out.append(
-            f'<FunctionImport Name="{fn.name}" ReturnType="{return_type}" m:HttpMethod="{fn.http_method}"{action}>'
+            f'<FunctionImport Name="{fn.name}" ReturnType="{return_type}"{target} '
+            f'm:HttpMethod="{fn.http_method}"{action}>'
         )
         for p in fn.params:
             attrs = [f'Name="{p.name}"', f'Type="{p.type}"', 'Mode="In"']

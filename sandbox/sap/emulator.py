@@ -1,11 +1,11 @@
-"""SAP S/4HANA (on-premise URL shape) emulator under ``/sap``: six OData V2 services.
+"""SAP S/4HANA (on-premise URL shape) emulator under ``/sap``: seven OData V2 services.
 
 Services under ``/sap/opu/odata/sap/<SERVICE>/`` (sap_contract.md, sap_report.md): API_SALES_ORDER_SRV,
 API_MATERIAL_STOCK_SRV, API_PRODUCT_AVAILY_INFO_BASIC, ``API_OUTBOUND_DELIVERY_SRV;v=0002``,
-API_BILLING_DOCUMENT_SRV, API_BUSINESS_PARTNER. This module is the HTTP edge: basic auth (or a
-static bearer token, or one from the OAuth 2.0 token endpoint of :mod:`sandbox.sap.oauth`), the
-``sap-client`` check, CSRF, the lazy progression of documents on every request;
-:mod:`sandbox.sap.handler` does the OData work.
+API_BILLING_DOCUMENT_SRV, API_BUSINESS_PARTNER, API_PHYSICAL_INVENTORY_DOC_SRV. This module is the
+HTTP edge: basic auth (or a static bearer token, or one from the OAuth 2.0 token endpoint of
+:mod:`sandbox.sap.oauth`), the ``sap-client`` check, CSRF, the lazy progression of documents on every
+request; :mod:`sandbox.sap.handler` does the OData work.
 
 Choices where the reference is silent [verify]: a failed logon answers 401 with
 ``WWW-Authenticate: Basic realm="SAP NetWeaver Application Server [S4H/100]"`` and an SAP error body
@@ -125,8 +125,13 @@ class SapS4(EmulatedSystem):
 
     def get_record(self, module: str, record_id: str) -> dict[str, Any] | None:
         """Any entity by its (single) key as verbose JSON; an order comes with items, schedule lines,
-        pricing elements and partners, a delivery or billing document with its items."""
+        pricing elements and partners, a delivery or billing document with its items. Module
+        ``MaterialDocument``: a material document the physical-inventory postings created, with its
+        lines' movement types (701…708), quantities and amounts (SAP has it in API_MATERIAL_DOCUMENT_SRV,
+        which the emulator does not serve)."""
         self.backend.advance(self.ctx.clock.now())
+        if module == "MaterialDocument":
+            return self.backend.physinv.material_documents.get(record_id)
         for service in SERVICES.values():
             es = service.set_by_name.get(module)
             if es is None or len(es.type.keys) != 1:

@@ -23,7 +23,7 @@ from sandbox.sap.backend import SapBackend
 from sandbox.sap.batch import BatchFormatError, BatchResponse, ChangeSet, parse_batch, write_batch
 from sandbox.sap.edm import EntitySet, FunctionImport, Service
 from sandbox.sap.errors import JSON_TYPE, ErrorDetail, ErrorFactory, SapError, ServiceInfo, not_found_segment
-from sandbox.sap.odata_json import Renderer, key_predicate, parse_value, row_etag
+from sandbox.sap.odata_json import Renderer, check_decimal, key_predicate, parse_value, row_etag
 from sandbox.sap.odata_query import (
     compile_filter,
     equality_lookup,
@@ -43,7 +43,7 @@ SERVICE_ROOT = "/sap/opu/odata/sap"
 DEFAULT_PAGE_SIZE = 1000
 PATCHABLE = frozenset(
     {"A_SalesOrder", "A_SalesOrderItem", "A_OutbDeliveryHeader", "A_OutbDeliveryItem", "A_Customer",
-     "A_CustomerSalesArea"}
+     "A_CustomerSalesArea", "A_PhysInventoryDocItem"}
 )  # fmt: skip
 NOT_ALLOWED = "/IWBEP/CM_MGW_RT/002"
 NOT_IMPLEMENTED = "/IWBEP/CM_MGW_RT/001"
@@ -293,6 +293,8 @@ class ODataHandler:
             raise SapError(405, NOT_ALLOWED, f"Entity set {es.name} does not allow creation")
         if es.name == "A_SalesOrderItem":
             return self._create_item(req, es, parent)
+        if es.name == "A_PhysInventoryDocHeader" and parent is None:
+            return self._create_physinv(req, es)
         if es.name != "A_SalesOrder" or parent is not None:
             raise SapError(
                 501, NOT_IMPLEMENTED, f"Method '{es.name.upper()}_CREATE_ENTITY' not implemented in data provider class"
@@ -312,6 +314,18 @@ class ODataHandler:
         location = f"{req.service_url}/{es.name}{key_predicate(es.type, order)}"
         headers = {"Location": location}
         etag = row_etag(es.type, order)
+        if etag:
+            headers["ETag"] = etag
+        return _json(body, 201, headers)
+
+    def _create_physinv(self, req: ODataRequest, es: EntitySet) -> ODataResponse:
+        """A physical-inventory document with its items (deep insert); 201 with what was sent expanded."""
+        payload = self._body(req)
+        header = self.backend.physinv.create(payload, self.now())
+        expand = {"to_PhysicalInventoryDocumentItem": {}} if "to_PhysicalInventoryDocumentItem" in payload else {}
+        body = {"d": self.renderer(req).entity(es, header, None, expand)}
+        headers = {"Location": f"{req.service_url}/{es.name}{key_predicate(es.type, header)}"}
+        etag = row_etag(es.type, header)
         if etag:
             headers["ETag"] = etag
         return _json(body, 201, headers)
@@ -383,6 +397,9 @@ class ODataHandler:
         if es.name == "A_OutbDeliveryItem":  # the delivery quantity moves with its order item
             self.backend.documents.change_item(row, changes, now)
             return ODataResponse(204, b"", {"ETag": row_etag(es.type, row) or "", "dataserviceversion": "1.0"})
+        if es.name == "A_PhysInventoryDocItem":  # a count: the item's ETag moves, the header's status too
+            self.backend.physinv.change_item(row, changes, now)
+            return ODataResponse(204, b"", {"ETag": row_etag(es.type, row) or "", "dataserviceversion": "1.0"})
         if es.name == "A_OutbDeliveryHeader":
             self.backend.documents.change_header(row, changes, now)
             return ODataResponse(204, b"", {"ETag": row_etag(es.type, row) or "", "dataserviceversion": "1.0"})
@@ -420,6 +437,8 @@ class ODataHandler:
             raise SapError(
                 405, NOT_ALLOWED, f"Function import {function.name} requires HTTP method {function.http_method}"
             )
+        if function.entity_set is not None:
+            return self._entity_function(req, function)
         args: dict[str, Any] = {}
         for p in function.params:
             raw = req.query.get(p.name)
@@ -466,6 +485,43 @@ class ODataHandler:
             reports = documents.pick(function.name, args, self.now())
             return _json({"d": {"results": [renderer.complex(result_type, r) for r in reports]}})
         raise SapError(501, NOT_IMPLEMENTED, f"Function import {function.name} is not implemented")
+
+    def _entity_function(self, req: ODataRequest, function: FunctionImport) -> ODataResponse:
+        """A function import answering an entity (the physical-inventory actions): ``{"d": {…}}``.
+        Parameters flagged non-nullable are required; the others may be left out, as SAP's OpenAPI
+        description marks them optional."""
+        args: dict[str, Any] = {}
+        for p in function.params:
+            raw = req.query.get(p.name)
+            if raw is None:
+                if not p.nullable:
+                    raise SapError(
+                        400,
+                        "/IWBEP/CM_MGW_RT/016",
+                        f"Parameter '{p.name}' of function import '{function.name}' is missing",
+                    )
+                continue
+            value = parse_literal(raw)
+            expected = {
+                "Edm.String": str,
+                "Edm.Decimal": Decimal,
+                "Edm.DateTime": datetime,
+                "Edm.Boolean": bool,
+            }[p.type]
+            too_long = isinstance(value, str) and p.max_length is not None and len(value) > p.max_length
+            if value is not None and (not isinstance(value, expected) or too_long):
+                raise SapError(400, "/IWBEP/CM_MGW_RT/017", f"Parameter '{p.name}' has an invalid value '{raw}'")
+            if isinstance(value, Decimal):
+                try:
+                    value = check_decimal(p, value) if value.is_finite() else None
+                except ValueError:
+                    value = None
+                if value is None:
+                    raise SapError(400, "/IWBEP/CM_MGW_RT/017", f"Parameter '{p.name}' has an invalid value '{raw}'")
+            args[p.name] = value
+        es_name, row = self.backend.physinv.function(function.name, args, self.now())
+        es = req.service.set_by_name[es_name]
+        return _json({"d": self.renderer(req).entity(es, row)})
 
     def _availability(self, material: str, plant: str, start: datetime) -> dict[str, Any]:
         if material not in self.backend.data.material_by_number:

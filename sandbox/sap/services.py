@@ -1,10 +1,17 @@
-"""The six SAP services the hub calls, as compact descriptions (notation in :mod:`sandbox.sap.edm`).
+"""The seven SAP services the hub calls, as compact descriptions (notation in :mod:`sandbox.sap.edm`).
 
 Only the properties the hub reads or writes, or the emulator fills, are listed; each one matches the
 published metadata (sap_report.md §4) in name, type, length, precision/scale, nullability and the
 sap:creatable/updatable/filterable flags. Deliveries follow the on-premise edition of
 API_OUTBOUND_DELIVERY_SRV;v=0002, whose properties are filterable (the 2020 cloud edition marks them
 all ``sap:filterable="false"``); the hub filters deliveries by goods-movement status and date.
+
+API_PHYSICAL_INVENTORY_DOC_SRV has no published EDMX at hand, only SAP's OpenAPI description
+(openapi/API_PHYSICAL_INVENTORY_DOC_SRV.json): names, lengths, decimal precision/scale and the
+function imports' parameters follow it (tests/sandbox/test_sap_physical_inventory.py compares them);
+Edm types it does not state are chosen as SAP's other services type such fields (dates
+``DateTime`` display-format Date, ``LastChangeDateTime`` ``DateTimeOffset`` and the ETag) [verify].
+Fields SAP computes (book quantity, amounts, statuses, material document) are read-only here.
 """
 
 from __future__ import annotations
@@ -639,6 +646,159 @@ BUSINESS_PARTNER_SRV = Service(
     entity_sets=[CUSTOMER, CUSTOMER_SALES_AREA],
 )
 
+# -- API_PHYSICAL_INVENTORY_DOC_SRV -----------------------------------------------------------------
+
+PHYS_INV_HEADER = _set(
+    "A_PhysInventoryDocHeader",
+    _props(
+        "FiscalYear S4 K",
+        "PhysicalInventoryDocument S10 K",
+        "InventoryTransactionType S2 RO",
+        "Plant S4 U NU",
+        "StorageLocation S4 U NU",
+        "InventorySpecialStockType S1 U NU",
+        "DocumentDate DT",
+        "PhysInventoryPlannedCountDate DT",
+        "PhysicalInventoryLastCountDate DT RO",
+        "PostingDate DT RO",
+        "FiscalPeriod S2 RO",
+        "CreatedByUser S12 RO",
+        "PostingIsBlockedForPhysInvtry B",
+        "PhysicalInventoryCountStatus S1 RO",
+        "PhysInvtryAdjustmentPostingSts S1 RO",
+        "PhysInvtryDeletionStatus S1 RO",
+        "PhysInvtryDocHasQtySnapshot B",
+        "PhysicalInventoryGroupType S2",
+        "PhysicalInventoryGroup S10",
+        "PhysicalInventoryNumber S16",
+        "PhysInventoryReferenceNumber S16",
+        "PhysicalInventoryDocumentDesc S40",
+        "PhysicalInventoryType S1 RO",
+        "LastChangeDateTime DTO7 ETAG RO",
+    ),
+    [_many("to_PhysicalInventoryDocumentItem", "A_PhysInventoryDocItem", "FiscalYear", "PhysicalInventoryDocument")],
+    updatable=False,
+    deletable=False,
+)
+
+PHYS_INV_ITEM = _set(
+    "A_PhysInventoryDocItem",
+    _props(
+        "FiscalYear S4 K",
+        "PhysicalInventoryDocument S10 K",
+        "PhysicalInventoryDocumentItem S3 K N",
+        "Plant S4 U NU",
+        "StorageLocation S4 U NU",
+        "Material S40 U NU",
+        "Batch S10 U NU",
+        "InventorySpecialStockType S1 U NU",
+        "PhysicalInventoryStockType S1 U NU",
+        "LastChangeUser S12 RO",
+        "LastChangeDate DT RO",
+        "CountedByUser S12",
+        "PhysicalInventoryLastCountDate DT",
+        "AdjustmentPostingMadeByUser S12 RO",
+        "PostingDate DT RO",
+        "PhysicalInventoryItemIsCounted B RO",
+        "PhysInvtryDifferenceIsPosted B RO",
+        "PhysInvtryItemIsRecounted B RO",
+        "PhysInvtryItemIsDeleted B RO",
+        "PhysInventoryReferenceNumber S16 RO",
+        "MaterialDocument S10 RO",
+        "MaterialDocumentYear S4 RO",
+        "MaterialDocumentItem S4 RO",
+        "PhysInvtryRecountDocument S10 RO",
+        "PhysicalInventoryItemIsZero B",
+        "ReasonForPhysInvtryDifference S4",
+        "MaterialBaseUnit S3 RO uom",
+        "BookQtyBfrCountInMatlBaseUnit D13.3 u:MaterialBaseUnit RO",
+        "Quantity D13.3 u:UnitOfEntry",
+        "UnitOfEntry S3 uom",
+        "QuantityInUnitOfEntry D13.3 u:UnitOfEntry RO",
+        "Currency S5 RO cur",
+        "DifferenceAmountInCoCodeCrcy D14.3 u:Currency RO",
+        "PhysInvtryCtAmtInCoCodeCrcy D14.3 u:Currency RO",
+        "BookQtyAmountInCoCodeCrcy D14.3 u:Currency RO",
+        "LastChangeDateTime DTO7 ETAG RO",
+    ),
+    [_one("to_PhysicalInventoryDocument", "A_PhysInventoryDocHeader", "FiscalYear", "PhysicalInventoryDocument")],
+    creatable=False,  # only inside a document's deep insert, as the OpenAPI description offers no POST
+    deletable=False,
+)
+
+_PI_HEADER_TYPE = "A_PhysInventoryDocHeaderType"
+_PI_ITEM_TYPE = "A_PhysInventoryDocItemType"
+# Parameters as SAP's OpenAPI lists them, in its order; NN marks the required ones. Lengths are the
+# values' own (the OpenAPI counts the two quotes of a URL literal too).
+_RECOUNT_PARAMS = (
+    "PhysInventoryPlannedCountDate DT0",
+    "DocumentDate DT0",
+    "PhysicalInventoryNumber S16",
+    "PhysInventoryReferenceNumber S16",
+    "PhysicalInventoryDocumentDesc S40",
+)
+
+PHYSICAL_INVENTORY_SRV = Service(
+    name="API_PHYSICAL_INVENTORY_DOC_SRV",
+    path="API_PHYSICAL_INVENTORY_DOC_SRV",
+    component_id="MM-IM-PI-API",
+    entity_sets=[PHYS_INV_HEADER, PHYS_INV_ITEM],
+    functions=[
+        FunctionImport(
+            "PostDifferences",
+            _PI_HEADER_TYPE,
+            "POST",
+            _props(
+                "PostingThresholdValue D14.3", "PostingDate DT0", "PhysicalInventoryDocument S10 NN", "FiscalYear S4 NN"
+            ),
+            entity_set="A_PhysInventoryDocHeader",
+        ),  # fmt: skip
+        FunctionImport(
+            "PostDifferencesOnItem",
+            _PI_ITEM_TYPE,
+            "POST",
+            _props(
+                "PhysicalInventoryDocumentItem S3 NN",
+                "Material S40 NN",
+                "PhysicalInventoryDocument S10 NN",
+                "FiscalYear S4 NN",
+                "Batch S10",
+                "ReasonForPhysInvtryDifference S4",
+                "PostingDate DT0",
+            ),
+            entity_set="A_PhysInventoryDocItem",
+        ),  # fmt: skip
+        FunctionImport(
+            "InitiateRecount",
+            _PI_HEADER_TYPE,
+            "POST",
+            _props(
+                "PhysicalInventoryDocument S10 NN",
+                "FiscalYear S4 NN",
+                *_RECOUNT_PARAMS,
+                "PostingThresholdValue D14.3",
+                "PhysInvtryDocHasQtySnapshot B",
+                "PostingIsBlockedForPhysInvtry B",
+            ),
+            entity_set="A_PhysInventoryDocHeader",
+        ),  # fmt: skip
+        FunctionImport(
+            "InitiateRecountOnItem",
+            _PI_ITEM_TYPE,
+            "POST",
+            _props(
+                "PhysicalInventoryDocument S10 NN",
+                "FiscalYear S4 NN",
+                "PhysicalInventoryDocumentItem S3 NN",
+                *_RECOUNT_PARAMS,
+                "PhysInvtryDocHasQtySnapshot B",
+                "PostingIsBlockedForPhysInvtry B",
+            ),
+            entity_set="A_PhysInventoryDocItem",
+        ),  # fmt: skip
+    ],
+)
+
 SERVICES: dict[str, Service] = {
     s.path: s
     for s in (
@@ -648,5 +808,6 @@ SERVICES: dict[str, Service] = {
         OUTBOUND_DELIVERY_SRV,
         BILLING_DOCUMENT_SRV,
         BUSINESS_PARTNER_SRV,
+        PHYSICAL_INVENTORY_SRV,
     )
 }

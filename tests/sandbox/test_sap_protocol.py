@@ -37,6 +37,10 @@ SERVICES = {
         "A_Customer": ["Customer"],
         "A_CustomerSalesArea": ["Customer", "SalesOrganization", "DistributionChannel", "Division"],
     },
+    "API_PHYSICAL_INVENTORY_DOC_SRV": {
+        "A_PhysInventoryDocHeader": ["FiscalYear", "PhysicalInventoryDocument"],
+        "A_PhysInventoryDocItem": ["FiscalYear", "PhysicalInventoryDocument", "PhysicalInventoryDocumentItem"],
+    },
 }
 
 
