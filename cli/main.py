@@ -5,6 +5,7 @@ hub ledger list [--status S] [--target T] | retry [--id N ...] [--target T]
 hub quarantine list [--status S] [--stage S] [--source S] [--error-class C] | show ID
                | requeue [--id N ...] [--stage S] [--source S]
 hub settings check
+hub inventory show DAY | approve DAY [--note TEXT] | reject DAY [--note TEXT]
 hub sandbox up [--seed N] [--orders N] [--port P]
 hub receiver [--host H] [--port P]
 """
@@ -190,6 +191,58 @@ def cmd_settings(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_inventory(args: argparse.Namespace) -> int:
+    import getpass
+    from datetime import date
+
+    from flows.inventory_reconciliation import decide
+    from flows.inventory_reconciliation.reconciling import DecisionError
+    from flows.inventory_reconciliation.reporting import summary_of
+
+    try:
+        day = date.fromisoformat(args.day)
+    except ValueError:
+        raise UsageError(f"DAY must be a date like 2026-12-06, not {args.day!r}") from None
+    engine = _engine()
+    if args.action in ("approve", "reject"):
+        try:
+            result = decide(engine, day, args.action == "approve", f"cli:{getpass.getuser()}", args.note)
+        except DecisionError as exc:
+            print(str(exc), file=sys.stderr)
+            return 1
+        then = "the next run posts them to SAP" if result["status"] == "approved" else "nothing will be posted"
+        print(f"adjustments of {day} {result['status']} by {result['by']}: {then}")
+        return 0
+    summary, lines = summary_of(engine, day)
+    if summary["status"] is None:
+        print(f"no reconciliation of {day}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({"summary": summary, "lines": lines}, default=str, ensure_ascii=False, indent=2))
+        return 0
+    print(
+        f"{day}: {summary['status']}; {summary['lines']} lines: {summary['matched']} matched, "
+        f"{summary['explained']} explained, {summary['recount']} to recount, {summary['adjust']} to adjust "
+        f"(approved {summary['approved']}, posted {summary['posted']}); record accuracy {summary['record_accuracy']}"
+    )
+    shown = [r for r in lines if r["status"] in ("recount", "adjust")]
+    rows = [argparse.Namespace(**r) for r in shown]
+    cols = [
+        "plant",
+        "material",
+        "stock_type",
+        "status",
+        "book_qty",
+        "physical_qty",
+        "difference_qty",
+        "difference_value",
+        "decision",
+        "explanation",
+    ]
+    print(_table(rows, cols, False, wrap="explanation"))
+    return 0
+
+
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from sandbox.server import main as sandbox_main
 
@@ -235,6 +288,13 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("settings", help="validate and show the settings")
     st.add_argument("action", choices=["check"])
     st.set_defaults(func=cmd_settings)
+
+    inv = sub.add_parser("inventory", help="a day's count reconciliation and the decision on its adjustments")
+    inv.add_argument("action", choices=["show", "approve", "reject"])
+    inv.add_argument("day", metavar="DAY", help="the business day, YYYY-MM-DD")
+    inv.add_argument("--note", help="why (kept with the decision)")
+    inv.add_argument("--json", action="store_true")
+    inv.set_defaults(func=cmd_inventory)
 
     sb = sub.add_parser("sandbox", help="run the emulators of the outside systems", add_help=False)
     sb.add_argument("rest", nargs=argparse.REMAINDER)

@@ -13,3 +13,6 @@ SHIPMENTS = Asset("hub://shipments", extra={"table": "deliveries"})
 QIMEN_INBOX = Asset("hub://receiver/qimen_inbox", extra={"table": "receiver_inbox"})
 # The daily ops report (dags/ops_report.py): each event's extra names the day and the report's files.
 OPS_REPORT = Asset("hub://reports/ops", extra={"folder": "output/reports"})
+# Each business day's count reconciliation (dags/inventory_reconciliation.py): extra names the day,
+# the counts per status, what was posted and the report's files.
+INVENTORY_RECONCILIATION = Asset("hub://inventory/reconciliation", extra={"table": "count_results"})

@@ -7,6 +7,9 @@ The extract is three UTF-8 CSV files in one folder, each a full snapshot:
   and the ship-to: contact, phone, region, city, street, postal_code
 - ``materials.csv``: material, description, base_unit, moq, pack_size, active
 - ``prices.csv``: material, currency, price, valid_from, valid_to
+- ``material_plants.csv`` (optional: without it, stock policies and count values have nothing to go
+  on): material, plant, abc_class, lead_time_days, lead_time_sd_days, purchase_moq, order_multiple,
+  max_stock, unit_cost, currency (SAP's plant data and standard price; replaced as a whole)
 
 A bad row is quarantined (stage ``master_data``) with the file, line and field; the rest imports.
 Each import supersedes the quarantine of the one before: a row fixed in the extract leaves it.
@@ -16,6 +19,7 @@ Materials missing from a new snapshot become inactive; the price list is replace
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Callable, Iterator
 from datetime import date
 from decimal import Decimal
@@ -27,7 +31,7 @@ from sqlalchemy import Engine, delete, update
 from hub import quarantine
 from hub.bulk import upsert
 from hub.db import utcnow
-from hub.schema import customers, materials, price_list
+from hub.schema import customers, material_plants, materials, price_list
 from transforms.money import MINOR_UNITS, to_decimal
 
 STAGE = "master_data"
@@ -131,6 +135,28 @@ def _price(row: dict[str, str]) -> dict[str, Any]:
     return out
 
 
+def _material_plant(row: dict[str, str]) -> dict[str, Any]:
+    abc = (_text(row, "abc_class", max_len=1) or "").upper()
+    if abc not in ("A", "B", "C"):
+        raise RowError("abc_class", f"abc_class must be A, B or C, got {abc!r}")
+    plant = _text(row, "plant", max_len=4) or ""
+    if not re.fullmatch(r"[0-9A-Z]{4}", plant):
+        raise RowError("plant", f"plant must be 4 letters or digits, got {plant!r}")
+    max_stock = (row.get("max_stock") or "").strip()
+    return {
+        "material": _text(row, "material", max_len=40),
+        "plant": plant,
+        "abc_class": abc,
+        "lead_time_days": _number(row, "lead_time_days"),
+        "lead_time_sd_days": _number(row, "lead_time_sd_days"),
+        "purchase_moq": _number(row, "purchase_moq"),
+        "order_multiple": _number(row, "order_multiple", minimum=Decimal(1)),
+        "max_stock": _number(row, "max_stock") if max_stock else None,
+        "unit_cost": _number(row, "unit_cost"),
+        "currency": _currency(row),
+    }
+
+
 def _read(
     path: Path, parse: Callable[[dict[str, str]], dict[str, Any]], key: str, held: list[quarantine.QuarantineRecord]
 ) -> Iterator[dict[str, Any]]:
@@ -170,6 +196,12 @@ def import_extract(engine: Engine, folder: Path | str, run_id: str | None = None
     cust = [{**r, "updated_at": now} for r in _read(files["customers"], _customer, "customer_number", held)]
     mats = [{**r, "updated_at": now} for r in _read(files["materials"], _material, "material", held)]
     prices = [{**r, "updated_at": now} for r in _read(files["prices"], _price, "material", held)]
+    plant_file = folder / "material_plants.csv"
+    plant_rows = (
+        [{**r, "updated_at": now} for r in _read(plant_file, _material_plant, "material", held)]
+        if plant_file.exists()
+        else None
+    )
     with engine.begin() as conn:
         upsert(conn, customers, cust, key=("customer_number",))
         upsert(conn, materials, mats, key=("material",))
@@ -178,6 +210,15 @@ def import_extract(engine: Engine, folder: Path | str, run_id: str | None = None
             conn.execute(update(materials).where(materials.c.material.not_in(listed)).values(active=False))
         conn.execute(delete(price_list))
         upsert(conn, price_list, prices, key=("material", "currency", "valid_from"))
+        if plant_rows is not None:
+            conn.execute(delete(material_plants))
+            upsert(conn, material_plants, plant_rows, key=("material", "plant"))
         quarantine.supersede(conn, STAGE, SOURCE)
         quarantine.add(conn, held, run_id)
-    return {"customers": len(cust), "materials": len(mats), "prices": len(prices), "quarantined": len(held)}
+    return {
+        "customers": len(cust),
+        "materials": len(mats),
+        "prices": len(prices),
+        "material_plants": len(plant_rows or []),
+        "quarantined": len(held),
+    }

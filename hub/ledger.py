@@ -92,6 +92,11 @@ TARGETS: dict[str, TargetSpec] = {
     "sap.delivery_cancel": TargetSpec(
         Delivery.EXACTLY_ONCE, "the delivery is read back: gone means deleted, the order items' rejection reason set"
     ),
+    "sap.physical_inventory": TargetSpec(
+        Delivery.EXACTLY_ONCE,
+        "SAP is asked by PhysInventoryReferenceNumber (plant, storage location, day): a document found is "
+        "completed, never created twice, and its differences are posted once",
+    ),
     "file.asn": TargetSpec(
         Delivery.EXACTLY_ONCE, "written to a temporary name and renamed: the file present with the same bytes is sent"
     ),

@@ -510,3 +510,159 @@ order_cancellations = Table(
     Column("updated_at", TS, nullable=False),
     CheckConstraint("status IN ({})".format(", ".join(f"'{s}'" for s in CANCELLATION_STATES)), name="status"),
 )
+
+# -- inventory (inventory_reconciliation) --------------------------------------------------------------
+
+# The ERP's plant data of a material (SAP MARC/MBEW): what stock policies and count values are built on.
+material_plants = Table(
+    "material_plants",
+    metadata,
+    Column("material", String(40), primary_key=True),
+    Column("plant", String(4), primary_key=True),
+    Column("abc_class", String(1), nullable=False, comment="A | B | C by annual consumption value"),
+    Column("lead_time_days", QUANTITY, nullable=False, comment="replenishment lead time, days"),
+    Column("lead_time_sd_days", QUANTITY, nullable=False, comment="its standard deviation, days"),
+    Column("purchase_moq", QUANTITY, nullable=False, comment="minimum purchase lot, base units"),
+    Column("order_multiple", QUANTITY, nullable=False, comment="purchase rounding value, base units"),
+    Column("max_stock", QUANTITY, comment="SAP maximum stock level; none: the policy's own"),
+    Column("unit_cost", MONEY, nullable=False, comment="standard price per base unit, company currency"),
+    Column("currency", String(3), nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+RECONCILIATION_STATES = ("snapshot", "reconciled", "proposed", "approved", "rejected", "posted", "nothing_to_post")
+
+# One reconciliation per business day: the book snapshot it used, and the decision on its adjustments.
+reconciliations = Table(
+    "reconciliations",
+    metadata,
+    Column("business_day", Date, primary_key=True),
+    Column("status", String(16), nullable=False, comment=" | ".join(RECONCILIATION_STATES)),
+    Column("book_taken_at", TS, nullable=False, comment="when SAP's book stock was read (once per day)"),
+    Column("counts_from", TS, nullable=False, comment="counts taken at or after this instant ..."),
+    Column("counts_to", TS, nullable=False, comment="... and before this one are the day's"),
+    Column("proposal", JSON_DOC, comment="what waits for approval: lines, quantities, values per plant"),
+    Column("decided_by", String(200), comment="who approved or rejected (UI user, CLI user, timeout)"),
+    Column("decided_at", TS),
+    Column("decision_note", Text),
+    Column("run_id", String(250)),
+    Column("updated_at", TS, nullable=False),
+    CheckConstraint("status IN ({})".format(", ".join(f"'{s}'" for s in RECONCILIATION_STATES)), name="status"),
+)
+
+# SAP's book stock per plant, storage location, batch and stock type, as read for a business day.
+book_stock = Table(
+    "book_stock",
+    metadata,
+    Column("business_day", Date, primary_key=True),
+    Column("plant", String(4), primary_key=True),
+    Column("storage_location", String(4), primary_key=True),
+    Column("material", String(40), primary_key=True),
+    Column("batch", String(10), primary_key=True, server_default=""),
+    Column("stock_type", String(2), primary_key=True, comment="01 unrestricted | 02 quality | 07 blocked"),
+    Column("quantity", QUANTITY, nullable=False),
+    Column("unit", String(8)),
+)
+
+# What the warehouse says it holds: counts (inventory.report, count sheets) and stock (inventory.query),
+# one row per document and item. ``physical`` is absolute when known; ``difference`` as reported.
+warehouse_counts = Table(
+    "warehouse_counts",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("source", String(20), nullable=False, comment="inventory_report | count_sheet | inventory_query"),
+    Column("document", String(100), nullable=False, comment="checkOrderCode, sheet file name, or query:<day>"),
+    Column("adjust_type", String(8), nullable=False, comment="CHECK (a count) | ADJUST (already adjusted in the WMS)"),
+    Column("plant", String(4), nullable=False),
+    Column("storage_location", String(4), nullable=False),
+    Column("material", String(40), nullable=False),
+    Column("batch", String(10), nullable=False, server_default=""),
+    Column("stock_type", String(2), nullable=False),
+    Column("inventory_type", String(4), comment="Qimen inventoryType as sent"),
+    Column("physical", QUANTITY, comment="counted quantity (totalQty, the sheet, quantity + lockQuantity)"),
+    Column("difference", QUANTITY, comment="the reported difference (inventory.report quantity)"),
+    Column("unit", String(8)),
+    Column("counted_at", TS, nullable=False),
+    Column("inbox_id", BigInteger().with_variant(Integer, "sqlite")),
+    Column("run_id", String(250)),
+    Column("collected_at", TS, nullable=False),
+    UniqueConstraint("source", "document", "adjust_type", "plant", "material", "batch", "stock_type"),
+)
+Index("ix_warehouse_counts_counted", warehouse_counts.c.plant, warehouse_counts.c.counted_at)
+
+# Goods the warehouse booked in (stockchange.report receipts) that SAP may not have booked yet.
+warehouse_receipts = Table(
+    "warehouse_receipts",
+    metadata,
+    Column("message_key", String(200), primary_key=True),
+    Column("line_no", Integer, primary_key=True),
+    Column("plant", String(4), nullable=False),
+    Column("order_code", String(100), nullable=False),
+    Column("order_type", String(10)),
+    Column("material", String(40), nullable=False),
+    Column("stock_type", String(2), nullable=False),
+    Column("quantity", QUANTITY, nullable=False, comment="signed change"),
+    Column("changed_at", TS, nullable=False),
+)
+
+COUNT_RESULT_STATES = ("matched", "explained", "recount", "adjust")
+COUNT_DECISIONS = ("proposed", "approved", "rejected", "posted")
+
+# Book against physical per business day, plant, storage location, material, batch and stock type.
+count_results = Table(
+    "count_results",
+    metadata,
+    Column("business_day", Date, primary_key=True),
+    Column("plant", String(4), primary_key=True),
+    Column("storage_location", String(4), primary_key=True),
+    Column("material", String(40), primary_key=True),
+    Column("batch", String(10), primary_key=True, server_default=""),
+    Column("stock_type", String(2), primary_key=True),
+    Column("basis", String(10), primary_key=True, comment="count | wms_adjust"),
+    Column("abc_class", String(1)),
+    Column("book_qty", QUANTITY, nullable=False),
+    Column("physical_qty", QUANTITY, nullable=False),
+    Column("timing_qty", QUANTITY, nullable=False, comment="explained by open documents (+ physical ahead of book)"),
+    Column("difference_qty", QUANTITY, nullable=False, comment="physical - book - timing: what is unexplained"),
+    Column("unit", String(8)),
+    Column("unit_cost", MONEY),
+    Column("currency", String(3)),
+    Column("difference_value", MONEY, nullable=False),
+    Column("status", String(10), nullable=False, comment=" | ".join(COUNT_RESULT_STATES)),
+    Column("explanation", Text),
+    Column("movement_type", String(3), comment="701/702, 703/704, 707/708 for adjust lines"),
+    Column("reason_code", String(4)),
+    Column("source", String(20), nullable=False),
+    Column("count_document", String(100), nullable=False),
+    Column("counted_at", TS, nullable=False),
+    Column("decision", String(10), comment=" | ".join(COUNT_DECISIONS)),
+    Column("sap_document", String(10), comment="physical-inventory document"),
+    Column("sap_material_document", String(10)),
+    Column("run_id", String(250)),
+    CheckConstraint("status IN ({})".format(", ".join(f"'{s}'" for s in COUNT_RESULT_STATES)), name="status"),
+)
+
+# Each day's stock policy and inventory position of a material at a plant (transforms/stock_policy.py).
+stock_policies = Table(
+    "stock_policies",
+    metadata,
+    Column("material", String(40), primary_key=True),
+    Column("plant", String(4), primary_key=True),
+    Column("business_day", Date, nullable=False),
+    Column("demand_per_day", QUANTITY, nullable=False, comment="mean over the history window, zeros kept"),
+    Column("demand_sd_per_day", QUANTITY, nullable=False),
+    Column("service_level", QUANTITY, nullable=False),
+    Column("safety_stock", QUANTITY, nullable=False),
+    Column("reorder_point", QUANTITY, nullable=False),
+    Column("max_stock", QUANTITY, nullable=False),
+    Column("eoq", QUANTITY, nullable=False),
+    Column("on_hand", QUANTITY, nullable=False),
+    Column("on_order", QUANTITY, nullable=False),
+    Column("reserved", QUANTITY, nullable=False),
+    Column("backordered", QUANTITY, nullable=False),
+    Column("position", QUANTITY, nullable=False, comment="on hand + on order - reserved - backordered"),
+    Column("suggested_qty", QUANTITY, nullable=False, comment="(s,S) order quantity with MOQ and multiple"),
+    Column("assessment", String(5), nullable=False, comment="low | over | ok"),
+    Column("run_id", String(250)),
+    Column("updated_at", TS, nullable=False),
+)

@@ -175,6 +175,31 @@ class LogisticsSection(_Section):
     rejection_reason: str = Field(default="10", min_length=1, max_length=2)
 
 
+class InventorySection(_Section):
+    # Count sheets (CSV) that warehouses without a WMS drop for the hub (plant 2010 in the sandbox).
+    count_dir: Path = Path("input/counts")
+    # The storage location counts without one belong to (Qimen warehouses have a single one in SAP).
+    storage_location: str = Field(default="0001", pattern=r"^[0-9A-Z]{4}$")
+    # Per plant and day, the absolute value of all adjustments above which nothing of the plant is
+    # postable (SAP's per-document tolerance): every line of the plant goes to the recount list.
+    document_value: Annotated[Decimal, Field(ge=0)] = Decimal("20000.00")
+    # Warehouse receipts (stockchange.report) this many days back may still be unbooked in SAP.
+    receipt_days: int = Field(default=3, ge=0, le=31)
+    # How adjustments are approved: in the Airflow UI (Required Actions) or with `hub inventory approve`.
+    approval: Literal["airflow_ui", "cli"] = "airflow_ui"
+    # An approval request nobody answers is rejected after this long.
+    approval_timeout_hours: int = Field(default=24, ge=1, le=720)
+    # SAP reasons for physical-inventory differences (ReasonForPhysInvtryDifference, 4 characters).
+    reason_loss: str = Field(default="0001", pattern=r"^[0-9A-Z]{1,4}$")
+    reason_gain: str = Field(default="0002", pattern=r"^[0-9A-Z]{1,4}$")
+    reason_wms_adjust: str = Field(default="0003", pattern=r"^[0-9A-Z]{1,4}$")
+    # Stock policies: demand history window, ordering cost per purchase order and yearly holding
+    # cost as a share of the unit cost (EOQ), both in the plant's currency.
+    history_days: int = Field(default=90, ge=7, le=730)
+    order_cost: Annotated[Decimal, Field(gt=0)] = Decimal("50.00")
+    holding_rate: Annotated[Decimal, Field(gt=0, le=5)] = Decimal("0.25")
+
+
 class Settings(_Section):
     hub: HubSection = Field(default_factory=HubSection)
     crm: CrmSection
@@ -186,6 +211,7 @@ class Settings(_Section):
     alerts: AlertsSection = Field(default_factory=AlertsSection)
     gates: GatesSection = Field(default_factory=GatesSection)
     logistics: LogisticsSection = Field(default_factory=LogisticsSection)
+    inventory: InventorySection = Field(default_factory=InventorySection)
     # key path → the environment variable that set it (the rest came from the file)
     _origins: dict[str, str] = PrivateAttr(default_factory=dict)
     _file: str = PrivateAttr(default="")
@@ -202,6 +228,10 @@ class Settings(_Section):
     @property
     def asn_dir(self) -> Path:
         return _from_root(self.logistics.asn_dir)
+
+    @property
+    def count_dir(self) -> Path:
+        return _from_root(self.inventory.count_dir)
 
 
 def _from_root(path: Path) -> Path:

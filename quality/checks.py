@@ -141,3 +141,23 @@ def sap_net_deviations(frame: pd.DataFrame, tolerance_pct: Decimal = Decimal("2"
         if abs(s - h) > abs(h) * tolerance_pct / 100:
             found[int(pos)] = f"SAP net {s}, hub net {h}"
     return found
+
+
+def unit_not_base(frame: pd.DataFrame) -> Mapping[int, str]:
+    """Count lines in a unit other than the material's base unit (a sheet counted in packs)."""
+    return {
+        int(pos): f"counted in {unit}, the base unit is {base}"
+        for pos, unit, base in zip(frame.index, _column(frame, "unit"), _column(frame, "base_unit"), strict=True)
+        if isinstance(unit, str) and unit.strip() and isinstance(base, str) and base and unit.strip() != base
+    }
+
+
+def no_quantity(frame: pd.DataFrame) -> Mapping[int, str]:
+    """Count lines with neither an absolute quantity nor a difference."""
+    return {
+        int(pos): "neither a counted quantity nor a difference"
+        for pos, physical, difference in zip(
+            frame.index, _column(frame, "physical"), _column(frame, "difference"), strict=True
+        )
+        if to_decimal(physical) is None and to_decimal(difference) is None
+    }

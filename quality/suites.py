@@ -18,10 +18,12 @@ from hub.schema import ORDER_STATES
 from quality.checks import (
     control_total_mismatches,
     net_amount_mismatches,
+    no_quantity,
     other_carrier_unnamed,
     over_confirmed,
     sap_net_deviations,
     tracking_missing,
+    unit_not_base,
 )
 from quality.limits import (
     ACCEPTED_TEXT_FIELDS,
@@ -408,6 +410,86 @@ SHIPMENT_CONFIRMS = SuiteSpec(
     line_column="line_no",
 )
 
+STOCK_TYPES = ("01", "02", "07")  # SAP InventoryStockType: unrestricted, quality inspection, blocked
+
+BOOK_STOCK_TABLE = SuiteSpec(
+    description="SAP's book stock per business day, plant, storage location, batch and stock type (table book_stock).",
+    rules=(
+        columns_present("business_day", "plant", "storage_location", "material", "batch", "stock_type", "quantity"),
+        row_count_between({"$PARAMETER": "min_rows"}, says="SAP must report stock for at least $min_rows items"),
+        *not_null("plant", "material", "stock_type", "quantity", blocking=True),
+        in_set("stock_type", STOCK_TYPES, blocking=True, says="stock type must be 01, 02 or 07"),
+        between("quantity", 0, blocking=True, says="SAP book stock cannot be negative"),
+    ),
+    noun="stock row",
+    parameters={"min_rows": 0},
+)
+
+WAREHOUSE_COUNT_COLUMNS = (
+    "record_key",
+    "document",
+    "plant",
+    "material",
+    "stock_type",
+    "physical",
+    "difference",
+    "unit",
+    "base_unit",
+    "known_material",
+)
+
+WAREHOUSE_COUNTS = SuiteSpec(
+    description=(
+        "One row per item of each count the warehouse reported (inventory.report, a count sheet) or of its "
+        "stock (inventory.query). A failing line is quarantined with the field; the rest of the count is used."
+    ),
+    rules=(
+        columns_present(*WAREHOUSE_COUNT_COLUMNS),
+        *not_null("record_key", "document", "plant", "material"),
+        Rule(
+            "expect_column_values_to_be_in_set",
+            {"column": "known_material", "value_set": [True]},
+            says="the material must be one the ERP knows (materials master); a count of an unknown item waits "
+            "for master data",
+            fix="material",
+        ),
+        in_set("stock_type", STOCK_TYPES, says="inventoryType must map to a SAP stock type (ZP, CC, JS, XS)"),
+        between("physical", 0, says="a counted quantity cannot be negative"),
+    ),
+    row_checks=(
+        RowCheck(
+            "expect_unit_to_be_the_base_unit",
+            "unit",
+            unit_not_base,
+            says="a count must be in the material's base unit",
+        ),
+        RowCheck(
+            "expect_physical_or_difference",
+            "physical",
+            no_quantity,
+            says="a count needs the counted quantity (totalQty) or the difference (quantity)",
+        ),
+    ),
+    noun="count line",
+    label_column="document",
+    line_column="material",
+)
+
+COUNT_RESULTS_TABLE = SuiteSpec(
+    description="Book against physical per business day and item (table count_results).",
+    rules=(
+        columns_present("business_day", "plant", "material", "stock_type", "status", "book_qty", "physical_qty"),
+        row_count_between({"$PARAMETER": "min_rows"}),
+        *not_null("status", "book_qty", "physical_qty", "difference_qty", "difference_value", blocking=True),
+        in_set("status", ("matched", "explained", "recount", "adjust"), blocking=True),
+        in_set("movement_type", ("701", "702", "703", "704", "707", "708"), blocking=True),
+        in_set("stock_type", STOCK_TYPES, blocking=True),
+        between("book_qty", 0, blocking=True),
+    ),
+    noun="count result",
+    parameters={"min_rows": 0},
+)
+
 SUITES: dict[str, SuiteSpec] = {
     "raw_crm_orders": RAW_CRM_ORDERS,
     "accepted_orders": ACCEPTED_ORDERS,
@@ -416,6 +498,9 @@ SUITES: dict[str, SuiteSpec] = {
     "shipment_confirms": SHIPMENT_CONFIRMS,
     "orders_table": ORDERS_TABLE,
     "order_lines_table": ORDER_LINES_TABLE,
+    "book_stock": BOOK_STOCK_TABLE,
+    "warehouse_counts": WAREHOUSE_COUNTS,
+    "count_results": COUNT_RESULTS_TABLE,
 }
 
 
