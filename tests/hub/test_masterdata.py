@@ -39,6 +39,7 @@ def test_sandbox_extract_imports_completely(hub_db, seed, tmp_path):
         "customers": len(seed.customers),
         "materials": len(seed.materials),
         "prices": sum(len(p.prices) for p in seed.price_lists),
+        "material_plants": len(seed.stock),  # one row per material and plant the seed stocks
         "quarantined": 0,
     }
     c = seed.customers[0]
