@@ -126,10 +126,6 @@ class AlertsSection(_Section):
     backorder_age_days: int = Field(default=7, ge=1)
     # An order line is late once its confirmed date lies this many days behind the business day.
     order_delay_grace_days: int = Field(default=0, ge=0, le=60)
-    # Low stock: SAP availability at or below this (no safety stock exists yet); over stock: on hand
-    # more than this many minimum order quantities (no max stock exists yet).
-    low_stock_available: Annotated[Decimal, Field(ge=0)] = Decimal("0")
-    over_stock_moq_multiple: int = Field(default=50, ge=1)
     # Suppression: the same alert (type + key) is raised once per window; while it stays open a
     # reminder goes out after reminder_hours; a "resolved" message when it clears.
     window_minutes: int = Field(default=60, ge=1, le=10_080)

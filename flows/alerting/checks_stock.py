@@ -1,4 +1,6 @@
-"""The stock check: per plant, the latest SAP snapshot of each material, too little or too much."""
+"""The stock check: per plant, materials whose inventory position is at or below the reorder point
+(low) or above the over-stock limit (over), from each material's stock policy of the latest
+inventory run (table stock_policies, flows/inventory_reconciliation/policies.py)."""
 
 from __future__ import annotations
 
@@ -7,116 +9,67 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, select
 
-from flows.alerting.checks_orders import ORDER_OF_ALLOCATION, STILL_SHORT
 from flows.alerting.types import Alert
-from flows.alerting.values import DETAIL_LINES, aware, qty
-from hub.schema import materials, order_allocations, orders, stock_snapshots
-
-
-def _latest_stock(conn: Connection) -> list:
-    latest = (
-        select(
-            stock_snapshots.c.plant, stock_snapshots.c.material, func.max(stock_snapshots.c.taken_at).label("taken_at")
-        )
-        .group_by(stock_snapshots.c.plant, stock_snapshots.c.material)
-        .subquery()
-    )
-    return conn.execute(
-        select(
-            stock_snapshots.c.plant,
-            stock_snapshots.c.material,
-            stock_snapshots.c.unrestricted,
-            stock_snapshots.c.available,
-            stock_snapshots.c.taken_at,
-            materials.c.moq,
-        )
-        .join(
-            latest,
-            and_(
-                latest.c.plant == stock_snapshots.c.plant,
-                latest.c.material == stock_snapshots.c.material,
-                latest.c.taken_at == stock_snapshots.c.taken_at,
-            ),
-        )
-        .outerjoin(materials, materials.c.material == stock_snapshots.c.material)
-    ).all()
-
-
-def _backordered(conn: Connection) -> dict[tuple[str, str], Decimal]:
-    """Units customers wait for, per plant and material."""
-    return {
-        (r.plant, r.material): r.short
-        for r in conn.execute(
-            select(
-                order_allocations.c.plant,
-                order_allocations.c.material,
-                func.sum(order_allocations.c.ordered_qty - order_allocations.c.confirmed_qty).label("short"),
-            )
-            .join(orders, ORDER_OF_ALLOCATION)
-            .where(*STILL_SHORT)
-            .group_by(order_allocations.c.plant, order_allocations.c.material)
-        ).all()
-    }
+from flows.alerting.values import DETAIL_LINES, qty
+from hub.schema import stock_policies
 
 
 def check_stock(conn: Connection, now: datetime, settings: Any) -> list[Alert]:
-    """Per plant, from the latest SAP stock snapshot of each material. No inventory policy (safety
-    stock, max stock) exists yet: low is availability at or below a setting, over is more than a
-    multiple of the minimum order quantity on hand."""
-    stock = _latest_stock(conn)
-    waiting = _backordered(conn)
+    """Low and over stock by policy. Low is critical when customers wait for one of the materials."""
+    rows = conn.execute(select(stock_policies).where(stock_policies.c.assessment.in_(("low", "over")))).all()
     low: dict[str, list] = defaultdict(list)
     over: dict[str, list] = defaultdict(list)
-    limit, multiple = settings.alerts.low_stock_available, settings.alerts.over_stock_moq_multiple
-    for r in stock:
-        if r.available <= limit:
-            low[r.plant].append((waiting.get((r.plant, r.material)) or Decimal(0), r))
-        if r.moq and r.moq > 0 and r.unrestricted > r.moq * multiple:
-            over[r.plant].append(r)
+    for r in rows:
+        (low if r.assessment == "low" else over)[r.plant].append(r)
     found = []
     for plant, items in sorted(low.items()):
-        items.sort(key=lambda x: (-x[0], x[1].material))
-        with_demand = [x for x in items if x[0] > 0]
+        items.sort(key=lambda r: (-r.backordered, r.position - r.reorder_point, r.material))
+        waiting = [r for r in items if r.backordered > 0]
         found.append(
             Alert(
                 "low_stock",
                 plant,
-                "critical" if with_demand else "warning",
-                f"plant {plant}: {len(items)} materials have nothing left to promise (availability <= "
-                f"{qty(limit)}); customers wait for {len(with_demand)} of them",
+                "critical" if waiting else "warning",
+                f"plant {plant}: {len(items)} materials at or below their reorder point; customers wait for "
+                f"{len(waiting)} of them",
                 {
                     "plant": plant,
                     "materials_low": len(items),
-                    "materials_with_backorders": len(with_demand),
-                    "units_backordered": sum((x[0] for x in with_demand), Decimal(0)),
-                    "threshold_available": limit,
-                    "snapshot_at": max(aware(x[1].taken_at) for x in items),
+                    "materials_with_backorders": len(waiting),
+                    "units_backordered": sum((r.backordered for r in waiting), Decimal(0)),
+                    "units_to_order": sum((r.suggested_qty for r in items), Decimal(0)),
+                    "policy_day": max(r.business_day for r in items),
                 },
-                "Expedite the open purchase orders of the materials customers wait for (first lines below); "
-                "no safety stock or reorder point is defined yet: replenishment planning will set them.",
+                "Order the suggested quantities (first lines below: position against reorder point, what the "
+                "(s,S) policy orders with MOQ and multiple); expedite what customers wait for.",
                 [
-                    f"{r.material}: unrestricted {qty(r.unrestricted)}, available {qty(r.available)}, "
-                    f"backordered {qty(short)}"
-                    for short, r in items[:DETAIL_LINES]
+                    f"{r.material}: position {qty(r.position)} (on hand {qty(r.on_hand)}, reserved "
+                    f"{qty(r.reserved)}, backordered {qty(r.backordered)}) <= reorder point {qty(r.reorder_point)} "
+                    f"(safety stock {qty(r.safety_stock)}); order {qty(r.suggested_qty)}"
+                    for r in items[:DETAIL_LINES]
                 ],
             )
         )
     for plant, items in sorted(over.items()):
-        items.sort(key=lambda r: -(r.unrestricted / r.moq))
+        items.sort(key=lambda r: (r.over_limit - r.position, r.material))
         found.append(
             Alert(
                 "over_stock",
                 plant,
                 "info",
-                f"plant {plant}: {len(items)} materials hold more than {multiple} minimum order quantities",
-                {"plant": plant, "materials_over": len(items), "moq_multiple": multiple},
-                "Review purchasing for these materials; no max stock is defined yet: replenishment planning "
-                "will set one.",
+                f"plant {plant}: {len(items)} materials above their over-stock limit",
+                {
+                    "plant": plant,
+                    "materials_over": len(items),
+                    "units_over": sum((r.position - r.over_limit for r in items), Decimal(0)),
+                    "policy_day": max(r.business_day for r in items),
+                },
+                "Stop purchasing these materials and review their max stock; the excess ties up capital.",
                 [
-                    f"{r.material}: unrestricted {qty(r.unrestricted)} = {(r.unrestricted / r.moq):.0f} x MOQ "
-                    f"{qty(r.moq)}"
+                    f"{r.material}: position {qty(r.position)} > limit {qty(r.over_limit)} (max {qty(r.max_stock)}, "
+                    f"reorder point {qty(r.reorder_point)})"
                     for r in items[:DETAIL_LINES]
                 ],
             )

@@ -62,13 +62,14 @@ ALERT_TYPES: dict[str, AlertType] = {
         ),
         AlertType(
             "low_stock",
-            "materials whose SAP availability is at or below the setting (no safety stock is defined yet)",
-            "available <= alerts.low_stock_available in the latest snapshot; critical when customers wait for one",
+            "materials whose inventory position is at or below the reorder point of their stock policy",
+            "on hand + on order - reserved - backordered <= reorder point (inventory_reconciliation's policies); "
+            "critical when customers wait for one",
         ),
         AlertType(
             "over_stock",
-            "materials with far more on hand than customers order (no max stock is defined yet)",
-            "unrestricted stock > alerts.over_stock_moq_multiple x the material's minimum order quantity",
+            "materials whose inventory position is above the over-stock limit of their stock policy",
+            "position > the max-stock cap (SAP's maximum stock level), else S plus one order lot",
         ),
         AlertType(
             "credit_limit",

@@ -46,7 +46,9 @@ def _base_units(conn: Any) -> dict[str, str]:
     return dict(conn.execute(select(materials.c.material, materials.c.base_unit)).all())
 
 
-def _row(line: Any, plant: str, storage_location: str, inbox_id: int | None, run_id: str, now: datetime) -> dict:
+def _row(
+    line: Any, plant: str, storage_location: str, inbox_id: int | None, run_id: str, now: datetime, received: datetime
+) -> dict:
     return {
         "source": line.source,
         "document": line.document,
@@ -60,7 +62,8 @@ def _row(line: Any, plant: str, storage_location: str, inbox_id: int | None, run
         "physical": line.counted_qty,
         "difference": line.difference,
         "unit": line.unit,
-        "counted_at": line.counted_at,
+        # A report without checkTime counted at the latest when it reached the receiver.
+        "counted_at": line.counted_at or received,
         "inbox_id": inbox_id,
         "run_id": run_id,
         "collected_at": now,
@@ -168,8 +171,9 @@ def collect_reports(
                 )
             stats["quarantined"] += 1
             continue
-        first_id = rows_of[0].id
-        rows = [_row(line, plant, storage_location, first_id, run_id, now) for line in lines]
+        first = rows_of[0]
+        received = min(_aware(r.received_at) for r in rows_of)
+        rows = [_row(line, plant, storage_location, first.id, run_id, now, received) for line in lines]
         stored, held = _store_gated(engine, rows, run_id, "qimen")
         with engine.begin() as conn:
             inbox.mark(conn, [r.id for r in rows_of], "processed")
@@ -202,8 +206,8 @@ def collect_changes(engine: Engine, run_id: str, warehouses: dict[str, str]) -> 
         rows = []
         for n, change in enumerate(changes, start=1):
             plant = plants_of.get(change.warehouse)
-            if plant is None or not (change.order_type or "").endswith("RK"):
-                continue  # only receipts into a known warehouse can be ahead of SAP's book
+            if plant is None or change.stock_type is None or not change.order_type.endswith("RK"):
+                continue  # only receipts (入库) of stock on hand in a known warehouse can be ahead of SAP's book
             rows.append(
                 {
                     "message_key": row.message_key,
@@ -214,7 +218,7 @@ def collect_changes(engine: Engine, run_id: str, warehouses: dict[str, str]) -> 
                     "material": change.material,
                     "stock_type": change.stock_type,
                     "quantity": change.quantity,
-                    "changed_at": change.changed_at,
+                    "changed_at": change.changed_at or _aware(row.received_at),
                 }
             )
         with engine.begin() as conn:
@@ -248,8 +252,9 @@ def collect_sheets(engine: Engine, run_id: str, folder: Path, storage_location: 
             _quarantine_message(engine, row, "count_sheet", exc, run_id)
             stats["quarantined"] += 1
             continue
+        received = _aware(row.received_at)
         rows = [
-            _row(line, line.plant, getattr(line, "storage_location", None) or storage_location, row.id, run_id, now)
+            _row(line, line.plant, line.storage_location or storage_location, row.id, run_id, now, received)
             for line in lines
         ]
         stored, held = _store_gated(engine, rows, run_id, "count_sheet")
@@ -302,7 +307,7 @@ def query_stock(
             continue
         totals: dict[tuple[str, str, str], list] = {}
         for stock in qimen.inventory_query(code, wanted[plant], owner_code=owner_code):
-            stock_type = wc.stock_type_of(stock.inventory_type)
+            stock_type = wc.STOCK_TYPES.get(stock.inventory_type)
             if stock_type is None:
                 continue  # goods in transit (ZT) are not on hand
             key = (stock.item_code, stock.batch or "", stock_type)

@@ -19,7 +19,7 @@ from hub.schema import (
     materials,
     order_allocations,
     orders,
-    stock_snapshots,
+    stock_policies,
 )
 
 NOW = datetime(2026, 12, 9, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
@@ -155,14 +155,35 @@ def seed(engine: Any) -> None:
             ],
         )
         taken = NOW - timedelta(hours=5)
+        # Stock policies of the latest inventory run: position against reorder point and over-stock limit.
         conn.execute(
-            insert(stock_snapshots),
+            insert(stock_policies),
             [
-                {"run_id": "r1", "plant": p, "material": m, "unrestricted": D(u), "available": D(a), "taken_at": taken}
-                for p, m, u, a in (
-                    ("1020", "SP-SHORT", "0", "0"),  # low, customers wait: critical
-                    ("1010", "SP-HEAP", "900", "900"),  # 90 x MOQ 10: over stock
-                    ("1010", "SP-OK", "50", "20"),  # fine
+                {
+                    "material": m,
+                    "plant": p,
+                    "business_day": NOW.date(),
+                    "demand_per_day": D(2),
+                    "demand_sd_per_day": D(1),
+                    "service_level": D("0.95"),
+                    "safety_stock": D(10),
+                    "reorder_point": D(rop),
+                    "max_stock": D(80),
+                    "over_limit": D(100),
+                    "eoq": D(40),
+                    "on_hand": D(on_hand),
+                    "on_order": D(0),
+                    "reserved": D(0),
+                    "backordered": D(short),
+                    "position": D(on_hand) - D(short),
+                    "suggested_qty": D(suggested),
+                    "assessment": verdict,
+                    "updated_at": NOW,
+                }
+                for p, m, on_hand, short, rop, suggested, verdict in (
+                    ("1020", "SP-SHORT", "0", "50", "30", "130", "low"),  # customers wait: critical
+                    ("1010", "SP-HEAP", "900", "0", "30", "0", "over"),  # above the over-stock limit 100
+                    ("1010", "SP-OK", "50", "0", "30", "0", "ok"),  # fine
                 )
             ],
         )

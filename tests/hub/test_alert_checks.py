@@ -58,8 +58,10 @@ def test_low_and_over_stock(world, settings) -> None:
     assert low["1020"].facts["materials_with_backorders"] == 1 and low["1020"].facts["units_backordered"] == 50
     over = found(world, settings, "over_stock")
     assert list(over) == ["1010"] and over["1010"].severity == "info"
-    assert over["1010"].details == ["SP-HEAP: unrestricted 900 = 90 x MOQ 10"]
-    assert found(world, load_settings(environ={"HUB__ALERTS__OVER_STOCK_MOQ_MULTIPLE": "100"}), "over_stock") == {}
+    assert over["1010"].details == ["SP-HEAP: position 900 > limit 100 (max 80, reorder point 30)"]
+    assert over["1010"].facts["units_over"] == 800
+    assert "position -50 (on hand 0, reserved 0, backordered 50) <= reorder point 30" in low["1020"].details[0]
+    assert low["1020"].facts["units_to_order"] == 130
 
 
 def test_credit_limit(world, settings) -> None:
