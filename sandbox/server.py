@@ -2,7 +2,9 @@
 
 Once the socket listens, exactly one JSON line goes to stdout (the ready line: URLs and credentials)
 and nothing else is ever written there; logs go to stderr. SIGINT/SIGTERM stop the server cleanly.
-The SMTP emulator (:mod:`sandbox.smtp`) listens on a second port of the same host, on the same loop.
+The SMTP emulator (:mod:`sandbox.smtp`) listens on a second port of the same host, on the same loop,
+and the SFTP finance drop (:mod:`sandbox.sftp`) on a third; its files live under ``--sftp-root`` (else a
+temporary folder removed when the server stops).
 With ``--live-orders-every S`` new orders arrive in the CRMs every S seconds of sandbox time
 (:mod:`sandbox.live_orders`); off by default.
 """
@@ -30,6 +32,7 @@ from sandbox.gateway import TRANSPORT_KEY
 from sandbox.live_orders import LiveOrders
 from sandbox.registry import SYSTEMS
 from sandbox.seed_data import DEFAULT_ORDERS, generate
+from sandbox.sftp import SftpSystem
 from sandbox.smtp import SmtpSystem
 from sandbox.system import EmulatedSystem, SandboxContext
 
@@ -60,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--port", type=int, default=0, help="0 picks a free port")
     up.add_argument("--smtp-port", type=int, default=0, help="SMTP port on the same host; 0 picks a free port")
+    up.add_argument("--sftp-port", type=int, default=0, help="SFTP port on the same host; 0 picks a free port")
+    up.add_argument("--sftp-root", default=None, help="folder served as the SFTP root (default: a temporary one)")
     up.add_argument("--now", default=None, help=f"sandbox clock start, ISO-8601 (default {iso_z(DEFAULT_START)})")
     up.add_argument("--frozen", action="store_true", help="keep the sandbox clock still until told to move")
     up.add_argument("--faults", default=None, help="fault settings as JSON: one object or a list of them")
@@ -77,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
 def build(seed: int, orders: int, now: str | None, frozen: bool) -> tuple[SandboxContext, list[EmulatedSystem]]:
     start = parse_instant(now) if now else DEFAULT_START
     ctx = SandboxContext(seed=seed, clock=SandboxClock(start, frozen=frozen), data=generate(seed, orders, start))
-    return ctx, [*(system(ctx) for system in SYSTEMS), SmtpSystem(ctx)]
+    return ctx, [*(system(ctx) for system in SYSTEMS), SmtpSystem(ctx), SftpSystem(ctx)]
 
 
 def ready_line(
@@ -122,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         sock = _bound_socket(args.host, args.port)
         smtp_sock = _bound_socket(args.host, args.smtp_port)
+        sftp_sock = _bound_socket(args.host, args.sftp_port)
     except OSError as exc:
         print(f"sandbox: {exc}", file=sys.stderr)
         return 2
@@ -129,6 +135,13 @@ def main(argv: list[str] | None = None) -> int:
     host, port = sock.getsockname()[:2]
     base_url = f"http://{host}:{port}"
     smtp.address = smtp_sock.getsockname()[:2]
+    sftp = next(s for s in systems if isinstance(s, SftpSystem))
+    sftp.address = sftp_sock.getsockname()[:2]
+    try:
+        sftp.open_root(args.sftp_root)
+    except OSError as exc:
+        print(f"sandbox: cannot use the SFTP root {args.sftp_root}: {exc}", file=sys.stderr)
+        return 2
     info = ready_line(ctx, systems, base_url, live)
     app = build_app(ctx, systems, lambda: {"base_url": base_url, **({"live_orders": live.status()} if live else {})})
     config = uvicorn.Config(
@@ -153,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
 
     async def serve() -> None:
         mail_server = await smtp.start(smtp_sock)
+        sftp_server = await sftp.start(sftp_sock)
         try:
             task = asyncio.create_task(server.serve(sockets=[sock]))
             while not server.started:
@@ -167,8 +181,12 @@ def main(argv: list[str] | None = None) -> int:
             if ticker is not None:
                 ticker.cancel()
         finally:
-            # Open SMTP sessions are cancelled by asyncio.run when this returns.
+            # Open SMTP and SFTP sessions are cancelled by asyncio.run when this returns.
             mail_server.close()
+            sftp_server.close()
 
-    asyncio.run(serve())
+    try:
+        asyncio.run(serve())
+    finally:
+        sftp.close_root()
     return 0
