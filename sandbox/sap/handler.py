@@ -493,7 +493,8 @@ class ODataHandler:
         args: dict[str, Any] = {}
         for p in function.params:
             raw = req.query.get(p.name)
-            if raw is None:
+            value = parse_literal(raw) if raw is not None else None
+            if value is None:
                 if not p.nullable:
                     raise SapError(
                         400,
@@ -501,7 +502,6 @@ class ODataHandler:
                         f"Parameter '{p.name}' of function import '{function.name}' is missing",
                     )
                 continue
-            value = parse_literal(raw)
             expected = {
                 "Edm.String": str,
                 "Edm.Decimal": Decimal,

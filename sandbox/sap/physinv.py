@@ -527,7 +527,7 @@ class PhysicalInventory:
                     "Batch": line.batch,
                     "InventoryStockType": line.stock_type,
                     "GoodsMovementType": line.movement_type,
-                    "QuantityInBaseUnit": str(line.quantity),
+                    "QuantityInBaseUnit": str(quantize(line.quantity, 3)),
                     "MaterialBaseUnit": line.unit,
                     "TotalGoodsMvtAmtInCCCrcy": str(line.amount),
                     "CompanyCodeCurrency": line.currency,
