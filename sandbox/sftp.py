@@ -21,8 +21,9 @@ others), each firing ``times`` times (default 1; ``null`` until cleared):
 
 - ``kill_upload_after_bytes: N`` - the next upload that goes past N bytes gets its first N bytes
   written, then the connection is dropped without a reply (a "killed upload");
-- ``disk_full_after_bytes: N`` - an upload past N bytes keeps N bytes and is answered
-  ``SSH_FX_FAILURE "No space left on device"`` (what SFTP v3 can say about ENOSPC);
+- ``disk_full_after_bytes: N`` - an upload past N bytes keeps N bytes and every later write of that
+  upload is answered ``SSH_FX_FAILURE "No space left on device"`` (what SFTP v3 can say about ENOSPC;
+  the disk stays full for the rest of the upload, ``times`` counts uploads);
 - ``refuse_rename: true`` - ``rename`` and ``posix-rename`` answer ``SSH_FX_PERMISSION_DENIED``;
 - ``posix_rename: false`` - the server answers ``posix-rename`` with ``SSH_FX_OP_UNSUPPORTED``, as a
   server without the OpenSSH extension does (not counted: it lasts until cleared).
@@ -338,6 +339,7 @@ class SandboxSftpServer(asyncssh.SFTPServer):
         super().__init__(chan, chroot=os.fsencode(system.root))
         self.system = system
         self._paths: dict[int, str] = {}
+        self._full: set[int] = set()  # uploads that met the full disk
 
     def _client_path(self, path: bytes) -> str:
         return "/" + os.fsdecode(path).lstrip("/")
@@ -356,6 +358,7 @@ class SandboxSftpServer(asyncssh.SFTPServer):
 
     def close(self, file_obj: object) -> None:
         self._paths.pop(id(file_obj), None)
+        self._full.discard(id(file_obj))
         super().close(file_obj)
 
     def write(self, file_obj: object, offset: int, data: bytes) -> int:
@@ -370,8 +373,12 @@ class SandboxSftpServer(asyncssh.SFTPServer):
             log.info("killing the upload of %s after %d bytes", path, kill)
             self.channel.get_connection().abort()
             raise asyncssh.SFTPConnectionLost("upload killed by the sandbox")
+        if id(file_obj) in self._full:
+            self.system.log_op("write", path, "failure", "disk_full")
+            raise asyncssh.SFTPFailure(NO_SPACE)
         if full is not None and end > full:
             faults.fire("disk_full_after_bytes")
+            self._full.add(id(file_obj))
             self._write_prefix(file_obj, offset, data, full)
             self.system.log_op("write", path, "failure", "disk_full")
             raise asyncssh.SFTPFailure(NO_SPACE)
