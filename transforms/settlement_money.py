@@ -142,11 +142,15 @@ class TaxTable:
         """``rate`` if it is one of the country's rates in force on ``day``, else a TaxRateError."""
         valid = set(self.rates_on(country, day).values())
         if rate not in valid:
-            shown = ", ".join(f"{r * 100:g} %" for r in sorted(valid)) or "none"
+            shown = ", ".join(f"{_pct(r)} %" for r in sorted(valid)) or "none"
             raise TaxRateError(
-                f"tax rate {rate * 100:g} % is not a rate of {country} on {day.isoformat()} (in force: {shown})"
+                f"tax rate {_pct(rate)} % is not a rate of {country} on {day.isoformat()} (in force: {shown})"
             )
         return rate
+
+
+def _pct(rate: Decimal) -> str:
+    return format((rate * 100).normalize() + 0, "f")
 
 
 # -- signs ---------------------------------------------------------------------------------------------
