@@ -10,7 +10,8 @@ Files (DESIGN §3.4, domain report §3.3), named ``{company}_settlement_{YYYYMMD
   currency's minor units (``12.50``, JPY ``1250``), negative for credits, no thousands separators;
   quantities with SAP's three places; dates ISO ``YYYY-MM-DD``; the tax rate in percent (``13``).
   Text cells that could start a spreadsheet formula (``= + - @``, tab, CR) get a leading apostrophe
-  (:func:`transforms.report_html.safe_cell`); number columns are numbers and never touched.
+  (:func:`transforms.report_html.safe_cell`); number columns are numbers and never touched. Line
+  ends inside text are LF, and characters XML 1.0 cannot hold become U+FFFD, in both files alike.
 - ``….xlsx``: the same rows (numbers as numbers, shown with the currency's minor units) and a
   ``controls`` sheet; workbook properties and zip entry times are fixed to the business day, so the
   same rows give the same bytes on every regeneration.
@@ -87,6 +88,9 @@ NUMBER_COLUMNS = frozenset({"quantity", "tax_rate_pct", *AMOUNT_COLUMNS})
 _COMPANY = re.compile(r"^[A-Za-z0-9]{1,10}$")
 _NAME = re.compile(r"^(?P<company>[A-Za-z0-9]{1,10})_settlement_(?P<day>\d{8})_v(?P<version>\d{2,})$")
 _QTY = Decimal("0.001")
+# What XML 1.0 cannot hold (control characters but tab and line feed, and U+FFFE/U+FFFF): each becomes
+# U+FFFD in both files, so the CSV and the XLSX say the same and the reader sees something was there.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 class SettlementFileError(ValueError):
@@ -207,6 +211,11 @@ def _rate_pct(rate: Decimal) -> str:
     return format(pct if not pct.is_zero() else Decimal(0), "f")
 
 
+def _text(value: str) -> str:
+    """Line ends as LF (XML reads CR as LF), no character XML cannot hold, never a formula."""
+    return safe_cell(_NOT_XML.sub("\ufffd", value.replace("\r\n", "\n").replace("\r", "\n")))
+
+
 def render_rows(lines: Iterable[SettlementLine]) -> list[list[str]]:
     """The data rows as text, sorted by billing document and item (no header)."""
     rows: list[list[str]] = []
@@ -239,7 +248,7 @@ def render_rows(lines: Iterable[SettlementLine]) -> list[list[str]]:
             "gross": _amount(ln.gross, ln.currency),
             "debit_credit": "C" if ln.gross < 0 else "D",
         }
-        rows.append([v if c in NUMBER_COLUMNS else safe_cell(v) for c, v in ((c, values[c]) for c in COLUMNS)])
+        rows.append([v if c in NUMBER_COLUMNS else _text(v) for c, v in ((c, values[c]) for c in COLUMNS)])
     return rows
 
 
@@ -369,7 +378,7 @@ def xlsx_bytes(rows: Sequence[Sequence[str]], ctl: Mapping[str, Any], business_d
             elif c == "tax_rate_pct":
                 cells.append(number(ws, v, "0.##"))
             else:
-                cells.append(_xlsx_text(v))
+                cells.append(v)
         ws.append(cells)
 
     ws = wb.create_sheet("controls")
@@ -388,13 +397,6 @@ def xlsx_bytes(rows: Sequence[Sequence[str]], ctl: Mapping[str, Any], business_d
     with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as archive:
         ExcelWriter(wb, archive).save()
     return _fixed_zip(raw.getvalue(), stamp)
-
-
-def _xlsx_text(value: str) -> str:
-    """Text without the control characters XML 1.0 cannot hold (each becomes U+FFFD)."""
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-
-    return ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
 
 
 def _fixed_zip(content: bytes, stamp: datetime) -> bytes:
