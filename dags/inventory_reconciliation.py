@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.hitl import ApprovalOperator
-from airflow.sdk import CronDataIntervalTimetable, TriggerRule, dag, get_current_context, task
+from airflow.sdk import CronDataIntervalTimetable, Param, TriggerRule, dag, get_current_context, task
 
 from flows.assets import INVENTORY_RECONCILIATION
 from plugins.dag_defaults import default_args
@@ -40,6 +40,9 @@ Daily at 23:30 Asia/Shanghai for the business day that ends the run's data inter
    for the alert checks.
 7. **report**: `output/inventory/inventory_reconciliation_<day>.csv|xlsx|html`.
 
+Re-run a day: trigger with the param `day`. A day's book is read once; its results are frozen once
+proposed, so a re-run never posts twice.
+
 Ops: `hub inventory show DAY`, `hub quarantine list --stage warehouse_counts`,
 `hub ledger list --target sap.physical_inventory`.
 """
@@ -60,6 +63,15 @@ def _approval_timeout() -> timedelta:
     default_args=default_args(),
     tags=["inventory", "qimen", "sap", "approval"],
     doc_md=DOC,
+    params={
+        "day": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="Reconcile this business day (YYYY-MM-DD) instead of the data interval's: the counts "
+            "from the cut-off (23:30 Asia/Shanghai) before it to its own",
+        )
+    },
 )
 def inventory_reconciliation():
     @task(pool="sap_api")
@@ -151,11 +163,17 @@ def _run_id() -> str:
 
 
 def _window():  # noqa: ANN202 - flows.inventory_reconciliation.Window, imported lazily
+    """The run's business day: the param ``day`` when operations re-run one, else the data interval's."""
+    from datetime import date
+
     from flows import inventory_reconciliation as steps
     from hub.settings import get_settings
 
     ctx = get_current_context()
-    return steps.window(ctx["data_interval_start"], ctx["data_interval_end"], get_settings().hub.timezone)
+    zone = get_settings().hub.timezone
+    if ctx["params"].get("day"):
+        return steps.day_window(date.fromisoformat(ctx["params"]["day"]), zone)
+    return steps.window(ctx["data_interval_start"], ctx["data_interval_end"], zone)
 
 
 def _engine_ledger() -> tuple:

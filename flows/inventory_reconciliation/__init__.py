@@ -1,6 +1,6 @@
 """inventory_reconciliation, step by step (DESIGN §2), each with what a deployment has:
 
-1. ``snapshot``: SAP's book stock of the business day, read once (``snapshot``), gate ``book_stock``;
+1. ``snapshot``: SAP's book stock of the business day, read once (``book``), gate ``book_stock``;
 2. ``collect``: the warehouses' counts and stock, gate ``warehouse_counts`` (``counts``);
 3. ``reconcile``: book against physical, timing explained, tolerances, gate ``count_results``
    (``reconciling``);
@@ -8,7 +8,7 @@
    (Required Actions), or ``hub inventory approve DAY`` decides (``decide``);
 5. ``post``: approved adjustments to SAP as physical-inventory documents (``posting``);
 6. ``report``: CSV, XLSX and HTML in the output folder (``reporting``);
-7. ``policies``: stock policies and positions, low / over stock for the alerts (``policies``).
+7. ``policies``: stock policies and positions, low / over stock for the alerts (``stock_levels``).
 
 The business day is the end of the run's data interval in ``hub.timezone``; the counts reconciled
 are those taken in the data interval (and the warehouses' stock read for the day).
@@ -17,13 +17,16 @@ are those taken in the data interval (and the warehouses' stock read for the day
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
 from hub.ledger import Ledger
+
+# The daily cut-off: counts up to 23:30 local belong to the day; the DAG runs at that time.
+CUTOFF = time(23, 30)
 
 
 @dataclass(frozen=True)
@@ -34,8 +37,21 @@ class Window:
 
 
 def window(start: datetime, end: datetime, timezone: str) -> Window:
-    """The business day of a run whose data interval is [start, end)."""
+    """The business day of a scheduled run whose data interval is [start, end)."""
     return Window(end.astimezone(ZoneInfo(timezone)).date(), start, end)
+
+
+def day_window(day: date, timezone: str) -> Window:
+    """The window of a business day named by hand (a re-run of a day): the cut-off before it to its own."""
+    zone = ZoneInfo(timezone)
+    end = datetime.combine(day, CUTOFF, zone)
+    return Window(day, (end - timedelta(days=1)).astimezone(UTC), end.astimezone(UTC))
+
+
+def business_day_of(instant: datetime, timezone: str) -> date:
+    """The business day whose window holds ``instant``."""
+    local = instant.astimezone(ZoneInfo(timezone))
+    return local.date() + timedelta(days=1) if local.time() >= CUTOFF else local.date()
 
 
 def _settings() -> Any:
@@ -46,7 +62,7 @@ def _settings() -> Any:
 
 def snapshot(engine: Engine, run_id: str, win: Window) -> dict[str, Any]:
     from flows.connections import hub_database_url, sap_client
-    from flows.inventory_reconciliation.snapshot import take_book
+    from flows.inventory_reconciliation.book import take_book
     from quality.sql_gate import run_table_gate
 
     settings = _settings()
@@ -120,13 +136,12 @@ def decide(engine: Engine, business_day: date, approved: bool, by: str, note: st
 
 
 def post(engine: Engine, ledger: Ledger, run_id: str, win: Window) -> dict[str, Any]:
-    from connectors.sap_physinv import PhysicalInventory
-
+    from connectors.sap_physinv import PhysicalInventoryClient
     from flows.connections import sap_client
     from flows.inventory_reconciliation.posting import post_approved
 
     with sap_client() as sap:
-        return post_approved(engine, PhysicalInventory(sap), ledger, run_id, win.business_day)
+        return post_approved(engine, PhysicalInventoryClient(sap), ledger, run_id, win.business_day)
 
 
 def report(engine: Engine, win: Window) -> dict[str, Any]:
@@ -137,7 +152,7 @@ def report(engine: Engine, win: Window) -> dict[str, Any]:
 
 
 def policies(engine: Engine, run_id: str, win: Window) -> dict[str, Any]:
-    from flows.inventory_reconciliation.policies import update_policies
+    from flows.inventory_reconciliation.stock_levels import update_policies
 
     return update_policies(engine, run_id, win.business_day, _settings())
 

@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 STAGE = "warehouse_counts"
 SHEET_METHOD = "count_sheet"
 INCOMPLETE_AFTER = timedelta(days=1)
+# Qimen order types that bring goods into the warehouse from outside (§3.10); CCRK (defective goods
+# in) moves stock between types inside the warehouse and is no receipt SAP could be behind on.
+RECEIPT_TYPES = frozenset({"B2BRK", "SCRK", "LYRK", "CGRK", "DBRK", "QTRK", "XTRK", "THRK", "HHRK"})
 _KEY = ("source", "document", "adjust_type", "plant", "material", "batch", "stock_type")
 
 
@@ -70,6 +73,25 @@ def _row(
     }
 
 
+def _without_unkept_batches(conn: Any, rows: list[dict]) -> list[dict]:
+    """A warehouse may keep lots of a material SAP books without batches: its lines are summed under
+    no batch, so they meet SAP's one book line."""
+    kept = set(conn.execute(select(book_stock.c.plant, book_stock.c.material).where(book_stock.c.batch != "")).all())
+    merged: dict[tuple, dict] = {}
+    for r in rows:
+        if r["batch"] and (r["plant"], r["material"]) not in kept:
+            r = {**r, "batch": ""}
+        key = tuple(r[k] for k in _KEY)
+        if key in merged:
+            prev = merged[key]
+            for field in ("physical", "difference"):
+                if prev[field] is not None or r[field] is not None:
+                    prev[field] = (prev[field] or 0) + (r[field] or 0)
+        else:
+            merged[key] = dict(r)
+    return list(merged.values())
+
+
 def _store_gated(engine: Engine, rows: list[dict], run_id: str, source: str) -> tuple[int, int]:
     """Gate the count lines and store those that pass; returns (stored, quarantined)."""
     if not rows:
@@ -77,6 +99,7 @@ def _store_gated(engine: Engine, rows: list[dict], run_id: str, source: str) -> 
     import pandas as pd
 
     with engine.begin() as conn:
+        rows = _without_unkept_batches(conn, rows)
         units = _base_units(conn)
         frame = pd.DataFrame(
             [
@@ -206,8 +229,8 @@ def collect_changes(engine: Engine, run_id: str, warehouses: dict[str, str]) -> 
         rows = []
         for n, change in enumerate(changes, start=1):
             plant = plants_of.get(change.warehouse)
-            if plant is None or change.stock_type is None or not change.order_type.endswith("RK"):
-                continue  # only receipts (入库) of stock on hand in a known warehouse can be ahead of SAP's book
+            if plant is None or change.stock_type is None or change.order_type not in RECEIPT_TYPES:
+                continue  # only goods from outside (入库) in a known warehouse can be ahead of SAP's book
             rows.append(
                 {
                     "message_key": row.message_key,

@@ -22,7 +22,8 @@ from typing import Any
 
 from sqlalchemy import Engine, select, update
 
-from flows.inventory_reconciliation.snapshot import day_row
+from connectors.sap_physinv import PiItemIn
+from flows.inventory_reconciliation.book import day_row
 from hub.db import utcnow
 from hub.ledger import Delivered, Ledger
 from hub.schema import count_results, reconciliations
@@ -66,7 +67,11 @@ def _complete(pi: Any, document: Any, payload: dict[str, Any]) -> Delivered:
             line = wanted.get((item.material, item.batch or "", item.stock_type))
             if line is None or item.counted:
                 continue
-            counts[item.item] = (item.book_qty + Decimal(line["difference"]), line["unit"], line["reason"])
+            counts[item.item] = (
+                item.book_quantity + Decimal(line["difference"]),
+                line["unit"] or item.unit,
+                line["reason"],
+            )
         if counts:
             document = pi.enter_counts(document, counts)
         document = pi.post_differences(
@@ -93,7 +98,7 @@ def _send(pi: Any, payload: dict[str, Any]) -> Delivered:
         payload["storage_location"],
         payload["reference"],
         f"Hub count {payload['business_day']}",
-        [(i["material"], i["batch"], i["stock_type"]) for i in payload["items"]],
+        [PiItemIn(i["material"], i["batch"], i["stock_type"]) for i in payload["items"]],
         date.fromisoformat(payload["business_day"]),
     )
     return _complete(pi, document, payload)

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, func, insert, select, update
 
 from flows.inventory_reconciliation.queries import rows as named_rows
-from flows.inventory_reconciliation.snapshot import day_row
+from flows.inventory_reconciliation.book import day_row
 from hub.db import utcnow
 from hub.schema import count_results, reconciliations
 from quality.sql_gate import run_table_gate

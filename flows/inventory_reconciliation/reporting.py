@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from flows.inventory_reconciliation.snapshot import day_row
+from flows.inventory_reconciliation.book import day_row
 from hub.schema import count_results, stock_policies
 from transforms.inventory_report import write_reconciliation_report
 
