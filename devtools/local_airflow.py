@@ -131,7 +131,16 @@ def connections_for(sandbox: dict[str, Any], hub_db_path: Path) -> dict[str, dic
         "login": sf["partner_id"],
         "password": sf["check_word"],
     }
-    conns["finance_drop"] = {"conn_type": "fs", "extra": json.dumps({"path": str(hub_db_path.parent / "finance")})}
+    drop = systems["sftp"]
+    conns["finance_drop"] = {
+        "conn_type": "sftp",
+        "host": drop["host"],
+        "port": drop["port"],
+        "login": drop["user"],
+        "password": drop["password"],
+        # The sandbox on loopback: any host key (its key is in the ready line as host_key).
+        "extra": json.dumps({"remote_dir": drop["remote_dir"], "no_host_key_check": True}),
+    }
     wecom, dingtalk, hook = systems["wecom"], systems["dingtalk"], systems["alert_webhook"]
     conns["alert_wecom"] = {"conn_type": "http", "host": wecom["url"], "password": wecom["key"]}
     conns["alert_dingtalk"] = {

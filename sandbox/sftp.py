@@ -11,6 +11,7 @@ It behaves as a finance team's SFTP drop does:
   keys (Ed25519) are derived from the seed, so a given seed always yields the same ready line. The
   host key is printed in the ready line (``host_key``), the client key as OpenSSH private-key text
   (``private_key``, what the SFTP provider's ``private_key`` extra takes).
+  The root folder is not in the ready line (it is not a credential); ``/_sandbox/sftp/files`` names it.
 - A chroot-like root folder (``--sftp-root``, else a temporary folder removed on exit): a client sees
   ``/`` as that folder and cannot leave it. ``/inbox`` exists from the start (``remote_dir``).
 - No shell, no exec, no SCP: the SFTP subsystem only.
@@ -35,12 +36,14 @@ fault (``system`` = ``sftp``, ``method`` = the SFTP operation, ``path`` = the pa
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import logging
 import os
 import shutil
 import socket
+import struct
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -48,7 +51,7 @@ from typing import Any, ClassVar
 
 import asyncssh
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -70,11 +73,30 @@ def _secret(seed: int, label: str) -> bytes:
     return hashlib.sha256(f"{seed}:sftp:{label}".encode()).digest()
 
 
+def _string(data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + data
+
+
+def seeded_key_text(seed: int, label: str) -> str:
+    """An Ed25519 private key derived from the seed, as OpenSSH private-key text (what paramiko and the
+    SSH provider's ``private_key`` extra read). Written here rather than by a library, whose "check
+    int" is random: the same seed gives the same text, so the ready line follows from the seed."""
+    private = Ed25519PrivateKey.from_private_bytes(_secret(seed, label))
+    raw = private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    blob = _string(b"ssh-ed25519") + _string(public)
+    check = _secret(seed, f"{label}:check")[:4]
+    section = check + check + blob + _string(raw + public) + _string(b"")
+    section += bytes(range(1, 1 + (-len(section) % 8)))
+    body = b"openssh-key-v1\0" + _string(b"none") + _string(b"none") + _string(b"") + struct.pack(">I", 1)
+    encoded = base64.b64encode(body + _string(blob) + _string(section)).decode()
+    lines = [encoded[i : i + 70] for i in range(0, len(encoded), 70)]
+    return "\n".join(["-----BEGIN OPENSSH PRIVATE KEY-----", *lines, "-----END OPENSSH PRIVATE KEY-----", ""])
+
+
 def seeded_key(seed: int, label: str) -> asyncssh.SSHKey:
     """An Ed25519 key derived from the seed: the same seed gives the same key on every start."""
-    private = Ed25519PrivateKey.from_private_bytes(_secret(seed, label))
-    text = private.private_bytes(Encoding.PEM, PrivateFormat.OpenSSH, NoEncryption())
-    return asyncssh.import_private_key(text)
+    return asyncssh.import_private_key(seeded_key_text(seed, label))
 
 
 class SftpFaultError(ValueError):
@@ -168,7 +190,8 @@ class SftpSystem(EmulatedSystem):
         self.user = USER
         self.password = _secret(ctx.seed, "password").hex()[:24]
         self.host_key = seeded_key(ctx.seed, "host")
-        self.client_key = seeded_key(ctx.seed, "client")
+        self.client_key_text = seeded_key_text(ctx.seed, "client")
+        self.client_key = asyncssh.import_private_key(self.client_key_text)
         self.address: tuple[str, int] | None = None
         self.root: Path | None = None
         self._owns_root = False
@@ -218,10 +241,9 @@ class SftpSystem(EmulatedSystem):
             "port": port,
             "user": self.user,
             "password": self.password,
-            "private_key": self.client_key.export_private_key("openssh").decode(),
+            "private_key": self.client_key_text,
             "host_key": self.host_key.export_public_key("openssh").decode().strip(),
             "remote_dir": REMOTE_DIR,
-            "root": str(self.root) if self.root else None,
         }
 
     def is_api_path(self, path: str) -> bool:

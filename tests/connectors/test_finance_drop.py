@@ -8,11 +8,13 @@ control API and cleared around every test.
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import paramiko
 import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -163,10 +165,12 @@ PART = f"/inbox/.{NAME}.part"
 @pytest.mark.sandbox
 def test_ready_line_entry(sandbox: dict[str, Any]) -> None:
     entry = sandbox["systems"]["sftp"]
-    assert set(entry) == {"host", "port", "user", "password", "private_key", "host_key", "remote_dir", "root"}
+    assert set(entry) == {"host", "port", "user", "password", "private_key", "host_key", "remote_dir"}
     assert entry["host"] == "127.0.0.1" and entry["remote_dir"] == "/inbox"
     assert entry["private_key"].startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
     assert entry["host_key"].startswith("ssh-ed25519 ")
+    key = paramiko.Ed25519Key.from_private_key(io.StringIO(entry["private_key"]))  # what the provider reads
+    assert key.get_name() == "ssh-ed25519"
 
 
 @pytest.mark.sandbox
@@ -284,3 +288,25 @@ def test_the_client_cannot_leave_the_root(sftp: dict[str, Any], tmp_path: Path) 
     with _drop(sftp, remote_dir="/../../..") as drop:
         drop.deliver(_file(tmp_path, b"inside"), "escape.csv")
     assert set(_files(sftp)) == {"/escape.csv"}  # "/.." is the root itself
+
+
+@pytest.mark.sandbox
+def test_the_local_setups_connection_works_with_the_sftp_providers_hook(
+    sftp: dict[str, Any], sandbox: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``finance_drop`` as devtools.local_airflow declares it is a Connection the pinned SFTP provider
+    opens, and a flow may hand the hook's client to the drop (SftpStore.from_client)."""
+    import json
+
+    from airflow.providers.sftp.hooks.sftp import SFTPHook
+
+    from connectors.finance_drop import SftpStore
+    from devtools.local_airflow import connections_for
+
+    finance = connections_for(sandbox, tmp_path / "hub.sqlite")["finance_drop"]
+    monkeypatch.setenv("AIRFLOW_CONN_FINANCE_DROP", json.dumps({**finance, "extra": json.loads(finance["extra"])}))
+    hook = SFTPHook(ssh_conn_id="finance_drop")
+    with hook.get_managed_conn() as client:
+        drop = FinanceDrop(SftpStore.from_client(client, json.loads(finance["extra"])["remote_dir"]))
+        assert drop.deliver(_file(tmp_path), NAME).remote_path == FINAL
+        assert drop.list() == [NAME]

@@ -46,6 +46,7 @@ SANDBOX = {
             "client": "100",
         },
         "smtp": {"host": "127.0.0.1", "port": 2525, "user": "u", "password": "p", "from_address": "a@example.com"},
+        "sftp": {"host": "127.0.0.1", "port": 2222, "user": "u", "password": "p", "remote_dir": "/inbox"},
         "qimen_wms": {
             "url": "http://127.0.0.1:8900/qimen/router/qimen/service",
             "app_key": "k",

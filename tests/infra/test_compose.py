@@ -138,7 +138,7 @@ def test_healthchecks_and_start_order(services: dict[str, Any]) -> None:
 def test_sandbox_runs_under_its_own_profile(services: dict[str, Any]) -> None:
     sandbox = services["sandbox"]
     assert sandbox["profiles"] == ["sandbox"]
-    assert " ".join(sandbox["command"]) == "hub sandbox up --port 8900 --smtp-port 2525 --host 0.0.0.0"
+    assert " ".join(sandbox["command"]) == "hub sandbox up --port 8900 --smtp-port 2525 --sftp-port 2222 --host 0.0.0.0"
     assert all("profiles" not in services[name] for name in ["postgres", "redis", *AIRFLOW_SERVICES])
 
 
