@@ -18,7 +18,8 @@ It behaves as a finance team's SFTP drop does:
 - ``rename`` refuses an existing target (the SFTP v3 rule); ``posix-rename@openssh.com`` replaces it.
 
 Faults, set through ``POST /_sandbox/sftp/faults`` (and cleared by ``DELETE /_sandbox/faults`` with the
-others), each firing ``times`` times (default 1; ``null`` until cleared):
+others; the generic settings of ``/_sandbox/faults`` do not apply to SFTP), each firing ``times`` times
+(default 1; ``null`` until cleared):
 
 - ``kill_upload_after_bytes: N`` - the next upload that goes past N bytes gets its first N bytes
   written, then the connection is dropped without a reply (a "killed upload");
