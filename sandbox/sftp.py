@@ -363,6 +363,7 @@ class SandboxSftpServer(asyncssh.SFTPServer):
         self.system = system
         self._paths: dict[int, str] = {}
         self._full: set[int] = set()  # uploads that met the full disk
+        self._killed = False  # requests already read when the connection was dropped reach nothing
 
     def _client_path(self, path: bytes) -> str:
         return "/" + os.fsdecode(path).lstrip("/")
@@ -389,8 +390,11 @@ class SandboxSftpServer(asyncssh.SFTPServer):
         end = offset + len(data)
         path = self._paths.get(id(file_obj), "?")
         kill, full = faults.kill_upload_after_bytes, faults.disk_full_after_bytes
+        if self._killed:
+            raise asyncssh.SFTPConnectionLost("upload killed by the sandbox")
         if kill is not None and end > kill:
             faults.fire("kill_upload_after_bytes")
+            self._killed = True
             self._write_prefix(file_obj, offset, data, kill)
             self.system.log_op("write", path, "connection dropped", "kill_upload")
             log.info("killing the upload of %s after %d bytes", path, kill)
