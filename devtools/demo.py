@@ -17,6 +17,7 @@ from typing import Any
 
 import requests
 
+from devtools.demo_inventory import inventory_summary, run_inventory
 from hub.settings import PROJECT_ROOT, get_settings
 
 # The order data flows in; DAGs found in dags/ but not listed here run after these.
@@ -76,6 +77,9 @@ def _run_dags(now: datetime, sandbox: dict[str, Any]) -> list[tuple[str, str, fl
                 results.append(_run_one(dag, at, {}))
             clock = at
             continue
+        if dag_id == "inventory_reconciliation":
+            results += run_inventory(dag, clock, sandbox, _run_one, _say)
+            continue
         results.append(_run_one(dag, clock, _run_conf(dag_id, clock)))
         if dag_id == "ops_report":  # the business day before the sandbox's clock
             _say(f"  … report written: {_report_path()}")
@@ -101,7 +105,7 @@ def _run_one(dag: Any, at: datetime, conf: dict[str, Any]) -> tuple[str, str, fl
     elapsed = time.monotonic() - started
     state = str(getattr(dag_run, "state", "failed"))
     for ti in sorted(dag_run.get_task_instances(), key=lambda t: (t.start_date or at, t.map_index)):
-        mark = "✓" if str(ti.state) == "success" else "✗"
+        mark = {"success": "✓", "skipped": "·"}.get(str(ti.state), "✗")
         label = ti.task_id + (f"[{ti.rendered_map_index or ti.map_index}]" if ti.map_index >= 0 else "")
         _say(f"    {mark} {label:<36} {ti.state}")
     _say(f"  {'✓' if state == 'success' else '✗'} {dag.dag_id} {state} in {elapsed:.1f} s")
@@ -145,6 +149,7 @@ def _summary(engine) -> None:  # noqa: ANN001
                 _say(f"  {gate:<24} {ev:>6} = {ok:>6} + {bad:>5}")
         _sap_summary(conn)
         _shipment_summary(conn)
+        inventory_summary(conn, _say)
         sends = conn.execute(sql.query("ledger_by_target")).all()
         if sends:
             _say("Ledger (messages to outside systems):")
@@ -291,7 +296,7 @@ def main() -> int:
                 system.get("api_domain")
                 or system.get("base_url")
                 or system.get("url")
-                or f"smtp://{system['host']}:{system['port']}"
+                or f"{'sftp' if name == 'sftp' else 'smtp'}://{system['host']}:{system['port']}"
             )
             _say(f"    {name:<10} {where}")
         _say("▶ preparing Airflow in .airflow/ (metadata DB, Connections, pools) …")
@@ -305,6 +310,9 @@ def main() -> int:
         _say(f"▶ hub database ready: {hub_db_path}")
         # Alerts go to an ops mailbox of the sandbox, besides its WeCom and DingTalk robots.
         os.environ.setdefault("HUB__ALERTS__EMAIL_TO", ALERT_MAILBOX)
+        # dag.test() cannot wait for a person: adjustments are approved as `hub inventory approve` does.
+        os.environ["HUB__INVENTORY__APPROVAL"] = "cli"
+        os.environ["HUB__INVENTORY__COUNT_DIR"] = str(out / "sandbox" / "counts")
         get_settings.cache_clear()
         results = _with_receiver(sandbox, url, lambda: _run_dags(now, sandbox))
         engine = make_engine(url)
@@ -320,8 +328,10 @@ def main() -> int:
     _say(f"  output folder     {out}")
     _say(f"  ship notices      {get_settings().asn_dir} (X12 856 per delivery of an EDI customer)")
     _say(f"  ops report        {get_settings().output_dir / 'reports'} (ops_report_<day>.html with charts, .csv)")
+    inventory = get_settings().output_dir / "inventory"
+    _say(f"  inventory         {inventory} (inventory_reconciliation_<day>.html, .csv, .xlsx)")
     _say(f"  Airflow home      {local_airflow.AIRFLOW_HOME} (logs in {local_airflow.AIRFLOW_HOME / 'logs'})")
-    _say("  inspect           .venv/bin/hub quarantine list   ·   .venv/bin/hub ledger list")
+    _say("  inspect           .venv/bin/hub quarantine list  ·  hub ledger list  ·  hub inventory show DAY")
     _say(f"\n{'✗ ' + ', '.join(failed) + ' failed' if failed else '✓ all flows succeeded'}")
     return 1 if failed else 0
 
