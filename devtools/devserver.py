@@ -38,7 +38,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,9 @@ SEED, ORDERS = 7, 600  # the demo's business
 API_PORT = 8080
 LIVE_ORDERS_EVERY = 180  # seconds between new CRM orders in the sandbox
 PREVIOUS = "hub.previous.sqlite"
+GMT8 = timezone(timedelta(hours=8))  # the warehouse's clock (Qimen)
+# Plant 2010's count sheets (HUB__INVENTORY__COUNT_DIR of the trial)
+COUNT_DIR = get_settings().output_dir / "sandbox" / "counts"
 # What `airflow standalone` runs; the API server first (see the module docstring).
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 API_READY_TIMEOUT = 300  # seconds
@@ -98,6 +101,7 @@ def up_env(extract_dir: Path, *, cpus: int | None, host: str) -> dict[str, str]:
         "AIRFLOW__API__WORKERS": "1",
         "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": str(max(1, min(2, (cpus or 1) // 2))),
         "HUB__MASTERDATA__EXTRACT_DIR": str(extract_dir),
+        "HUB__INVENTORY__COUNT_DIR": str(COUNT_DIR),
     }
 
 
@@ -168,7 +172,9 @@ def main() -> int:
                 f"Sandbox:    {sandbox['base_url']}   Hub database: {hub_db_path}\n"
                 f"Receiver:   {receiver_url}/qimen (the sandbox warehouse pushes its confirmations here)\n"
                 "DAGs are unpaused: crm_order_sync runs every 15 minutes (the first at once, over the seeded\n"
-                "six weeks), sap_order_posting follows each of its runs. Ctrl-C stops everything.",
+                "six weeks), sap_order_posting follows each of its runs. The warehouse counts at 18:30 GMT+8;\n"
+                "trigger inventory_reconciliation (param day: today) and approve its adjustments under\n"
+                "Browse → Required Actions. Ctrl-C stops everything.",
             )
             return run_airflow(env, local_url(host))
 
@@ -272,6 +278,12 @@ def _receiver(sandbox: dict[str, Any], hub_db_path: Path, airflow_url: str) -> I
         with serving(app) as url:
             control = sandbox["control_url"]
             requests.post(f"{control}/qimen_wms/receiver", json={"url": f"{url}/qimen"}, timeout=10).raise_for_status()
+            # The warehouse counts every day at 18:30 GMT+8 (inventory_reconciliation reconciles them at
+            # 23:30), and plant 2010's count sheets of today are in the count folder from the start.
+            requests.post(f"{control}/qimen_wms/counts/schedule", json={"enabled": True}, timeout=10).raise_for_status()
+            today = datetime.fromisoformat(sandbox["now"]).astimezone(GMT8).date()
+            sheets = {"folder": str(COUNT_DIR), "day": today.isoformat()}
+            requests.post(f"{control}/qimen_wms/count_sheets", json=sheets, timeout=30).raise_for_status()
             yield url
     finally:
         engine.dispose()
