@@ -58,6 +58,7 @@ from transforms.settlement_money import MoneyResult, MoneyRules
 SCHEMA_VERSION = 1
 GENERATOR = "spare-parts-order-hub transforms.settlement_file"
 HASH_MODULUS = 10**10
+XLSX_MAX_ROWS = 1_048_575  # a worksheet's 1,048,576 rows less the header
 
 COLUMNS: tuple[str, ...] = (
     "company_code",
@@ -343,6 +344,8 @@ def xlsx_bytes(rows: Sequence[Sequence[str]], ctl: Mapping[str, Any], business_d
     from openpyxl.styles import Font
     from openpyxl.writer.excel import ExcelWriter
 
+    if len(rows) > XLSX_MAX_ROWS:
+        raise SettlementFileError(f"{len(rows)} rows do not fit one worksheet ({XLSX_MAX_ROWS} at most)")
     stamp = datetime.combine(business_day, time())
     wb = Workbook(write_only=True)
     props = wb.properties
@@ -555,6 +558,13 @@ def write_settlement(
             previous_manifest if previous_manifest is not None else latest_manifest(folder, company_code, business_day)
         )
 
+    if previous is not None and (
+        previous.get("company_code") != company_code or previous.get("business_day") != business_day.isoformat()
+    ):
+        raise SettlementFileError(
+            f"the previous manifest is of {previous.get('company_code')} {previous.get('business_day')}, "
+            f"not of {company_code} {business_day.isoformat()}"
+        )
     rows = render_rows(lines)
     content = csv_bytes(rows)
     ctl = controls(rows)

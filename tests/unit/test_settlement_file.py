@@ -89,6 +89,9 @@ def test_same_inputs_write_nothing_changed_inputs_a_new_version_naming_the_old(t
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     assert write(tmp_path, run="run-2") is None
     assert write(tmp_path, previous=first.data, run="run-2") is None
+    assert write(tmp_path, previous=first.manifest, run="run-2") is None
+    with pytest.raises(SettlementFileError, match="previous manifest is of 1010 2025-03-14, not of 1010 2025-03-15"):
+        write_settlement(tmp_path, "1010", date(2025, 3, 15), [], first.data, "r", RULES)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
     second = write(tmp_path, THREE[:2], run="run-3")
     assert second.version == 2 and second.csv.name.endswith("_v02.csv")
