@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select, update
 
+from connectors.sap_odata import SapBusinessError
 from connectors.sap_physinv import PiItemIn
 from flows.inventory_reconciliation.book import day_row
 from hub.db import utcnow
@@ -74,9 +75,17 @@ def _complete(pi: Any, document: Any, payload: dict[str, Any]) -> Delivered:
             )
         if counts:
             document = pi.enter_counts(document, counts)
-        document = pi.post_differences(
-            document.fiscal_year, document.document, date.fromisoformat(payload["business_day"])
-        )
+        try:
+            document = pi.post_differences(
+                document.fiscal_year, document.document, date.fromisoformat(payload["business_day"])
+            )
+        except SapBusinessError:
+            # Another try completing the same document (its claim live: a zombie, or a retry settling
+            # it through the lookup) posted between our read and our PostDifferences, and SAP refused
+            # a second posting (MI/013): what SAP holds is the answer. Anything else stays an error.
+            document = pi.read_document(document.fiscal_year, document.document)
+            if not document.posted:
+                raise
     material_docs = sorted({i.material_document for i in document.items if i.material_document})
     return Delivered(
         ref=document.document,
