@@ -16,6 +16,7 @@ Rules (domain_report.md §5; SAP MI07/MI11 practice):
   ``adjust``; beyond both → ``recount``, unless the item was already on the previous day's recount
   list and the recount confirms a difference → ``adjust``.
 - an adjustment the warehouse already made (``adjustType`` ADJUST) is mirrored in SAP → ``adjust``.
+- a negative count, or a part without a standard price, can never be posted → ``recount``.
 - per plant, when the adjustments together are worth more than ``inventory.document_value``, none of
   them is postable (SAP's per-document tolerance): they all go to ``recount`` (:func:`apply_document_limit`).
 
@@ -114,6 +115,11 @@ def judge(line: Line, tolerances: Tolerances, reasons: ReasonCodes) -> Judgement
     raw = line.physical_qty - line.book_qty
     difference = raw - timing
     value = _value(difference, line.unit_cost)
+    if difference and (line.physical_qty < 0 or line.unit_cost is None):
+        # Nothing SAP could post: stock cannot be negative, and a part without a standard price has
+        # no value to post at (its plant data is missing from the ERP extract).
+        why = "a negative count" if line.physical_qty < 0 else "no standard price in the ERP's plant data"
+        return Judgement("recount", timing, difference, value, f"{why}: count again before anything is posted")
     if raw == 0 and timing == 0:
         return Judgement("matched", timing, difference, value, "book = physical")
     if difference == 0:

@@ -45,18 +45,28 @@ def _payload(business_day: date, plant: str, storage_location: str, lines: list[
         "plant": plant,
         "storage_location": storage_location,
         "business_day": business_day.isoformat(),
-        "items": [
-            {
-                "material": r.material,
-                "batch": r.batch,
-                "stock_type": r.stock_type,
-                "difference": str(r.difference_qty),
-                "unit": r.unit,
-                "reason": r.reason_code,
-            }
-            for r in lines
-        ],
+        "items": _one_per_item(lines),
     }
+
+
+def _one_per_item(lines: list[Any]) -> list[dict[str, Any]]:
+    """A document holds an item once: a count and a warehouse adjustment of the same item on one day
+    are posted as their sum (with the count's reason)."""
+    items: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for r in sorted(lines, key=lambda r: (r.material, r.batch, r.stock_type, r.basis)):
+        key = (r.material, r.batch, r.stock_type)
+        if key in items:
+            items[key]["difference"] = str(Decimal(items[key]["difference"]) + r.difference_qty)
+            continue
+        items[key] = {
+            "material": r.material,
+            "batch": r.batch,
+            "stock_type": r.stock_type,
+            "difference": str(r.difference_qty),
+            "unit": r.unit,
+            "reason": r.reason_code,
+        }
+    return [i for i in items.values() if Decimal(i["difference"]) != 0]
 
 
 def _complete(pi: Any, document: Any, payload: dict[str, Any]) -> Delivered:

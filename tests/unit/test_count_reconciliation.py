@@ -139,3 +139,10 @@ def test_the_document_limit_keeps_every_line_and_only_demotes(items, limit):
     for plant, total in over.items():
         assert total > limit
         assert total == sum(abs(j.difference_value) for p, j in judged if p == plant and j.status == "adjust")
+
+
+def test_what_sap_could_never_post_is_recounted() -> None:
+    negative = judge(line("3", "-1"), TOL, REASONS)
+    assert negative.status == "recount" and "negative count" in negative.explanation
+    unpriced = judge(line("3", "2", unit_cost=None), TOL, REASONS)
+    assert unpriced.status == "recount" and "no standard price" in unpriced.explanation
