@@ -6,6 +6,7 @@ hub quarantine list [--status S] [--stage S] [--source S] [--error-class C] | sh
                | requeue [--id N ...] [--stage S] [--source S]
 hub settings check
 hub inventory show DAY | approve DAY [--note TEXT] | reject DAY [--note TEXT]
+hub settlement verify FILE
 hub sandbox up [--seed N] [--orders N] [--port P]
 hub receiver [--host H] [--port P]
 """
@@ -243,6 +244,14 @@ def cmd_inventory(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_settlement(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from cli.settlement import verify_command
+
+    return verify_command(Path(args.file))
+
+
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from sandbox.server import main as sandbox_main
 
@@ -295,6 +304,11 @@ def build_parser() -> argparse.ArgumentParser:
     inv.add_argument("--note", help="why (kept with the decision)")
     inv.add_argument("--json", action="store_true")
     inv.set_defaults(func=cmd_inventory)
+
+    se = sub.add_parser("settlement", help="check a settlement file against its manifest")
+    se.add_argument("action", choices=["verify"])
+    se.add_argument("file", metavar="FILE", help="the settlement CSV or XLSX (its manifest beside it)")
+    se.set_defaults(func=cmd_settlement)
 
     sb = sub.add_parser("sandbox", help="run the emulators of the outside systems", add_help=False)
     sb.add_argument("rest", nargs=argparse.REMAINDER)

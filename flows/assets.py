@@ -16,3 +16,5 @@ OPS_REPORT = Asset("hub://reports/ops", extra={"folder": "output/reports"})
 # Each business day's count reconciliation (dags/inventory_reconciliation.py): extra names the day,
 # the counts per status, what was posted and the report's files.
 INVENTORY_RECONCILIATION = Asset("hub://inventory/reconciliation", extra={"table": "count_results"})
+# Each business day's settlement files (dags/finance_settlement.py): extra names the day and the files.
+SETTLEMENT = Asset("hub://finance/settlement", extra={"folder": "output/settlement"})

@@ -97,6 +97,11 @@ TARGETS: dict[str, TargetSpec] = {
         "SAP is asked by PhysInventoryReferenceNumber (plant, storage location, day): a document found is "
         "completed, never created twice, and its differences are posted once",
     ),
+    "file.settlement": TargetSpec(
+        Delivery.EXACTLY_ONCE,
+        "the finance drop is asked for the file by name: the same SHA-256 there is delivered; other bytes "
+        "under the name are refused, never overwritten (uploads go to .<name>.part and are renamed)",
+    ),
     "file.asn": TargetSpec(
         Delivery.EXACTLY_ONCE, "written to a temporary name and renamed: the file present with the same bytes is sent"
     ),

@@ -667,3 +667,98 @@ stock_policies = Table(
     Column("run_id", String(250)),
     Column("updated_at", TS, nullable=False),
 )
+
+# -- finance settlement (finance_settlement) -----------------------------------------------------------
+
+# SAP billing documents as read (incrementally by LastChangeDateTime), with their items.
+billing_documents = Table(
+    "billing_documents",
+    metadata,
+    Column("billing_document", String(10), primary_key=True),
+    Column("billing_type", String(4), nullable=False, comment="F2 invoice, S1 cancellation, G2 credit memo, ..."),
+    Column("category", String(1), nullable=False, comment="SAP SDDocumentCategory: M invoice, N cancellation, O credit"),
+    Column("billing_date", Date, nullable=False),
+    Column("company_code", String(4), nullable=False),
+    Column("sold_to", String(10)),
+    Column("purchase_order", String(35), comment="PurchaseOrderByCustomer = the CRM order number"),
+    Column("currency", String(5), nullable=False),
+    Column("net_amount", MONEY, nullable=False),
+    Column("tax_amount", MONEY, nullable=False),
+    Column("gross_amount", MONEY, nullable=False),
+    Column("is_cancelled", Boolean, nullable=False),
+    Column("cancelled_document", String(10), comment="the document a cancellation cancels"),
+    Column("last_changed_at", TS, nullable=False),
+    Column("run_id", String(250)),
+    Column("read_at", TS, nullable=False),
+)
+Index("ix_billing_documents_day", billing_documents.c.company_code, billing_documents.c.billing_date)
+
+billing_items = Table(
+    "billing_items",
+    metadata,
+    Column("billing_document", String(10), primary_key=True),
+    Column("item", String(6), primary_key=True),
+    Column("material", String(40), nullable=False),
+    Column("plant", String(4)),
+    Column("quantity", QUANTITY, nullable=False),
+    Column("unit", String(8)),
+    Column("net_amount", MONEY, nullable=False),
+    Column("tax_amount", MONEY, nullable=False),
+    Column("gross_amount", MONEY, nullable=False),
+    Column("delivery", String(10), comment="ReferenceSDDocument"),
+    Column("delivery_item", String(6)),
+    Column("sales_order", String(10), comment="SalesDocument"),
+    Column("sales_order_item", String(6)),
+    ForeignKeyConstraint(["billing_document"], ["billing_documents.billing_document"], ondelete="CASCADE"),
+)
+Index("ix_billing_items_order", billing_items.c.sales_order, billing_items.c.sales_order_item)
+
+# What SAP goods-issued per delivery item (read for the deliveries billing refers to, all plants).
+goods_issues = Table(
+    "goods_issues",
+    metadata,
+    Column("delivery", String(10), primary_key=True),
+    Column("item", String(6), primary_key=True),
+    Column("sales_order", String(10), nullable=False),
+    Column("sales_order_item", String(6), nullable=False),
+    Column("material", String(40), nullable=False),
+    Column("issued_qty", QUANTITY, nullable=False),
+    Column("goods_issue_date", Date, comment="none: not goods-issued"),
+    Column("read_at", TS, nullable=False),
+)
+Index("ix_goods_issues_order", goods_issues.c.sales_order, goods_issues.c.sales_order_item)
+
+SETTLEMENT_STATES = ("written", "unchanged", "delivered", "empty")
+
+# One settlement per company code and business day: the version last written and where it went.
+settlements = Table(
+    "settlements",
+    metadata,
+    Column("company_code", String(4), primary_key=True),
+    Column("business_day", Date, primary_key=True),
+    Column("status", String(10), nullable=False, comment=" | ".join(SETTLEMENT_STATES)),
+    Column("version", Integer, comment="the latest version written"),
+    Column("file", String(200), comment="its CSV file name"),
+    Column("sha256", String(64), comment="of the CSV"),
+    Column("records", Integer, nullable=False, server_default="0"),
+    Column("exceptions", Integer, nullable=False, server_default="0"),
+    Column("totals", JSON_DOC, comment="control totals per currency, as in the manifest"),
+    Column("delivered_at", TS),
+    Column("run_id", String(250)),
+    Column("updated_at", TS, nullable=False),
+    CheckConstraint("status IN ({})".format(", ".join(f"'{s}'" for s in SETTLEMENT_STATES)), name="status"),
+)
+
+# What did not settle: one row per order line (or totals difference) and business day, with the reason.
+settlement_exceptions = Table(
+    "settlement_exceptions",
+    metadata,
+    Column("company_code", String(4), primary_key=True),
+    Column("business_day", Date, primary_key=True),
+    Column("subject", String(60), primary_key=True, comment="sap order/item, or a billing document"),
+    Column("reason", String(30), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("currency", String(5)),
+    Column("amount", MONEY, comment="the billed net at stake"),
+    Column("run_id", String(250)),
+)

@@ -196,6 +196,23 @@ class InventorySection(_Section):
     holding_rate: Annotated[Decimal, Field(gt=0, le=5)] = Decimal("0.25")
 
 
+class SettlementSection(_Section):
+    # Settlement files are written here (per company code) before delivery; the finance_drop Connection
+    # (SFTP) delivers them, or without it they are copied to <output>/settlement/outbox.
+    folder: Path = Path("output/settlement")
+    # SAP billing is read by change time from the last read, reaching back this far (clock skew).
+    overlap_seconds: int = Field(default=600, ge=0, le=86_400)
+    # The first read starts this many days before the first settled day.
+    initial_read_days: int = Field(default=45, ge=1, le=730)
+    # Three-way match: quantities and amounts may differ this much (price also by tolerances.price_pct).
+    qty_tolerance: Annotated[Decimal, Field(ge=0)] = Decimal("0")
+    amount_tolerance: Annotated[Decimal, Field(ge=0)] = Decimal("0.00")
+    # The country whose effective-dated VAT rates apply (transforms/settlement_money.py).
+    tax_country: str = Field(default="CN", pattern=r"^[A-Z]{2}$")
+    # Finance expects the day's file this many hours after the day closes (02:00 Asia/Shanghai).
+    deadline_hours: int = Field(default=6, ge=1, le=48)
+
+
 class Settings(_Section):
     hub: HubSection = Field(default_factory=HubSection)
     crm: CrmSection
@@ -208,6 +225,7 @@ class Settings(_Section):
     gates: GatesSection = Field(default_factory=GatesSection)
     logistics: LogisticsSection = Field(default_factory=LogisticsSection)
     inventory: InventorySection = Field(default_factory=InventorySection)
+    settlement: SettlementSection = Field(default_factory=SettlementSection)
     # key path → the environment variable that set it (the rest came from the file)
     _origins: dict[str, str] = PrivateAttr(default_factory=dict)
     _file: str = PrivateAttr(default="")
@@ -228,6 +246,10 @@ class Settings(_Section):
     @property
     def count_dir(self) -> Path:
         return _from_root(self.inventory.count_dir)
+
+    @property
+    def settlement_dir(self) -> Path:
+        return _from_root(self.settlement.folder)
 
 
 def _from_root(path: Path) -> Path:

@@ -34,7 +34,7 @@ them), ``states`` (suppression and the history), ``messages`` (each channel's re
 Import from the package: its names below are the public API.
 """
 
-from flows.alerting.checks import CHECKS, SETTLEMENT_HOOKS, Check, check_settlement_deadline, register_check
+from flows.alerting.checks import CHECKS, Check, register_check
 from flows.alerting.checks_orders import (
     SHIPPED_OR_LATER,
     check_backorder_aging,
@@ -42,6 +42,7 @@ from flows.alerting.checks_orders import (
     check_order_delay,
 )
 from flows.alerting.checks_pipeline import check_gate_failure, check_ledger, check_quarantine_rate
+from flows.alerting.checks_settlement import check_settlement_deadline
 from flows.alerting.checks_stock import check_stock
 from flows.alerting.delivery import (
     RESEND_HOURS,
@@ -78,7 +79,6 @@ __all__ = [
     "PREFIX",
     "RANK",
     "RESEND_HOURS",
-    "SETTLEMENT_HOOKS",
     "SEVERITIES",
     "SHIPPED_OR_LATER",
     "TARGETS",

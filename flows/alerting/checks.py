@@ -1,5 +1,5 @@
 """Which checks run, in which order, and how a flow adds its own (:func:`register_check`, e.g. the
-replenishment budget of issue 11; the finance flow's settlement deadline in ``SETTLEMENT_HOOKS``).
+replenishment budget of issue 14).
 
 A check reads the hub database at the run's instant and returns the alerts it finds now; one
 function may watch several types (it then returns alerts of each)."""
@@ -14,18 +14,11 @@ from sqlalchemy import Connection
 
 from flows.alerting.checks_orders import check_backorder_aging, check_credit_limit, check_order_delay
 from flows.alerting.checks_pipeline import check_gate_failure, check_ledger, check_quarantine_rate
+from flows.alerting.checks_settlement import check_settlement_deadline
 from flows.alerting.checks_stock import check_stock
 from flows.alerting.types import ALERT_TYPES, Alert, AlertType
 
 Check = Callable[[Connection, datetime, Any], list[Alert]]
-SETTLEMENT_HOOKS: list[Check] = []  # the finance flow appends its deadline check here
-
-
-def check_settlement_deadline(conn: Connection, now: datetime, settings: Any) -> list[Alert]:
-    """A hook: finance_settlement is not built yet; its deadline check registers in SETTLEMENT_HOOKS."""
-    return [alert for hook in SETTLEMENT_HOOKS for alert in hook(conn, now, settings)]
-
-
 # The order is the order of the run, of its summary and of the messages it stores.
 CHECKS: dict[str, Check] = {
     "order_delay": check_order_delay,

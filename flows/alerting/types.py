@@ -93,7 +93,8 @@ ALERT_TYPES: dict[str, AlertType] = {
         AlertType(
             "settlement_deadline",
             "finance's daily settlement file missed its deadline",
-            "a hook: the finance flow registers its check (not built yet)",
+            "a business day SAP billed has no settlement file delivered settlement.deadline_hours after it closed "
+            "(02:00 next day); also Airflow's DeadlineAlert on the run",
         ),
         AlertType(
             "quarantine_share",

@@ -4,6 +4,7 @@ from, a gate that quarantined a little, the alert channels' own ledger targets).
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -102,13 +103,45 @@ def test_ledger_failed_and_stuck(world, settings) -> None:
     assert list(stuck) == ["qimen.stockout"] and stuck["qimen.stockout"].facts["stuck"] == 1
 
 
-def test_settlement_deadline_is_a_hook(world, settings, monkeypatch) -> None:
+def test_settlement_deadline(world, settings) -> None:
+    from sqlalchemy import insert
+
+    from hub.schema import billing_documents, settlements
+
+    assert found(world, settings, "settlement_deadline") == {}  # nothing billed: nothing to wait for
+    day = date(2026, 12, 8)  # NOW is 10:00 on the 9th in Shanghai: the 8th was due at 08:00 on the 9th
+    with world.begin() as conn:
+        conn.execute(
+            insert(billing_documents).values(
+                billing_document="90000001",
+                billing_type="F2",
+                category="M",
+                billing_date=day,
+                company_code="1000",
+                currency="CNY",
+                net_amount=Decimal(100),
+                tax_amount=Decimal(13),
+                gross_amount=Decimal(113),
+                is_cancelled=False,
+                last_changed_at=NOW,
+                read_at=NOW,
+            )
+        )
+    late = found(world, settings, "settlement_deadline")
+    assert list(late) == ["2026-12-08"] and late["2026-12-08"].severity == "critical"
+    assert late["2026-12-08"].facts["due_at"].startswith("2026-12-09T08:00")
+    with world.begin() as conn:
+        conn.execute(
+            insert(settlements).values(
+                company_code="1000",
+                business_day=day,
+                status="delivered",
+                records=1,
+                delivered_at=NOW,
+                updated_at=NOW,
+            )
+        )
     assert found(world, settings, "settlement_deadline") == {}
-    hook = alerting.Alert(
-        "settlement_deadline", "2026-12-08", "critical", "file late", {"due": "18:00"}, "call finance"
-    )
-    monkeypatch.setattr(alerting.checks, "SETTLEMENT_HOOKS", [lambda conn, now, s: [hook]])  # where the check reads it
-    assert found(world, settings, "settlement_deadline") == {"2026-12-08": hook}
 
 
 def test_run_checks_on_the_seeded_world_tells_each_alert_once(world, settings) -> None:

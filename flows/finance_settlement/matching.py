@@ -1,0 +1,246 @@
+"""Step 2: the three-way match of one business day, per company code: the order lines billed that day,
+with everything ordered, goods-issued and billed for them so far (transforms/settlement_match.py);
+money recomputed exactly (transforms/settlement_money.py) and compared with SAP's billing totals.
+
+What matches goes into the day's file: the day's billing items of the matched order lines. The rest
+is recorded in ``settlement_exceptions`` with its reason, and in the exceptions report.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Engine, and_, delete, insert, select, tuple_
+
+from hub.schema import (
+    billing_documents,
+    billing_items,
+    goods_issues,
+    order_allocations,
+    order_lines,
+    sap_orders,
+    settlement_exceptions,
+)
+from transforms.settlement_file import SettlementLine, settlement_lines
+from transforms.settlement_match import BillingLine, DeliveredLine, OrderLine, Tolerances, match, money_inputs
+from transforms.settlement_money import BillingHeader, MoneyRules, TaxTable, compare_with_sap, line_money
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DaySettlement:
+    company_code: str
+    lines: list[SettlementLine]
+    exceptions: list[dict[str, Any]]
+    totals: dict[str, Any]  # currency → net/tax/gross recomputed (signed), for the summary
+    matched: int
+
+
+def _keys_of_day(conn: Any, business_day: date) -> dict[str, set[tuple[str, str]]]:
+    rows = conn.execute(
+        select(billing_documents.c.company_code, billing_items.c.sales_order, billing_items.c.sales_order_item)
+        .join(billing_items, billing_items.c.billing_document == billing_documents.c.billing_document)
+        .where(billing_documents.c.billing_date == business_day)
+    ).all()
+    out: dict[str, set[tuple[str, str]]] = {}
+    for company, order, item in rows:
+        out.setdefault(company, set()).add((order or "", item or ""))
+    return out
+
+
+def _billing(conn: Any, keys: set[tuple[str, str]], business_day: date) -> list[BillingLine]:
+    rows = conn.execute(
+        select(billing_documents, billing_items)
+        .join(billing_items, billing_items.c.billing_document == billing_documents.c.billing_document)
+        .where(
+            tuple_(billing_items.c.sales_order, billing_items.c.sales_order_item).in_(sorted(keys)),
+            billing_documents.c.billing_date <= business_day,
+        )
+    ).all()
+    return [
+        BillingLine(
+            billing_document=r.billing_document,
+            item=r.item,
+            billing_type=r.billing_type,
+            category=r.category,
+            is_cancelled=r.is_cancelled,
+            cancelled_document=r.cancelled_document or "",
+            sap_order=r.sales_order or "",
+            sap_item=r.sales_order_item or "",
+            delivery=r.delivery or "",
+            delivery_item=r.delivery_item or "",
+            material=r.material,
+            quantity=r.quantity,
+            net_amount=r.net_amount,
+            tax_amount=r.tax_amount,
+            gross_amount=r.gross_amount,
+            currency=r.currency,
+            billing_date=r.billing_date,
+            company_code=r.company_code,
+        )
+        for r in rows
+    ]
+
+
+def _deliveries(conn: Any, keys: set[tuple[str, str]]) -> list[DeliveredLine]:
+    rows = conn.execute(
+        select(goods_issues).where(
+            tuple_(goods_issues.c.sales_order, goods_issues.c.sales_order_item).in_(sorted(keys))
+        )
+    ).all()
+    return [
+        DeliveredLine(
+            r.delivery, r.item, r.sales_order, r.sales_order_item, r.material, r.issued_qty, r.goods_issue_date
+        )
+        for r in rows
+    ]
+
+
+def _orders(conn: Any, keys: set[tuple[str, str]]) -> list[OrderLine]:
+    rows = conn.execute(
+        select(sap_orders.c.sap_order, order_allocations.c.sap_item, order_lines)
+        .join(
+            order_allocations,
+            and_(
+                order_allocations.c.source == sap_orders.c.source,
+                order_allocations.c.crm_order_id == sap_orders.c.crm_order_id,
+            ),
+        )
+        .join(
+            order_lines,
+            and_(
+                order_lines.c.source == order_allocations.c.source,
+                order_lines.c.crm_order_id == order_allocations.c.crm_order_id,
+                order_lines.c.line_no == order_allocations.c.line_no,
+            ),
+        )
+        .where(tuple_(sap_orders.c.sap_order, order_allocations.c.sap_item).in_(sorted(keys)))
+    ).all()
+    return [
+        OrderLine(
+            source=r.source,
+            crm_order_id=r.crm_order_id,
+            line_no=r.line_no,
+            sap_order=r.sap_order,
+            sap_item=r.sap_item,
+            material=r.material,
+            ordered_qty=r.quantity,
+            unit_price=r.unit_price,
+            currency=r.currency,
+            net_amount=r.net_amount,
+            tax_rate=r.tax_rate,
+        )
+        for r in rows
+    ]
+
+
+def _headers(conn: Any, company: str, business_day: date) -> list[BillingHeader]:
+    rows = conn.execute(
+        select(billing_documents).where(
+            billing_documents.c.company_code == company, billing_documents.c.billing_date == business_day
+        )
+    ).all()
+    return [
+        BillingHeader(
+            r.billing_document,
+            r.category,
+            r.billing_type,
+            r.currency,
+            r.net_amount,
+            r.tax_amount,
+            r.gross_amount,
+            company,
+        )
+        for r in rows
+    ]
+
+
+def settle_day(
+    engine: Engine, run_id: str, business_day: date, rules: MoneyRules, tolerances: Tolerances
+) -> list[DaySettlement]:
+    """Match, price and check the day's billing of every company code; record the exceptions."""
+    out = []
+    with engine.connect() as conn:
+        by_company = _keys_of_day(conn, business_day)
+        inputs = {
+            company: (
+                _orders(conn, keys),
+                _deliveries(conn, keys),
+                _billing(conn, keys, business_day),
+                _headers(conn, company, business_day),
+            )
+            for company, keys in by_company.items()
+        }
+    for company, (orders, delivered, billing, headers) in sorted(inputs.items()):
+        result = match(orders, delivered, billing, tolerances, cutoff=business_day)
+        todays = [b for b in billing if b.billing_date == business_day and b.company_code == company]
+        money = line_money(money_inputs(todays, orders), rules, TaxTable())
+        day_groups = [
+            replace(g, billing=tuple(b for b in g.billing if b.billing_date == business_day)) for g in result.matched
+        ]
+        lines, refused = settlement_lines(day_groups, money, company)
+        totals, differences = compare_with_sap(money.lines.values(), headers, rules)
+        exceptions = [
+            {
+                "subject": f"{e.key[0]}/{e.key[1]}",
+                "reason": e.reason,
+                "detail": e.detail,
+                "currency": (e.order.currency if e.order else (e.billing[0].currency if e.billing else None)),
+                "amount": e.figures.billed_net,
+            }
+            for e in result.exceptions
+        ]
+        exceptions += [
+            {
+                "subject": f"{g.key[0]}/{g.key[1]}",
+                "reason": "money_refused",
+                "detail": why,
+                "currency": g.order.currency if g.order else None,
+                "amount": g.figures.billed_net,
+            }
+            for g, why in refused
+        ]
+        exceptions += [
+            {
+                "subject": f"{d.billing_document or 'all'} {d.currency} {d.amount}",
+                "reason": "totals_difference",
+                "detail": d.sentence(),
+                "currency": d.currency,
+                "amount": d.difference,
+            }
+            for d in differences
+        ]
+        out.append(
+            DaySettlement(
+                company,
+                lines,
+                exceptions,
+                {c: {"net": str(t.net), "tax": str(t.tax), "gross": str(t.gross)} for c, t in totals.items()},
+                len(result.matched) - len(refused),
+            )
+        )
+        log.info(
+            "company %s, %s: %d order lines matched (%d file lines), %d exceptions (%s)",
+            company,
+            business_day,
+            len(result.matched) - len(refused),
+            len(lines),
+            len(exceptions),
+            ", ".join(f"{k} {n}" for k, n in sorted(result.by_reason().items()) if n) or "none",
+        )
+    with engine.begin() as conn:
+        conn.execute(delete(settlement_exceptions).where(settlement_exceptions.c.business_day == business_day))
+        rows = [
+            {"company_code": s.company_code, "business_day": business_day, "run_id": run_id, **e}
+            for s in out
+            for e in s.exceptions
+        ]
+        # One row per subject: an order line that is an exception twice keeps its first reason.
+        unique = list({(r["company_code"], r["subject"]): r for r in reversed(rows)}.values())
+        if unique:
+            conn.execute(insert(settlement_exceptions), unique)
+    return out

@@ -1,0 +1,195 @@
+"""finance_settlement end to end with ``dag.test()``: orders through SAP, goods issued (the 3PL plants
+through the warehouse and the hub, plant 2010 by SAP itself), billed by SAP; the day's billing three-way
+matched, written as a verifiable settlement file, delivered to the sandbox's SFTP server once; a re-run
+writes nothing; a cancellation in SAP makes a new version naming the old one; a tampered file fails
+``hub settlement verify``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from dagruns import deploy, run_dag, sync, task_result
+from sqlalchemy import select
+
+from hub.schema import ledger, settlement_exceptions, settlements
+
+SEED, ORDERS = 11, 120
+DAY = 86_400
+pytestmark = [pytest.mark.dagtest, pytest.mark.sandbox]
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory) -> Iterator[Any]:
+    from hub.db import make_engine, upgrade
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('hub') / 'hub.sqlite'}"
+    upgrade(url)
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()
+
+
+def _sap(info: dict[str, Any]) -> Any:
+    from connectors.sap_s4 import SapClient, SapConfig
+
+    s = info["systems"]["sap_s4"]
+    return SapClient(SapConfig(base_url=s["base_url"], user=s["user"], password=s["password"]))
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, hub, airflow_home) -> Iterator[dict[str, Any]]:
+    from devtools.servers import serving
+    from hub.settings import get_settings
+    from receiver.app import create_app
+    from sandbox.seed_data import generate
+    from sandbox.testing import running_sandbox
+
+    monkeypatch = pytest.MonkeyPatch()
+    tmp_path = tmp_path_factory.mktemp("settlement")
+    with running_sandbox(seed=SEED, orders=ORDERS, frozen=True) as info:
+        control = info["control_url"]
+        seed = generate(SEED, ORDERS, datetime.fromisoformat(info["now"]))
+        deploy(info, seed, hub, tmp_path, monkeypatch)
+        monkeypatch.setenv("HUB__SETTLEMENT__FOLDER", str(tmp_path / "settlement"))
+        monkeypatch.setenv("HUB__HUB__OUTPUT_DIR", str(tmp_path / "output"))
+        get_settings.cache_clear()
+        wms = info["systems"]["qimen_wms"]
+
+        def sandbox_now() -> datetime:
+            return datetime.fromisoformat(requests.get(f"{control}/clock", timeout=10).json()["now"])
+
+        def advance(seconds: float) -> datetime:
+            requests.post(f"{control}/clock", json={"advance_seconds": seconds}, timeout=10).raise_for_status()
+            return sandbox_now()
+
+        app = create_app(lambda: hub, wms["secret"], wms["app_key"], wms["customer_id"], clock=sandbox_now)
+        with serving(app) as receiver_url:
+            requests.post(f"{control}/qimen_wms/receiver", json={"url": f"{receiver_url}/qimen"}, timeout=10)
+            now = datetime.fromisoformat(info["now"])
+            run_dag("master_data_sync", at=now)
+            sync(now)
+            run_dag("sap_order_posting", at=now)
+            run_dag("shipment_notices", at=advance(4 * DAY))
+            requests.post(f"{control}/qimen_wms/push", timeout=60).raise_for_status()
+            run_dag("shipment_notices", at=advance(DAY))
+            advance(2 * DAY)  # SAP bills a day after goods issue
+            with _sap(info) as sap:
+                billed = Counter(d.billing_date for d in sap.billing_documents())
+            day, _ = billed.most_common(1)[0]
+            yield {"info": info, "engine": hub, "control": control, "day": day, "folder": tmp_path / "settlement"}
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
+def _run(world: dict[str, Any]) -> Any:
+    return run_dag("finance_settlement", {"day": world["day"].isoformat()})
+
+
+def _rows(engine, table) -> list[Any]:  # noqa: ANN001
+    with engine.connect() as conn:
+        return conn.execute(select(table)).all()
+
+
+def _sftp_files(world: dict[str, Any]) -> dict[str, str]:
+    listing = requests.get(f"{world['control']}/sftp/files", timeout=10).json()
+    return {Path(f["path"]).name: f["sha256"] for f in listing["files"]}
+
+
+def test_the_day_is_matched_written_verified_and_delivered(world):
+    from cli.settlement import verify_command
+
+    engine, day = world["engine"], world["day"]
+    run = _run(world)
+    settled = task_result(run, "settle")
+    assert settled["companies"], settled
+    for company in settled["companies"]:
+        csv_path = Path(company["files"][0])
+        assert csv_path.name == f"{company['company_code']}_settlement_{day:%Y%m%d}_v01.csv"
+        assert verify_command(csv_path) == 0
+        # The day's money recomputed from the items equals SAP's billing totals to the minor unit
+        # (signed: cancellations and credit memos count against), or the difference is an exception.
+        with _sap(world["info"]) as sap:
+            sap_net: dict[str, Decimal] = {}
+            for d in sap.billing_documents():
+                if d.billing_date == day and d.company_code == company["company_code"]:
+                    sign = -1 if d.category in ("N", "O") else 1
+                    sap_net[d.currency] = sap_net.get(d.currency, Decimal(0)) + sign * d.net_amount
+        differences = [e for e in _rows(engine, settlement_exceptions) if e.reason == "totals_difference"]
+        if not differences:
+            assert {c: Decimal(t["net"]) for c, t in company["day_totals"].items()} == sap_net
+    # Delivered to the SFTP server: CSV, XLSX, exceptions report and manifest, with the files' hashes.
+    on_server = _sftp_files(world)
+    for company in settled["companies"]:
+        for path in map(Path, company["files"]):
+            assert path.name in on_server
+    assert not [name for name in on_server if name.endswith(".part")]
+    assert {s.status for s in _rows(engine, settlements)} == {"delivered"}
+    reasons = Counter(e.reason for e in _rows(engine, settlement_exceptions))
+    assert sum(reasons.values()) == sum(c["exceptions"] for c in settled["companies"])
+
+
+def test_a_rerun_with_the_same_inputs_writes_and_sends_nothing(world):
+    engine, folder = world["engine"], world["folder"]
+    before_files = sorted(p.name for p in folder.rglob("*") if p.is_file())
+    before_ledger = [(e.idem_key, e.attempts) for e in _rows(engine, ledger) if e.target == "file.settlement"]
+    run = _run(world)
+    assert all(not c["written"] for c in task_result(run, "settle")["companies"])
+    assert task_result(run, "deliver")["deliver"] and all(
+        d["sent_now"] == 0 for d in task_result(run, "deliver")["deliver"].values()
+    )
+    assert sorted(p.name for p in folder.rglob("*") if p.is_file()) == before_files
+    assert [(e.idem_key, e.attempts) for e in _rows(engine, ledger) if e.target == "file.settlement"] == before_ledger
+
+
+def test_a_cancellation_in_sap_is_a_new_version_naming_the_old_one(world):
+    from cli.settlement import verify_command
+
+    engine, day = world["engine"], world["day"]
+    (first,) = [s for s in _rows(engine, settlements) if s.records > 0][:1]
+    v1 = next(world["folder"].rglob(first.file))
+    v1_bytes = v1.read_bytes()
+    with _sap(world["info"]) as sap:
+        doc = next(
+            d
+            for d in sap.billing_documents()
+            if d.billing_date == day
+            and d.company_code == first.company_code
+            and not d.is_cancelled
+            and d.billing_type == "F2"
+        )
+    r = requests.post(
+        f"{world['control']}/records/sap_s4",
+        json={"module": "billing", "action": "cancel", "billing_document": doc.number},
+        timeout=10,
+    )
+    assert r.status_code < 300, r.text
+    run = _run(world)
+    company = next(c for c in task_result(run, "settle")["companies"] if c["company_code"] == first.company_code)
+    assert company["written"] and company["version"] == 2
+    manifest = json.loads(Path(company["files"][2]).read_text(encoding="utf-8"))
+    assert manifest["supersedes"]["file"] == first.file and manifest["supersedes"]["reason"]
+    assert v1.read_bytes() == v1_bytes  # the old version is never overwritten
+    assert verify_command(Path(company["files"][0])) == 0
+    assert Path(company["files"][0]).name in _sftp_files(world)
+
+
+def test_a_tampered_file_fails_verify(world, tmp_path):
+    from cli.main import main as hub_cli
+
+    original = next(world["folder"].rglob("*_settlement_*_v01.csv"))
+    copy = tmp_path / original.name
+    copy.write_bytes(original.read_bytes().replace(b",", b";", 1))
+    (tmp_path / original.name.replace(".csv", ".manifest.json")).write_bytes(
+        original.with_name(original.name.replace(".csv", ".manifest.json")).read_bytes()
+    )
+    assert hub_cli(["settlement", "verify", str(copy)]) == 1
+    assert hub_cli(["settlement", "verify", str(original)]) == 0
