@@ -115,6 +115,15 @@ class DeliveryItemDoc:
     picking_status: str = ""  # A not picked, B partly, C completely, "" not relevant
     billing_status: str = ""  # DeliveryRelatedBillingStatus
 
+    @property
+    def issued_quantity(self) -> Decimal:
+        """What left the warehouse (goods issue posted, GoodsMovementStatus C): the delivered
+        quantity in base unit (ActualDeliveredQtyInBaseUnit, else ActualDeliveryQuantity); 0 before
+        goods issue. The three-way match's "delivered"."""
+        if self.goods_movement_status != "C":
+            return Decimal(0)
+        return self.base_quantity or self.quantity
+
 
 @dataclass(frozen=True)
 class DeliveryDoc:
@@ -164,16 +173,38 @@ class BillingItemDoc:
     net_amount: Decimal
     tax_amount: Decimal
     gross_amount: Decimal
-    delivery: str  # ReferenceSDDocument
+    delivery: str  # ReferenceSDDocument: the delivery (category J); see reference_category
     delivery_item: str
     sales_order: str  # SalesDocument
     sales_order_item: str
+    # Added for the three-way match (issue 12); defaults keep older constructors working.
+    # ReferenceSDDocumentCategory: J a delivery; C the order itself (order-related billing, no
+    # delivery); M an invoice (a credit memo or correction made with reference to it).
+    reference_category: str = ""
+    sales_document_category: str = ""  # SalesSDDocumentCategory (C an order)
+    currency: str = ""  # TransactionCurrency
+    base_quantity: Decimal = Decimal(0)  # BillingQuantityInBaseUnit
+    base_unit: str = ""
+    text: str = ""  # BillingDocumentItemText
+    pricing_date: date | None = None
+    reason: str = ""  # SDDocumentReason (order reason, e.g. of a credit memo)
+
+    @property
+    def delivery_reference(self) -> tuple[str, str] | None:
+        """(delivery, item) when the item references an outbound delivery, else None. An unknown
+        category with a reference counts as a delivery, as older payloads carried no category."""
+        if not self.delivery or self.reference_category not in ("", "J"):
+            return None
+        return (self.delivery, self.delivery_item)
 
 
 @dataclass(frozen=True)
 class BillingDoc:
     number: str
-    billing_type: str
+    billing_type: str  # BillingDocumentType: F2 invoice, F1 order-related invoice, G2 credit memo, S1/S2 …
+    # SDDocumentCategory: M invoice, O credit memo, P debit memo, N invoice cancellation, S credit memo
+    # cancellation (what transforms.settlement_money.document_sign reads); BillingDocumentCategory
+    # (L delivery-related, A order-related) is billing_category.
     category: str
     billing_date: date | None
     sold_to: str
@@ -189,6 +220,34 @@ class BillingDoc:
     overall_billing_status: str
     last_changed_at: datetime | None
     items: tuple[BillingItemDoc, ...]
+    # Added for the three-way match (issue 12); defaults keep older constructors working.
+    billing_category: str = ""  # BillingDocumentCategory: L delivery-related, A order-related
+    company_code: str = ""
+    fiscal_year: str = ""
+    accounting_document: str = ""
+    sales_organization: str = ""
+    distribution_channel: str = ""
+    division: str = ""
+    country: str = ""
+    payment_terms: str = ""
+    created_on: date | None = None
+    last_change_date: date | None = None
+
+    @property
+    def sd_category(self) -> str:
+        """SDDocumentCategory (the same as ``category``)."""
+        return self.category
+
+    @property
+    def is_cancellation(self) -> bool:
+        """A cancellation document (S1 of an invoice, S2 of a credit memo)."""
+        return self.sd_category in ("N", "S") or self.billing_type in ("S1", "S2")
+
+    @property
+    def is_credit(self) -> bool:
+        """A credit memo (or a cancelled invoice's cancellation): its positive amounts reduce what is
+        billed."""
+        return self.sd_category in ("O", "N") or self.billing_type in ("G2", "RE", "S1")
 
 
 def field_decimal(value: Any) -> Decimal:
@@ -382,6 +441,14 @@ def billing_document_from(header: Mapping[str, Any]) -> BillingDoc:
             delivery_item=item_number(row, "ReferenceSDDocumentItem"),
             sales_order=field_text(row, "SalesDocument"),
             sales_order_item=item_number(row, "SalesDocumentItem"),
+            reference_category=field_text(row, "ReferenceSDDocumentCategory"),
+            sales_document_category=field_text(row, "SalesSDDocumentCategory"),
+            currency=field_text(row, "TransactionCurrency") or field_text(header, "TransactionCurrency"),
+            base_quantity=field_decimal(row.get("BillingQuantityInBaseUnit")),
+            base_unit=field_text(row, "BaseUnit"),
+            text=field_text(row, "BillingDocumentItemText"),
+            pricing_date=_date(row.get("PricingDate")),
+            reason=field_text(row, "SDDocumentReason"),
         )
         for row in header.get("to_Item") or []
     )
@@ -389,7 +456,7 @@ def billing_document_from(header: Mapping[str, Any]) -> BillingDoc:
     return BillingDoc(
         number=field_text(header, "BillingDocument"),
         billing_type=field_text(header, "BillingDocumentType"),
-        category=field_text(header, "BillingDocumentCategory"),
+        category=field_text(header, "SDDocumentCategory"),
         billing_date=_date(header.get("BillingDocumentDate")),
         sold_to=field_text(header, "SoldToParty"),
         payer=field_text(header, "PayerParty"),
@@ -404,6 +471,17 @@ def billing_document_from(header: Mapping[str, Any]) -> BillingDoc:
         overall_billing_status=field_text(header, "OverallBillingStatus"),
         last_changed_at=changed if isinstance(changed, datetime) else None,
         items=tuple(sorted(items, key=lambda i: i.item.zfill(6))),
+        billing_category=field_text(header, "BillingDocumentCategory"),
+        company_code=field_text(header, "CompanyCode"),
+        fiscal_year=field_text(header, "FiscalYear"),
+        accounting_document=field_text(header, "AccountingDocument"),
+        sales_organization=field_text(header, "SalesOrganization"),
+        distribution_channel=field_text(header, "DistributionChannel"),
+        division=field_text(header, "Division"),
+        country=field_text(header, "Country"),
+        payment_terms=field_text(header, "CustomerPaymentTerms"),
+        created_on=_date(header.get("CreationDate")),
+        last_change_date=_date(header.get("LastChangeDate")),
     )
 
 

@@ -48,6 +48,17 @@ control API, module ``config``, field ``hub_goods_issue_plants``):
 
 Every change of a delivery moves its ``DeliveryVersion`` (the ETag, on header and items) and its
 ``LastChangeDate``, which is date-only as SAP's is: a reader by day sees the change that day.
+
+Billing: an invoice F2 (BillingDocumentCategory L, SDDocumentCategory M) per issued delivery a day
+after goods issue, one item per delivery item with the issued quantity, the order's price
+(``ConditionRateValue`` / ``ConditionQuantity`` × quantity, to the currency's minor unit), tax at
+the customer's rate per item; header totals are the sums of the items (TotalGrossAmount = net +
+tax). ``Cancel`` adds a cancellation S1 (SDDocumentCategory N, ``CancelledBillingDocument``) with the
+original's items and amounts (positive, as SAP sends them) and marks the original
+``BillingDocumentIsCancelled``, moving its ``LastChangeDateTime``. With the control switch
+``billing_anomalies`` on, a seeded few billings carry anomalies: price difference, over-billing,
+currency mismatch, an order-related invoice without delivery (F1), a partial credit memo (G2) and
+automatic cancellations; see :mod:`sandbox.sap.billing_anomalies`.
 """
 
 from __future__ import annotations
@@ -59,12 +70,13 @@ from decimal import Decimal
 from typing import Any
 
 from sandbox.sap.atp import DELIVERY_LEAD, Atp, day_of
+from sandbox.sap.billing_anomalies import CREDIT_MEMO_REASON, BillingAnomalies
 from sandbox.sap.errors import ErrorDetail, SapError
 from sandbox.sap.masterdata import STORAGE_LOCATION
 from sandbox.sap.odata_json import currency_decimals, quantize
 from sandbox.sap.services import DELIVERY_HEADER, SALES_ORDER, SALES_ORDER_ITEM
 from sandbox.sap.store import Row, Store, later
-from sandbox.seed_data import SeedData
+from sandbox.seed_data import FX_FROM_CNY, SeedData
 
 BILLING_LEAD = timedelta(days=1)
 COMPANY_CODE = {"1000": "1000", "2000": "2000"}
@@ -90,16 +102,22 @@ class Documents:
         self._seq = 0
         # Plants whose goods issue waits for the hub (run by a 3PL warehouse).
         self.hub_plants: set[str] = {p.code for p in data.plants if p.warehouse}
+        self.anomalies = BillingAnomalies(data.seed)
+        # Follow-ups of seeded anomalies: heap of (due, seq, kind, billing document, ordinal, detail).
+        self.followups: list[tuple[datetime, int, str, str, int, dict[str, Any]]] = []
 
     def advance(self, now: datetime) -> None:
         """Create every delivery and billing document due by ``now``, in due-time order."""
         while True:
             delivery_due = self.atp.next_due()
             billing_due = self._next_billing()
-            candidates = [t for t in (delivery_due, billing_due) if t is not None and t <= now]
+            followup_due = self.followups[0][0] if self.followups else None
+            candidates = [t for t in (delivery_due, billing_due, followup_due) if t is not None and t <= now]
             if not candidates:
                 return
-            if billing_due is not None and billing_due == min(candidates):
+            if followup_due is not None and followup_due == min(candidates) and followup_due != billing_due:
+                self._follow_up(*heapq.heappop(self.followups))
+            elif billing_due is not None and billing_due == min(candidates):
                 due, _, delivery, _ = heapq.heappop(self.billing_queue)
                 self.billing_entry.pop(delivery, None)
                 self._bill(delivery, due)
@@ -593,25 +611,32 @@ class Documents:
     # -- billing ------------------------------------------------------------------------------------
 
     def cancel_billing(self, billing_document: str, now: datetime) -> list[dict[str, Any]]:
-        """``Cancel``: a cancellation document S1 (the next billing number) with the original's items,
-        ``CancelledBillingDocument`` pointing back; the original is marked cancelled."""
+        """``Cancel``: a cancellation document S1 (of a credit memo: S2) with the next billing number,
+        the original's items and amounts and its own accounting document, ``CancelledBillingDocument``
+        pointing back; the original is marked cancelled and its LastChangeDateTime moves."""
         table = self.store.table("A_BillingDocument")
         original = table.get((billing_document,))
         if original is None:
             raise SapError(404, "VF/001", f"Billing document {billing_document[:10]} does not exist")
-        if original["BillingDocumentIsCancelled"] or original["BillingDocumentType"] == "S1":
+        if original["BillingDocumentIsCancelled"] or original["BillingDocumentType"] in ("S1", "S2"):
             raise SapError(400, "VF/037", f"Billing document {billing_document} is already cancelled")
         number = str(self.next_billing)
         self.next_billing += 1
         self.store.journal.record(lambda: setattr(self, "next_billing", self.next_billing - 1))
+        accounting = str(self.next_accounting)  # the cancellation posts its own accounting document
+        self.next_accounting += 1
+        self.store.journal.record(lambda: setattr(self, "next_accounting", self.next_accounting - 1))
         day = day_of(now)
         table.insert(
             dict(
                 original,
                 BillingDocument=number,
-                BillingDocumentType="S1",
-                SDDocumentCategory="N",
+                # a credit memo's cancellation is S2 (category S), an invoice's S1 (N)
+                BillingDocumentType="S2" if original["SDDocumentCategory"] == "O" else "S1",
+                SDDocumentCategory="S" if original["SDDocumentCategory"] == "O" else "N",
                 CancelledBillingDocument=billing_document,
+                AccountingDocument=accounting,
+                FiscalYear=str(day.year),
                 BillingDocumentDate=day,
                 CreationDate=day,
                 CreationTime=now.time().replace(microsecond=0),
@@ -652,64 +677,188 @@ class Documents:
         order = self.store.table("A_SalesOrder").get((order_id,))
         if order is None:
             return
-        currency = order["TransactionCurrency"]
+        order_items = self.store.table("A_SalesOrderItem")
+        # (delivery item, order item, quantity to bill): what an order-related invoice billed already
+        # is not billed again [emulator].
+        lines: list[tuple[Row, Row, Decimal]] = []
+        for d_item in delivery_items:
+            item = order_items.get((order_id, str(int(d_item["ReferenceSDDocumentItem"]))))
+            assert item is not None
+            quantity = d_item["ActualDeliveryQuantity"]
+            ahead = item.get("_OrderBilled") or Decimal(0)
+            if ahead > 0:
+                used = min(ahead, quantity)
+                order_items.update(item, {"_OrderBilled": ahead - used})
+                quantity -= used
+            lines.append((d_item, item, quantity))
+        kinds = self.anomalies.next_kinds()
+        billable = [line for line in lines if line[2] > 0]
+        kind = None
+        if billable:
+            for candidate in kinds:
+                if self._anomaly_applies(candidate, billable):
+                    kind = candidate
+                    break
+        if kind is not None:
+            kinds.remove(kind)
+        self.anomalies.keep_waiting(kinds)
+        number = ""
+        if billable:
+            number = self._invoice(order, delivery_id, billable, due, kind)
+        for d_item, item, _ in lines:
+            self.store.table("A_OutbDeliveryItem").update(d_item, {"DeliveryRelatedBillingStatus": "C"})
+            if item["DeliveryStatus"] == "C" and self._fully_billed(item, delivery_id):
+                order_items.update(item, {"SDProcessStatus": "C"})
+        headers.update(delivery, {"OverallDelivReltdBillgStatus": "C"})
+        self._order_status(order, due)
+        if kind == "billing_without_delivery":
+            self._bill_without_delivery(due)
+        elif kind in ("credit_memo", "cancellation"):
+            self._follow(due + BILLING_LEAD, kind, number)
+
+    def _price(self, item: Row, quantity: Decimal, currency: str) -> Decimal:
+        condition = self.store.children(SALES_ORDER_ITEM, "to_PricingElement", item)[0]
+        return _money(condition["ConditionRateValue"] * quantity / condition["ConditionQuantity"], currency)
+
+    def _vat(self, order: Row) -> Decimal:
         customer = self.data.customer_by_number.get(order["SoldToParty"])
-        vat = customer.vat_rate if customer else Decimal(0)
+        return customer.vat_rate if customer else Decimal(0)
+
+    def _anomaly_applies(self, kind: str, billable: list[tuple[Row, Row, Decimal]]) -> bool:
+        if kind == "credit_memo":
+            return any(quantity >= 2 for _, _, quantity in billable)
+        if kind == "billing_without_delivery":
+            return self._unissued_order_item() is not None
+        return True
+
+    def _invoice(
+        self, order: Row, delivery_id: str, billable: list[tuple[Row, Row, Decimal]], due: datetime, kind: str | None
+    ) -> str:
+        """The F2 of a delivery's billable items, with the seeded anomaly ``kind`` if any."""
+        order_currency = order["TransactionCurrency"]
+        currency = order_currency
+        if kind == "currency_mismatch":
+            currency = next(c for c in sorted(FX_FROM_CNY) if c != order_currency)
+        vat = self._vat(order)
+        items: list[dict[str, Any]] = []
+        anomaly: dict[str, Any] = {}
+        for position, (d_item, item, quantity) in enumerate(billable, start=1):
+            billed = quantity
+            if kind == "over_billing" and position == 1:
+                billed = quantity + self.anomalies.extra_quantity
+            net = self._price(item, billed, order_currency)
+            expected_net = net
+            if kind == "price_difference" and position == 1:
+                step = max(abs(_money(net * self.anomalies.price_factor, currency) - net), Decimal(1))
+                net = net + step if self.anomalies.price_factor > 1 else max(net - step, Decimal(0))
+            if currency != order_currency:
+                rate = FX_FROM_CNY[currency] / FX_FROM_CNY[order_currency]
+                net = _money(net * rate, currency)
+            items.append(
+                {
+                    "SalesDocumentItemCategory": item["SalesOrderItemCategory"],
+                    "Material": d_item["Material"],
+                    "Plant": d_item["Plant"],
+                    "BillingDocumentItemText": d_item["DeliveryDocumentItemText"],
+                    "BillingQuantity": billed,
+                    "BillingQuantityUnit": d_item["DeliveryQuantityUnit"],
+                    "BillingQuantityInBaseUnit": billed,
+                    "BaseUnit": d_item["BaseUnit"],
+                    "NetAmount": net,
+                    "TaxAmount": _money(net * vat / 100, currency),
+                    "PricingDate": item["PricingDate"],
+                    "ReferenceSDDocument": delivery_id,
+                    "ReferenceSDDocumentItem": str(int(d_item["DeliveryDocumentItem"])),
+                    "ReferenceSDDocumentCategory": "J",
+                    "SalesDocument": order["SalesOrder"],
+                    "SalesDocumentItem": item["SalesOrderItem"],
+                    "SalesSDDocumentCategory": "C",
+                }
+            )
+            if position == 1 and kind in ("price_difference", "over_billing"):
+                anomaly = {
+                    "billing_document_item": str(position * 10),
+                    "sales_order": order["SalesOrder"],
+                    "sales_order_item": item["SalesOrderItem"],
+                    "delivery": delivery_id,
+                    "delivery_item": str(int(d_item["DeliveryDocumentItem"])),
+                    "detail": {
+                        "issued_quantity": quantity,
+                        "billed_quantity": billed,
+                        "ordered_quantity": item["RequestedQuantity"],
+                        "expected_net_amount": expected_net,
+                        "billed_net_amount": net,
+                    },
+                }
+                if kind == "over_billing":
+                    before = self._billed_so_far(order["SalesOrder"], item["SalesOrderItem"])
+                    over = before + billed > item["RequestedQuantity"]
+                    anomaly["expected_reason"] = "over_billed" if over else "under_delivered"
+        number = self._billing_document(order, currency, due, "F2", "L", "M", items)
+        if kind in ("price_difference", "over_billing"):
+            self.anomalies.record(
+                kind, due, billing_document=number, billing_document_type="F2", currency=currency, **anomaly
+            )
+        elif kind == "currency_mismatch":
+            first = items[0]
+            self.anomalies.record(
+                kind,
+                due,
+                billing_document=number,
+                billing_document_type="F2",
+                billing_document_item="10",
+                sales_order=order["SalesOrder"],
+                sales_order_item=first["SalesDocumentItem"],
+                delivery=delivery_id,
+                delivery_item=first["ReferenceSDDocumentItem"],
+                currency=currency,
+                detail={"order_currency": order_currency, "billing_currency": currency},
+            )
+        return number
+
+    def _billing_document(
+        self,
+        order: Row,
+        currency: str,
+        due: datetime,
+        billing_type: str,
+        category: str,
+        sd_category: str,
+        items: list[dict[str, Any]],
+        **header: Any,
+    ) -> str:
+        """Insert a billing document (header and items, numbered 10, 20, …); header totals are the
+        sums of the items, TotalGrossAmount = net + tax. Returns its number."""
         number = str(self.next_billing)
         self.next_billing += 1
         accounting = str(self.next_accounting)
         self.next_accounting += 1
         day = day_of(due)
-        order_items = self.store.table("A_SalesOrderItem")
-        billing_items = self.store.table("A_BillingDocumentItem")
+        table = self.store.table("A_BillingDocumentItem")
         total_net = total_tax = Decimal(0)
-        for position, d_item in enumerate(delivery_items, start=1):
-            item = order_items.get((order_id, str(int(d_item["ReferenceSDDocumentItem"]))))
-            assert item is not None
-            condition = self.store.children(SALES_ORDER_ITEM, "to_PricingElement", item)[0]
-            quantity = d_item["ActualDeliveryQuantity"]
-            net = _money(condition["ConditionRateValue"] * quantity / condition["ConditionQuantity"], currency)
-            tax = _money(net * vat / 100, currency)
-            total_net += net
-            total_tax += tax
-            billing_items.insert(
-                billing_items.new_row(
+        for position, fields in enumerate(items, start=1):
+            total_net += fields["NetAmount"]
+            total_tax += fields["TaxAmount"]
+            table.insert(
+                table.new_row(
                     BillingDocument=number,
                     BillingDocumentItem=str(position * 10),
-                    SalesDocumentItemCategory=item["SalesOrderItemCategory"],
                     CreationDate=day,
-                    Material=d_item["Material"],
-                    Plant=d_item["Plant"],
-                    BillingDocumentItemText=d_item["DeliveryDocumentItemText"],
-                    BillingQuantity=quantity,
-                    BillingQuantityUnit=d_item["DeliveryQuantityUnit"],
-                    BillingQuantityInBaseUnit=quantity,
-                    BaseUnit=d_item["BaseUnit"],
-                    NetAmount=net,
                     TransactionCurrency=currency,
-                    GrossAmount=net,
-                    PricingDate=item["PricingDate"],
-                    TaxAmount=tax,
-                    ReferenceSDDocument=delivery_id,
-                    ReferenceSDDocumentItem=str(int(d_item["DeliveryDocumentItem"])),
-                    ReferenceSDDocumentCategory="J",
-                    SalesDocument=order_id,
-                    SalesDocumentItem=item["SalesOrderItem"],
-                    SalesSDDocumentCategory="C",
+                    GrossAmount=fields["NetAmount"],
+                    **fields,
                 )
             )
-            self.store.table("A_OutbDeliveryItem").update(d_item, {"DeliveryRelatedBillingStatus": "C"})
-            delivered_all = item["DeliveryStatus"] == "C"
-            if delivered_all and self._fully_billed(item, delivery_id):
-                order_items.update(item, {"SDProcessStatus": "C"})
-        self.store.table("A_BillingDocument").insert(
-            self.store.table("A_BillingDocument").new_row(
+        customer = self.data.customer_by_number.get(order["SoldToParty"])
+        headers = self.store.table("A_BillingDocument")
+        headers.insert(
+            headers.new_row(
                 BillingDocument=number,
-                SDDocumentCategory="M",
-                BillingDocumentCategory="L",
-                BillingDocumentType="F2",
+                SDDocumentCategory=sd_category,
+                BillingDocumentCategory=category,
+                BillingDocumentType=billing_type,
                 CreationDate=day,
-                CreationTime=due.time(),
+                CreationTime=due.time().replace(microsecond=0),
                 LastChangeDate=day,
                 LastChangeDateTime=due,
                 SalesOrganization=order["SalesOrganization"],
@@ -733,10 +882,167 @@ class Documents:
                 AccountingPostingStatus="C",
                 AccountingTransferStatus="C",
                 InvoiceClearingStatus="A",
+                **header,
             )
         )
-        headers.update(delivery, {"OverallDelivReltdBillgStatus": "C"})
-        self._order_status(order, due)
+        return number
+
+    def _billed_so_far(self, order: str, item: str) -> Decimal:
+        """The quantity billed of an order item: invoices add, credit memos and cancellations take."""
+        total = Decimal(0)
+        headers = self.store.table("A_BillingDocument")
+        for row in self.store.table("A_BillingDocumentItem").lookup("SalesDocument", order):
+            if row["SalesDocumentItem"] != item:
+                continue
+            header = headers.get((row["BillingDocument"],))
+            sign = -1 if header is not None and header["SDDocumentCategory"] in ("N", "O") else 1
+            total += sign * row["BillingQuantity"]
+        return total
+
+    def _unissued_order_item(self) -> Row | None:
+        """The first order item (by order and item number) not rejected, nothing of which is issued
+        or billed: one for a billing without delivery."""
+        delivery_items = self.store.table("A_OutbDeliveryItem")
+        billed = self.store.table("A_BillingDocumentItem")
+        for order in sorted(self.store.table("A_SalesOrder").all(), key=lambda o: o["SalesOrder"]):
+            number = order["SalesOrder"]
+            issued = {
+                int(d["ReferenceSDDocumentItem"])
+                for d in delivery_items.lookup("ReferenceSDDocument", number)
+                if d["GoodsMovementStatus"] == "C"
+            }
+            billed_items = {int(b["SalesDocumentItem"]) for b in billed.lookup("SalesDocument", number)}
+            items = sorted(self.store.children(SALES_ORDER, "to_Item", order), key=lambda i: int(i["SalesOrderItem"]))
+            for item in items:
+                position = int(item["SalesOrderItem"])
+                if item["SalesDocumentRjcnReason"] or item["RequestedQuantity"] <= 0:
+                    continue
+                if position not in issued and position not in billed_items:
+                    return item
+        return None
+
+    def _bill_without_delivery(self, due: datetime) -> None:
+        """An order-related invoice F1 of an open order item's ordered quantity, no delivery."""
+        item = self._unissued_order_item()
+        if item is None:  # gone since the check: wait for the next billing
+            self.anomalies.keep_waiting(["billing_without_delivery"])
+            return
+        order = self.store.table("A_SalesOrder").get((item["SalesOrder"],))
+        assert order is not None
+        currency = order["TransactionCurrency"]
+        material = self.data.material_by_number[item["Material"]]
+        quantity = item["RequestedQuantity"]
+        net = self._price(item, quantity, currency)
+        fields = {
+            "SalesDocumentItemCategory": item["SalesOrderItemCategory"],
+            "Material": item["Material"],
+            "Plant": item["ProductionPlant"],
+            "BillingDocumentItemText": item["SalesOrderItemText"],
+            "BillingQuantity": quantity,
+            "BillingQuantityUnit": item["OrderQuantityUnit"],
+            "BillingQuantityInBaseUnit": quantity,
+            "BaseUnit": material.base_unit,
+            "NetAmount": net,
+            "TaxAmount": _money(net * self._vat(order) / 100, currency),
+            "PricingDate": item["PricingDate"],
+            "ReferenceSDDocument": order["SalesOrder"],
+            "ReferenceSDDocumentItem": item["SalesOrderItem"],
+            "ReferenceSDDocumentCategory": "C",
+            "SalesDocument": order["SalesOrder"],
+            "SalesDocumentItem": item["SalesOrderItem"],
+            "SalesSDDocumentCategory": "C",
+        }
+        number = self._billing_document(order, currency, due, "F1", "A", "M", [fields])
+        self.store.table("A_SalesOrderItem").update(item, {"_OrderBilled": quantity, "OrderRelatedBillingStatus": "C"})
+        self.anomalies.record(
+            "billing_without_delivery",
+            due,
+            billing_document=number,
+            billing_document_type="F1",
+            billing_document_item="10",
+            sales_order=order["SalesOrder"],
+            sales_order_item=item["SalesOrderItem"],
+            currency=currency,
+            detail={"billed_quantity": quantity, "issued_quantity": Decimal(0), "billed_net_amount": net},
+        )
+
+    def _follow(self, due: datetime, kind: str, billing_document: str) -> None:
+        self._seq += 1
+        heapq.heappush(self.followups, (due, self._seq, kind, billing_document, self.anomalies.counted, {}))
+
+    def _follow_up(
+        self, due: datetime, _seq: int, kind: str, billing_document: str, ordinal: int, _detail: dict[str, Any]
+    ) -> None:
+        original = self.store.table("A_BillingDocument").get((billing_document,))
+        if original is None or original["BillingDocumentIsCancelled"]:
+            return  # cancelled by someone else meanwhile: nothing left to credit or cancel
+        if kind == "cancellation":
+            result = self.cancel_billing(billing_document, due)[0]
+            items = self.store.table("A_BillingDocumentItem").lookup("BillingDocument", billing_document)
+            first = min(items, key=lambda i: int(i["BillingDocumentItem"]))
+            self.anomalies.record(
+                kind,
+                due,
+                ordinal=ordinal,
+                billing_document=result["CancellationBillingDocument"],
+                billing_document_type="S1",
+                original_billing_document=billing_document,
+                sales_order=first["SalesDocument"],
+                sales_order_item=first["SalesDocumentItem"],
+                delivery=first["ReferenceSDDocument"],
+                delivery_item=first["ReferenceSDDocumentItem"],
+                currency=original["TransactionCurrency"],
+                detail={"cancelled_net_amount": original["TotalNetAmount"]},
+            )
+        elif kind == "credit_memo":
+            self._credit_memo(original, due, ordinal)
+
+    def _credit_memo(self, invoice: Row, due: datetime, ordinal: int) -> None:
+        """A G2 for half (rounded down) of the invoice item with the largest quantity."""
+        items = self.store.table("A_BillingDocumentItem").lookup("BillingDocument", invoice["BillingDocument"])
+        source = max(items, key=lambda i: (i["BillingQuantity"], -int(i["BillingDocumentItem"])))
+        quantity = (source["BillingQuantity"] / 2).to_integral_value(rounding="ROUND_FLOOR")
+        currency = invoice["TransactionCurrency"]
+        net = _money(source["NetAmount"] * quantity / source["BillingQuantity"], currency)
+        order = self.store.table("A_SalesOrder").get((source["SalesDocument"],))
+        if order is None:
+            return
+        fields = {
+            k: source[k]
+            for k in (
+                "SalesDocumentItemCategory", "Material", "Plant", "BillingDocumentItemText", "BillingQuantityUnit",
+                "BaseUnit", "PricingDate", "SalesDocument", "SalesDocumentItem", "SalesSDDocumentCategory",
+            )
+        }  # fmt: skip
+        fields.update(
+            BillingQuantity=quantity,
+            BillingQuantityInBaseUnit=quantity,
+            NetAmount=net,
+            TaxAmount=_money(net * self._vat(order) / 100, currency),
+            ReferenceSDDocument=invoice["BillingDocument"],
+            ReferenceSDDocumentItem=source["BillingDocumentItem"],
+            ReferenceSDDocumentCategory="M",
+            SDDocumentReason=CREDIT_MEMO_REASON,
+        )
+        number = self._billing_document(order, currency, due, "G2", "A", "O", [fields])
+        self.anomalies.record(
+            "credit_memo",
+            due,
+            ordinal=ordinal,
+            billing_document=number,
+            billing_document_type="G2",
+            billing_document_item="10",
+            original_billing_document=invoice["BillingDocument"],
+            sales_order=source["SalesDocument"],
+            sales_order_item=source["SalesDocumentItem"],
+            currency=currency,
+            detail={
+                "invoiced_quantity": source["BillingQuantity"],
+                "credited_quantity": quantity,
+                "credited_net_amount": net,
+                "invoice_item": source["BillingDocumentItem"],
+            },
+        )
 
     def _fully_billed(self, item: Row, billing_now: str) -> bool:
         """Every delivery item of this order item is billed (the one being billed counts)."""

@@ -128,10 +128,13 @@ class SapS4(EmulatedSystem):
         pricing elements and partners, a delivery or billing document with its items. Module
         ``MaterialDocument``: a material document the physical-inventory postings created, with its
         lines' movement types (701…708), quantities and amounts (SAP has it in API_MATERIAL_DOCUMENT_SRV,
-        which the emulator does not serve)."""
+        which the emulator does not serve). Module ``billing_anomalies``, id ``all`` or a billing
+        document: the seeded billing anomalies with their expected exception reason."""
         self.backend.advance(self.ctx.clock.now())
         if module == "MaterialDocument":
             return self.backend.physinv.material_documents.get(record_id)
+        if module == "billing_anomalies":  # the seeded ones (sandbox.sap.billing_anomalies)
+            return self.backend.documents.anomalies.describe(None if record_id in ("", "all") else record_id)
         for service in SERVICES.values():
             es = service.set_by_name.get(module)
             if es is None or len(es.type.keys) != 1:
@@ -150,7 +153,9 @@ class SapS4(EmulatedSystem):
         """Control API modules: ``goods_receipt`` {Material, Plant, Quantity}; ``A_Customer`` (id =
         customer number) with fields such as ``OrderIsBlockedForCustomer``; ``config`` {page_size,
         hub_goods_issue_plants: the plants whose deliveries wait for the hub's PostGoodsIssue, by
-        default those the seed gives a 3PL warehouse; [] makes SAP issue every new delivery itself}."""
+        default those the seed gives a 3PL warehouse; [] makes SAP issue every new delivery itself;
+        billing_anomalies: true seeds the billing anomalies of :mod:`sandbox.sap.billing_anomalies`
+        on the billings from then on, false (the default) stops seeding more}."""
         module = body.get("module")
         fields = body.get("fields") or {}
         if not isinstance(fields, dict):
@@ -168,7 +173,7 @@ class SapS4(EmulatedSystem):
         raise RecordError(f"unknown module {module!r}; known: ['A_Customer', 'config', 'goods_receipt']")
 
     def _configure(self, fields: dict[str, Any]) -> dict[str, Any]:
-        known = {"page_size", "hub_goods_issue_plants"}
+        known = {"page_size", "hub_goods_issue_plants", "billing_anomalies"}
         if not fields or set(fields) - known:
             raise RecordError(f"config fields: {sorted(known)}")
         if "page_size" in fields:
@@ -183,7 +188,15 @@ class SapS4(EmulatedSystem):
                 raise RecordError(f"hub_goods_issue_plants must be a list of plants out of {sorted(codes)}")
             # Deliveries already created keep their state; only new ones follow the setting.
             self.backend.documents.hub_plants = set(plants)
+        if "billing_anomalies" in fields:
+            enabled = fields["billing_anomalies"]
+            if not isinstance(enabled, bool):
+                raise RecordError("billing_anomalies must be true or false")
+            # What is due before now is billed by the old setting.
+            self.backend.advance(self.ctx.clock.now())
+            self.backend.documents.anomalies.enabled = enabled
         return {
+            "billing_anomalies": self.backend.documents.anomalies.enabled,
             "page_size": self.handler.page_size,
             "hub_goods_issue_plants": sorted(self.backend.documents.hub_plants),
         }

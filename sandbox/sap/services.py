@@ -540,6 +540,7 @@ BILLING_DOCUMENT_ITEM = _set(
         "SalesDocument S10 U",
         "SalesDocumentItem S6 N",
         "SalesSDDocumentCategory S4",
+        "SDDocumentReason S3 U",
     ),
     [_one("to_BillingDocument", "A_BillingDocument", "BillingDocument")],
     **READ_ONLY,
