@@ -100,6 +100,9 @@ def _days(seconds: float) -> str:
 
 
 def _run_one(dag: Any, at: datetime, conf: dict[str, Any]) -> tuple[str, str, float]:
+    # dag.test() cannot finish a run of a DAG with a DeadlineAlert (it looks the alert up by the id only
+    # the DAG processor stores, Airflow 3.3.2); make up runs the deadline for real.
+    dag.deadline = None
     started = time.monotonic()
     dag_run = dag.test(logical_date=at, run_conf=conf)
     elapsed = time.monotonic() - started

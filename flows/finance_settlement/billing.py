@@ -75,8 +75,9 @@ def read_billing(
                 "net_amount": it.net_amount,
                 "tax_amount": it.tax_amount,
                 "gross_amount": it.gross_amount,
-                "delivery": it.delivery or None,
-                "delivery_item": it.delivery_item or None,
+                # Only a delivery: an order-related invoice refers to the order, a credit memo to the invoice.
+                "delivery": it.delivery_reference[0] if it.delivery_reference else None,
+                "delivery_item": it.delivery_reference[1] if it.delivery_reference else None,
                 "sales_order": it.sales_order or None,
                 "sales_order_item": it.sales_order_item or None,
             }

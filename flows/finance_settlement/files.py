@@ -134,8 +134,10 @@ EXCEPTION_COLUMNS = ["company_code", "business_day", "subject", "reason", "curre
 
 
 def _write_exceptions(folder: Path, day: DaySettlement, business_day: date) -> Path:
-    """The exceptions report of the day (for finance's follow-up; rewritten with each run)."""
-    path = folder / f"{day.company_code}_exceptions_{business_day:%Y%m%d}.csv"
+    """The exceptions report of the day, named by its content (the first 8 hex digits of its SHA-256):
+    like the settlement file it is never overwritten at finance, and the same exceptions are the same file."""
+    import hashlib
+
     rows = [EXCEPTION_COLUMNS] + [
         [
             day.company_code,
@@ -148,7 +150,10 @@ def _write_exceptions(folder: Path, day: DaySettlement, business_day: date) -> P
         ]
         for e in sorted(day.exceptions, key=lambda e: (e["reason"], e["subject"]))
     ]
-    replace_file(path, csv_bytes(rows))
+    content = csv_bytes(rows)
+    path = folder / f"{day.company_code}_exceptions_{business_day:%Y%m%d}_{hashlib.sha256(content).hexdigest()[:8]}.csv"
+    if not path.exists():
+        replace_file(path, content)
     return path
 
 

@@ -43,6 +43,7 @@ def run_dag(
     dag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / f"{dag_id}.py")).get_dag(dag_id)
     for task in dag.tasks:  # a failing task fails the test now, not after minutes of retry delays
         task.retries = 0
+    without_deadline(dag)
     # After the DAGs' start_date, or dag.test() finds no task to run.
     n = next(_runs)
     logical = at + timedelta(seconds=n) if at else datetime(2026, 11, 20, tzinfo=UTC) + timedelta(minutes=n)
@@ -53,6 +54,13 @@ def run_dag(
     # every task really ran, except those the run's branch skips
     assert states and all(state == expected.get(task, "success") for task, state in states), states
     return run
+
+
+def without_deadline(dag: Any) -> None:
+    """dag.test() cannot finish a run of a DAG with a DeadlineAlert: it looks the alert up by the id
+    only the DAG processor stores (Airflow 3.3.2). The deadline is tested by its declaration and
+    callback (tests/dags/test_finance_deadline.py)."""
+    dag.deadline = None
 
 
 def task_result(run: Any, task_id: str) -> Any:
