@@ -74,6 +74,10 @@ def world(tmp_path_factory, hub, airflow_home) -> Iterator[dict[str, Any]]:
         app = create_app(lambda: hub, wms["secret"], wms["app_key"], wms["customer_id"], clock=sandbox_now)
         with serving(app) as receiver_url:
             requests.post(f"{control}/qimen_wms/receiver", json={"url": f"{receiver_url}/qimen"}, timeout=10)
+            # SAP's seeded billing anomalies: a price difference, an over-billing, another currency, an
+            # invoice without delivery, a credit memo, cancellations (sandbox/sap/billing_anomalies.py).
+            anomalies = {"module": "config", "fields": {"billing_anomalies": True}}
+            requests.post(f"{control}/records/sap_s4", json=anomalies, timeout=10).raise_for_status()
             now = datetime.fromisoformat(info["now"])
             run_dag("master_data_sync", at=now)
             sync(now)
@@ -82,7 +86,7 @@ def world(tmp_path_factory, hub, airflow_home) -> Iterator[dict[str, Any]]:
             at = advance(DAY)  # the warehouse ships and pushes its confirmations
             requests.post(f"{control}/qimen_wms/push", timeout=60).raise_for_status()
             run_dag("shipment_notices", at=at)  # goods issue in SAP
-            advance(2 * DAY)  # SAP bills a day after goods issue
+            advance(3 * DAY)  # SAP bills a day after goods issue; credit memos and cancellations a day later
             with _sap(info) as sap:
                 billed = Counter(d.billing_date for d in sap.billing_documents())
             day, _ = billed.most_common(1)[0]
@@ -192,6 +196,26 @@ def test_a_cancellation_in_sap_is_a_new_version_naming_the_old_one(world):
     assert v1.read_bytes() == v1_bytes  # the old version is never overwritten
     assert verify_command(Path(company["files"][0])) == 0
     assert Path(company["files"][0]).name in _sftp_files(world)
+
+
+EXPECTED = {"over_billing": {"over_billed", "under_delivered"}}
+
+
+def test_every_seeded_billing_anomaly_is_an_exception_with_its_reason(world):
+    engine = world["engine"]
+    seeded = requests.get(f"{world['control']}/records/sap_s4/billing_anomalies/all", timeout=10).json()["record"]
+    assert len(seeded["anomalies"]) >= 5, seeded
+    with _sap(world["info"]) as sap:
+        dates = {d.number: d.billing_date for d in sap.billing_documents()}
+    for day in sorted({dates[a["billing_document"]] for a in seeded["anomalies"]}):
+        run_dag("finance_settlement", {"day": day.isoformat()})
+        found = {e.subject: e.reason for e in _rows(engine, settlement_exceptions) if e.business_day == day}
+        for a in seeded["anomalies"]:
+            if dates[a["billing_document"]] != day:
+                continue
+            expected = EXPECTED.get(a["kind"], {a["expected_reason"]})
+            subject = f"{a['sales_order']}/{a['sales_order_item']}"
+            assert found.get(subject) in expected, (a, found.get(subject))
 
 
 def test_a_tampered_file_fails_verify(world, tmp_path):
