@@ -18,6 +18,7 @@ from typing import Any
 import requests
 
 from devtools.demo_inventory import inventory_summary, run_inventory
+from devtools.demo_settlement import enable_anomalies, run_settlement, settlement_summary
 from hub.settings import PROJECT_ROOT, get_settings
 
 # The order data flows in; DAGs found in dags/ but not listed here run after these.
@@ -80,6 +81,9 @@ def _run_dags(now: datetime, sandbox: dict[str, Any]) -> list[tuple[str, str, fl
         if dag_id == "inventory_reconciliation":
             results += run_inventory(dag, clock, sandbox, _run_one, _say)
             continue
+        if dag_id == "finance_settlement":
+            results += run_settlement(dag, clock, sandbox, _run_one, _say)
+            continue
         results.append(_run_one(dag, clock, _run_conf(dag_id, clock)))
         if dag_id == "ops_report":  # the business day before the sandbox's clock
             _say(f"  … report written: {_report_path()}")
@@ -121,7 +125,7 @@ def _move_clock(sandbox: dict[str, Any], seconds: float) -> datetime:
     return datetime.fromisoformat(answer.json()["now"])
 
 
-def _summary(engine) -> None:  # noqa: ANN001
+def _summary(engine, sandbox: dict[str, Any]) -> None:  # noqa: ANN001
     from collections import Counter
 
     from sqlalchemy import select
@@ -153,6 +157,7 @@ def _summary(engine) -> None:  # noqa: ANN001
         _sap_summary(conn)
         _shipment_summary(conn)
         inventory_summary(conn, _say)
+        settlement_summary(conn, sandbox, _say)
         sends = conn.execute(sql.query("ledger_by_target")).all()
         if sends:
             _say("Ledger (messages to outside systems):")
@@ -292,6 +297,7 @@ def main() -> int:
     _say("▶ starting the sandbox systems …")
     with running_sandbox(seed=SEED, orders=ORDERS) as sandbox:
         now = datetime.fromisoformat(sandbox["now"])
+        enable_anomalies(sandbox)  # SAP bills a few documents wrong, as in life: finance sees the exceptions
         write_extract(generate(SEED, ORDERS, now), extract_dir)
         _say(f"    ERP master-data extract → {extract_dir}")
         for name, system in sandbox["systems"].items():
@@ -320,7 +326,7 @@ def main() -> int:
         results = _with_receiver(sandbox, url, lambda: _run_dags(now, sandbox))
         engine = make_engine(url)
         _alerts(engine, sandbox)
-        _summary(engine)
+        _summary(engine, sandbox)
         engine.dispose()
         mails = requests.get(f"{sandbox['control_url']}/mail", timeout=10).json()["messages"]
         _say(f"  e-mails captured by the sandbox SMTP server: {len(mails)}  ({sandbox['control_url']}/mail)")
@@ -333,6 +339,7 @@ def main() -> int:
     _say(f"  ops report        {get_settings().output_dir / 'reports'} (ops_report_<day>.html with charts, .csv)")
     inventory = get_settings().output_dir / "inventory"
     _say(f"  inventory         {inventory} (inventory_reconciliation_<day>.html, .csv, .xlsx)")
+    _say(f"  settlement        {get_settings().settlement_dir} (per company: files, manifests, exceptions)")
     _say(f"  Airflow home      {local_airflow.AIRFLOW_HOME} (logs in {local_airflow.AIRFLOW_HOME / 'logs'})")
     _say("  inspect           .venv/bin/hub quarantine list  ·  hub ledger list  ·  hub inventory show DAY")
     _say(f"\n{'✗ ' + ', '.join(failed) + ' failed' if failed else '✓ all flows succeeded'}")

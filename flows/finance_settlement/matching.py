@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, delete, insert, select, tuple_
 
+from hub import gate_results
 from hub.schema import (
     billing_documents,
     billing_items,
@@ -233,6 +234,24 @@ def settle_day(
             ", ".join(f"{k} {n}" for k, n in sorted(result.by_reason().items()) if n) or "none",
         )
     with engine.begin() as conn:
+        for s in out:
+            # The match is the gate of the settlement lines: every order line billed that day either
+            # settles or is an exception (the counts balance; exceptions are held in their own table).
+            judged = s.matched + len([e for e in s.exceptions if e["reason"] != "totals_difference"])
+            gate_results.record(
+                conn,
+                gate_results.GateResult(
+                    gate="settlement_lines",
+                    run_id=run_id,
+                    evaluated=judged,
+                    passed=s.matched,
+                    quarantined=judged - s.matched,
+                    success=not s.exceptions,
+                    blocking_breach=False,
+                    source=s.company_code,
+                    summary={"business_day": business_day.isoformat(), "exceptions": len(s.exceptions)},
+                ),
+            )
         conn.execute(delete(settlement_exceptions).where(settlement_exceptions.c.business_day == business_day))
         rows = [
             {"company_code": s.company_code, "business_day": business_day, "run_id": run_id, **e}
