@@ -196,6 +196,20 @@ def _exit_on_signal(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
+WORKERS_VAR = "HUB_TEST_WORKERS"
+
+
+def with_workers(args: list[str], environ: dict[str, str], cpus: int | None) -> list[str]:
+    """The pytest args with pytest-xdist's workers added: one per core (``$HUB_TEST_WORKERS`` to choose;
+    1 runs in one process), unless the caller chose (``-n``, ``-p no:xdist``). ``--dist loadfile`` keeps
+    the tests of one module in one worker: the e2e modules share a sandbox and a hub per module."""
+    chosen = any(a in ("-n", "--numprocesses", "-p") or a.startswith(("-n", "--numprocesses=")) for a in args)
+    workers = int(environ.get(WORKERS_VAR) or min(2, cpus or 1))
+    if chosen or workers <= 1:
+        return args
+    return ["-n", str(workers), "--dist", "loadfile", *args]
+
+
 def _run_pytest(args: list[str], env: dict[str, str]) -> int:
     proc = subprocess.Popen([sys.executable, "-m", "pytest", *args], cwd=PROJECT_ROOT, env=env)
 
@@ -256,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         if problem := ensure_chromium():
             print(f"devtools.testrun: {problem}", file=sys.stderr, flush=True)
-        code = _run_pytest(args, env)
+        code = _run_pytest(with_workers(args, env, os.cpu_count()), env)
     finally:
         if stop is not None:
             stop()
