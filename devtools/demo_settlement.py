@@ -57,10 +57,13 @@ def settlement_summary(conn: Any, sandbox: dict[str, Any], say: Callable[[str], 
         sap[key] = sap.get(key, Decimal(0)) + sign * d.net_amount
     say("Finance settlement (three-way match: ordered vs goods-issued vs billed):")
     for r in rows:
-        totals = ", ".join(f"{c} net {t['net']}" for c, t in sorted((r.totals or {}).items())) or "no lines"
+        billed = ", ".join(
+            f"{c} {t['net']} (SAP {sap.get((r.company_code, r.business_day, c), Decimal(0))})"
+            for c, t in sorted((r.billing_totals or {}).items())
+        )
         say(
             f"  {r.company_code} {r.business_day}  v{r.version:02d} {r.status:<9} {r.records:>4} lines settled, "
-            f"{r.exceptions:>3} exceptions; {totals}"
+            f"{r.exceptions:>3} exceptions; billed net {billed or '0'}"
         )
     say("  exceptions by reason: " + (", ".join(f"{k} {n}" for k, n in reasons.most_common()) or "none"))
     differences = reasons.get("totals_difference", 0)

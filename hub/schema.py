@@ -743,6 +743,7 @@ settlements = Table(
     Column("records", Integer, nullable=False, server_default="0"),
     Column("exceptions", Integer, nullable=False, server_default="0"),
     Column("totals", JSON_DOC, comment="control totals per currency, as in the manifest"),
+    Column("billing_totals", JSON_DOC, comment="the day's billing recomputed per currency (= SAP's)"),
     Column("delivered_at", TS),
     Column("run_id", String(250)),
     Column("updated_at", TS, nullable=False),

@@ -82,6 +82,7 @@ def write_day(
                     "records": manifest["record_count"],
                     "exceptions": len(day.exceptions),
                     "totals": manifest["control_totals"],
+                    "billing_totals": day.totals,
                     "run_id": run_id,
                     "updated_at": utcnow(),
                 }

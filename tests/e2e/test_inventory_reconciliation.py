@@ -18,7 +18,7 @@ import requests
 from dagruns import deploy, run_dag, sync, task_result
 from sqlalchemy import select
 
-from hub.schema import count_results, ledger, quarantine, reconciliations, stock_policies
+from hub.schema import count_results, ledger, quarantine, receiver_inbox, reconciliations, stock_policies
 
 SEED, ORDERS = 11, 120
 pytestmark = [pytest.mark.dagtest, pytest.mark.sandbox]
@@ -148,6 +148,12 @@ def test_first_run_finds_the_seeded_drift_and_proposes(world):
     held = [q for q in _rows(engine, quarantine) if q.stage == "warehouse_counts"]
     assert any(by_kind["unknown_item"]["material"] in q.record_key for q in held)
     assert any(q.record_key.startswith("count_sheet:") and q.field for q in held), [q.record_key for q in held]
+    # The page the warehouse pushed twice is held once (by its outBizCode) and counted once.
+    pushed = requests.get(f"{world['control']}/qimen_wms/counts", timeout=10).json()["counts"]
+    twice = [p["outBizCode"] for c in pushed for p in c["pages"] if p["duplicate_sent"]]
+    assert twice, "the sandbox pushes one count page twice"
+    held = [r for r in _rows(engine, receiver_inbox) if r.method == "inventory.report"]
+    assert len(held) == len({r.message_key for r in held}) and set(twice) <= {r.message_key for r in held}
     (day,) = _rows(engine, reconciliations)
     assert day.status == "proposed" and day.proposal["lines"] == sum(r.status == "adjust" for r in results.values())
 

@@ -96,6 +96,12 @@ def upgrade() -> None:
         sa.Column("records", sa.Integer(), server_default="0", nullable=False),
         sa.Column("exceptions", sa.Integer(), server_default="0", nullable=False),
         sa.Column("totals", JSON_DOC, nullable=True, comment="control totals per currency, as in the manifest"),
+        sa.Column(
+            "billing_totals",
+            JSON_DOC,
+            nullable=True,
+            comment="the day's billing recomputed per currency (= SAP's)",
+        ),
         sa.Column("delivered_at", TS, nullable=True),
         sa.Column("run_id", sa.String(length=250), nullable=True),
         sa.Column("updated_at", TS, nullable=False),
