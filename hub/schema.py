@@ -676,7 +676,7 @@ billing_documents = Table(
     metadata,
     Column("billing_document", String(10), primary_key=True),
     Column("billing_type", String(4), nullable=False, comment="F2 invoice, S1 cancellation, G2 credit memo, ..."),
-    Column("category", String(1), nullable=False, comment="SAP SDDocumentCategory: M invoice, N cancellation, O credit"),
+    Column("category", String(1), nullable=False, comment="SAP SDDocumentCategory: M invoice, N cancel, O credit"),
     Column("billing_date", Date, nullable=False),
     Column("company_code", String(4), nullable=False),
     Column("sold_to", String(10)),

@@ -31,7 +31,7 @@ def upgrade() -> None:
             "category",
             sa.String(length=1),
             nullable=False,
-            comment="SAP SDDocumentCategory: M invoice, N cancellation, O credit",
+            comment="SAP SDDocumentCategory: M invoice, N cancel, O credit",
         ),
         sa.Column("billing_date", sa.Date(), nullable=False),
         sa.Column("company_code", sa.String(length=4), nullable=False),
