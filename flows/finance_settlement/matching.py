@@ -54,9 +54,21 @@ def _keys_of_day(conn: Any, business_day: date) -> dict[str, set[tuple[str, str]
 
 
 def _billing(conn: Any, keys: set[tuple[str, str]], business_day: date) -> list[BillingLine]:
+    # The item's amounts, not the header's: both tables have net/tax/gross_amount, and a select of
+    # both tables would name the header's plainly (the item's become net_amount_1 ...).
+    header = billing_documents.c
     rows = conn.execute(
-        select(billing_documents, billing_items)
-        .join(billing_items, billing_items.c.billing_document == billing_documents.c.billing_document)
+        select(
+            billing_items,
+            header.billing_type,
+            header.category,
+            header.is_cancelled,
+            header.cancelled_document,
+            header.currency,
+            header.billing_date,
+            header.company_code,
+        )
+        .join(billing_documents, billing_items.c.billing_document == billing_documents.c.billing_document)
         .where(
             tuple_(billing_items.c.sales_order, billing_items.c.sales_order_item).in_(sorted(keys)),
             billing_documents.c.billing_date <= business_day,
