@@ -14,8 +14,9 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, select, update
 
-from flows.inventory_reconciliation.queries import rows as named_rows
 from flows.inventory_reconciliation.book import day_row
+from flows.inventory_reconciliation.queries import rows as named_rows
+from hub.bulk import upsert
 from hub.db import utcnow
 from hub.schema import count_results, reconciliations
 from quality.sql_gate import run_table_gate
@@ -138,8 +139,13 @@ def reconcile(
         )
     with engine.begin() as conn:
         conn.execute(delete(count_results).where(count_results.c.business_day == business_day))
-        for i in range(0, len(out), 5000):
-            conn.execute(insert(count_results), out[i : i + 5000])
+        if conn.dialect.name == "postgresql":
+            # COPY into a staging table + one INSERT (hub.bulk): executemany sends a statement per row,
+            # most of the step's time at 1M lines (bench/reconciliation.py). The day's rows are gone.
+            upsert(conn, count_results, out, key=[c.name for c in count_results.primary_key])
+        else:
+            for i in range(0, len(out), 5000):
+                conn.execute(insert(count_results), out[i : i + 5000])
         conn.execute(
             update(reconciliations)
             .where(reconciliations.c.business_day == business_day)
