@@ -679,6 +679,7 @@ billing_documents = Table(
     Column("category", String(1), nullable=False, comment="SAP SDDocumentCategory: M invoice, N cancel, O credit"),
     Column("billing_date", Date, nullable=False),
     Column("company_code", String(4), nullable=False),
+    Column("country", String(3), comment="the customer's country: whose VAT the billing carries"),
     Column("sold_to", String(10)),
     Column("purchase_order", String(35), comment="PurchaseOrderByCustomer = the CRM order number"),
     Column("currency", String(5), nullable=False),

@@ -51,6 +51,7 @@ def read_billing(
                 "category": doc.category,
                 "billing_date": doc.billing_date,
                 "company_code": doc.company_code,
+                "country": doc.country or None,
                 "sold_to": doc.sold_to,
                 "purchase_order": doc.purchase_order,
                 "currency": doc.currency,

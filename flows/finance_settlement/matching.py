@@ -27,9 +27,31 @@ from hub.schema import (
 )
 from transforms.settlement_file import SettlementLine, settlement_lines
 from transforms.settlement_match import BillingLine, DeliveredLine, OrderLine, Tolerances, match, money_inputs
-from transforms.settlement_money import BillingHeader, MoneyRules, TaxTable, compare_with_sap, line_money
+from transforms.settlement_money import (
+    BillingHeader,
+    MoneyResult,
+    MoneyRules,
+    TaxRate,
+    TaxTable,
+    compare_with_sap,
+    line_money,
+)
 
 log = logging.getLogger(__name__)
+
+# Order items per IN list: SQLite takes at most 250,000 bound values in one statement (32,766 before
+# 3.32) and PostgreSQL 65,535, so a day with hundreds of thousands of billed order lines is read in
+# chunks of this many (sap_order, sap_item) keys, each row read once (the keys are distinct).
+KEY_CHUNK = 5_000
+
+
+def _by_keys(conn: Any, keys: set[tuple[str, str]], statement: Any) -> list[Any]:
+    """The rows of ``statement(chunk)`` for every chunk of the sorted ``keys``, in order."""
+    ordered = sorted(keys)
+    rows: list[Any] = []
+    for start in range(0, len(ordered), KEY_CHUNK):
+        rows += conn.execute(statement(ordered[start : start + KEY_CHUNK])).all()
+    return rows
 
 
 @dataclass(frozen=True)
@@ -57,23 +79,27 @@ def _billing(conn: Any, keys: set[tuple[str, str]], business_day: date) -> list[
     # The item's amounts, not the header's: both tables have net/tax/gross_amount, and a select of
     # both tables would name the header's plainly (the item's become net_amount_1 ...).
     header = billing_documents.c
-    rows = conn.execute(
-        select(
-            billing_items,
-            header.billing_type,
-            header.category,
-            header.is_cancelled,
-            header.cancelled_document,
-            header.currency,
-            header.billing_date,
-            header.company_code,
-        )
-        .join(billing_documents, billing_items.c.billing_document == billing_documents.c.billing_document)
-        .where(
-            tuple_(billing_items.c.sales_order, billing_items.c.sales_order_item).in_(sorted(keys)),
-            billing_documents.c.billing_date <= business_day,
-        )
-    ).all()
+    rows = _by_keys(
+        conn,
+        keys,
+        lambda chunk: (
+            select(
+                billing_items,
+                header.billing_type,
+                header.category,
+                header.is_cancelled,
+                header.cancelled_document,
+                header.currency,
+                header.billing_date,
+                header.company_code,
+            )
+            .join(billing_documents, billing_items.c.billing_document == billing_documents.c.billing_document)
+            .where(
+                tuple_(billing_items.c.sales_order, billing_items.c.sales_order_item).in_(chunk),
+                billing_documents.c.billing_date <= business_day,
+            )
+        ),
+    )
     return [
         BillingLine(
             billing_document=r.billing_document,
@@ -100,11 +126,13 @@ def _billing(conn: Any, keys: set[tuple[str, str]], business_day: date) -> list[
 
 
 def _deliveries(conn: Any, keys: set[tuple[str, str]]) -> list[DeliveredLine]:
-    rows = conn.execute(
-        select(goods_issues).where(
-            tuple_(goods_issues.c.sales_order, goods_issues.c.sales_order_item).in_(sorted(keys))
-        )
-    ).all()
+    rows = _by_keys(
+        conn,
+        keys,
+        lambda chunk: select(goods_issues).where(
+            tuple_(goods_issues.c.sales_order, goods_issues.c.sales_order_item).in_(chunk)
+        ),
+    )
     return [
         DeliveredLine(
             r.delivery, r.item, r.sales_order, r.sales_order_item, r.material, r.issued_qty, r.goods_issue_date
@@ -114,25 +142,29 @@ def _deliveries(conn: Any, keys: set[tuple[str, str]]) -> list[DeliveredLine]:
 
 
 def _orders(conn: Any, keys: set[tuple[str, str]]) -> list[OrderLine]:
-    rows = conn.execute(
-        select(sap_orders.c.sap_order, order_allocations.c.sap_item, order_lines)
-        .join(
-            order_allocations,
-            and_(
-                order_allocations.c.source == sap_orders.c.source,
-                order_allocations.c.crm_order_id == sap_orders.c.crm_order_id,
-            ),
-        )
-        .join(
-            order_lines,
-            and_(
-                order_lines.c.source == order_allocations.c.source,
-                order_lines.c.crm_order_id == order_allocations.c.crm_order_id,
-                order_lines.c.line_no == order_allocations.c.line_no,
-            ),
-        )
-        .where(tuple_(sap_orders.c.sap_order, order_allocations.c.sap_item).in_(sorted(keys)))
-    ).all()
+    rows = _by_keys(
+        conn,
+        keys,
+        lambda chunk: (
+            select(sap_orders.c.sap_order, order_allocations.c.sap_item, order_lines)
+            .join(
+                order_allocations,
+                and_(
+                    order_allocations.c.source == sap_orders.c.source,
+                    order_allocations.c.crm_order_id == sap_orders.c.crm_order_id,
+                ),
+            )
+            .join(
+                order_lines,
+                and_(
+                    order_lines.c.source == order_allocations.c.source,
+                    order_lines.c.crm_order_id == order_allocations.c.crm_order_id,
+                    order_lines.c.line_no == order_allocations.c.line_no,
+                ),
+            )
+            .where(tuple_(sap_orders.c.sap_order, order_allocations.c.sap_item).in_(chunk))
+        ),
+    )
     return [
         OrderLine(
             source=r.source,
@@ -172,6 +204,29 @@ def _headers(conn: Any, company: str, business_day: date) -> list[BillingHeader]
     ]
 
 
+def _money(
+    billing: list[BillingLine], orders: list[OrderLine], rules: MoneyRules, countries: dict[str, str | None]
+) -> MoneyResult:
+    """Net, tax and gross of the day's items. VAT of ``rules.country`` (the settings' tax country) is
+    checked against its effective-dated rates; a billing of a customer in another country carries the
+    rate the order was taken with (the hub's and SAP's), which is used as it is."""
+    result = MoneyResult()
+    by_country: dict[str, list[BillingLine]] = {}
+    for b in billing:
+        by_country.setdefault(countries.get(b.billing_document) or rules.country, []).append(b)
+    for country, lines in sorted(by_country.items()):
+        inputs = money_inputs(lines, orders)
+        if country == rules.country:
+            table = TaxTable()
+        else:
+            rates = {i.tax_rate for i in inputs if i.tax_rate is not None}
+            table = TaxTable([TaxRate(country, r, date.min, f"order {r}") for r in sorted(rates)])
+        part = line_money(inputs, replace(rules, country=country), table)
+        result.lines.update(part.lines)
+        result.errors.update(part.errors)
+    return result
+
+
 def settle_day(
     engine: Engine, run_id: str, business_day: date, rules: MoneyRules, tolerances: Tolerances
 ) -> list[DaySettlement]:
@@ -188,10 +243,17 @@ def settle_day(
             )
             for company, keys in by_company.items()
         }
+        countries = dict(
+            conn.execute(
+                select(billing_documents.c.billing_document, billing_documents.c.country).where(
+                    billing_documents.c.billing_date == business_day
+                )
+            ).all()
+        )
     for company, (orders, delivered, billing, headers) in sorted(inputs.items()):
         result = match(orders, delivered, billing, tolerances, cutoff=business_day)
         todays = [b for b in billing if b.billing_date == business_day and b.company_code == company]
-        money = line_money(money_inputs(todays, orders), rules, TaxTable())
+        money = _money(todays, orders, rules, countries)
         day_groups = [
             replace(g, billing=tuple(b for b in g.billing if b.billing_date == business_day)) for g in result.matched
         ]

@@ -35,6 +35,12 @@ def upgrade() -> None:
         ),
         sa.Column("billing_date", sa.Date(), nullable=False),
         sa.Column("company_code", sa.String(length=4), nullable=False),
+        sa.Column(
+            "country",
+            sa.String(length=3),
+            nullable=True,
+            comment="the customer's country: whose VAT the billing carries",
+        ),
         sa.Column("sold_to", sa.String(length=10), nullable=True),
         sa.Column(
             "purchase_order",
