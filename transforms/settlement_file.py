@@ -270,6 +270,16 @@ def _digits(document: str) -> int:
     return int(digits) if digits else 0
 
 
+_AMOUNT_PATTERNS: dict[int, re.Pattern[str]] = {}
+
+
+def _amount_pattern(places: int) -> re.Pattern[str]:
+    """An amount with exactly ``places`` decimals (compiled once per number of places)."""
+    if places not in _AMOUNT_PATTERNS:
+        _AMOUNT_PATTERNS[places] = re.compile(r"-?\d+" + (rf"\.\d{{{places}}}" if places else ""))
+    return _AMOUNT_PATTERNS[places]
+
+
 def controls(rows: Sequence[Sequence[str]]) -> dict[str, Any]:
     """Record count, hash total and totals per currency of rendered rows; SettlementFileError naming
     the row and column when a row cannot be read (wrong width, an amount not in the minor unit,
@@ -287,7 +297,7 @@ def controls(rows: Sequence[Sequence[str]]) -> dict[str, Any]:
         amounts: dict[str, Decimal] = {}
         for name in AMOUNT_COLUMNS:
             text = row[col[name]]
-            if not re.fullmatch(r"-?\d+" + (rf"\.\d{{{places}}}" if places else ""), text):
+            if not _amount_pattern(places).fullmatch(text):
                 raise SettlementFileError(
                     f"row {n}: {name} {text!r} is not an amount with exactly {places} decimals for {currency}"
                 )

@@ -120,9 +120,16 @@ class TaxTable:
             days = [r.valid_from for r in rows]
             if len(set(days)) != len(days):
                 raise TaxRateError(f"two rates of {key[0]}/{key[1]} start on the same day")
+        self._on: dict[tuple[str, date], dict[str, Decimal]] = {}  # rates_on, computed once per day
 
     def rates_on(self, country: str, day: date) -> dict[str, Decimal]:
         """The rate of each category of ``country`` in force on ``day``."""
+        cached = self._on.get((country, day))
+        if cached is None:
+            cached = self._on[(country, day)] = self._rates_on(country, day)
+        return dict(cached)
+
+    def _rates_on(self, country: str, day: date) -> dict[str, Decimal]:
         found: dict[str, Decimal] = {}
         for (ctry, category), rows in self._rows.items():
             if ctry != country:
