@@ -162,7 +162,7 @@ def reconciliation_table(data: dict) -> str:
         statuses = ", ".join(f"{k} {v:,}" for k, v in hub["statuses"].items())
         lines.append(
             f"| {backend} | {n:,} | {hub['seconds']} | {p.get('query_s', 0)} "
-            f"| {round(p.get('rest_s', 0) + p.get('judge_limit_s', 0) + p.get('counts_s', 0), 3)} "
+            f"| {round(p.get('rest_s', 0) + p.get('counts_s', 0), 3)} "
             f"| {p.get('gate_s', 0)} | {hub.get('gate_warmup_s', '–')} | {statuses} |"
         )
     for prof in data.get("profiles", []):

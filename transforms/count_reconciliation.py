@@ -18,7 +18,7 @@ Rules (domain_report.md §5; SAP MI07/MI11 practice):
 - an adjustment the warehouse already made (``adjustType`` ADJUST) is mirrored in SAP → ``adjust``.
 - a negative count, or a part without a standard price, can never be posted → ``recount``.
 - per plant, when the adjustments together are worth more than ``inventory.document_value``, none of
-  them is postable (SAP's per-document tolerance): they all go to ``recount`` (:func:`apply_document_limit`).
+  them is postable (SAP's per-document tolerance): they all go to ``recount`` (:func:`plants_over_limit`).
 
 Movement types follow SAP's physical-inventory postings: 701/702 unrestricted, 703/704 quality
 inspection, 707/708 blocked stock (gain/loss).
@@ -26,9 +26,8 @@ inspection, 707/708 blocked stock (gain/loss).
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 MOVEMENT_TYPES = {"01": ("701", "702"), "02": ("703", "704"), "07": ("707", "708")}
@@ -153,27 +152,14 @@ def judge(line: Line, tolerances: Tolerances, reasons: ReasonCodes) -> Judgement
     )
 
 
-def apply_document_limit(
-    results: Iterable[tuple[str, Judgement]], limit: Decimal
-) -> tuple[list[Judgement], dict[str, Decimal]]:
-    """Per plant: when the adjustments' absolute value exceeds ``limit``, none is postable and each
-    goes to recount. Returns the judgements in order and the plants that went over, with their value."""
-    items = list(results)
-    totals: dict[str, Decimal] = defaultdict(Decimal)
-    for plant, j in items:
-        if j.status == "adjust":
-            totals[plant] += abs(j.difference_value)
-    over = {plant: total for plant, total in totals.items() if total > limit}
-    out = []
-    for plant, j in items:
-        if j.status == "adjust" and plant in over:
-            j = replace(
-                j,
-                status="recount",
-                movement_type=None,
-                reason_code=None,
-                explanation=f"{j.explanation}; plant {plant}'s adjustments total {over[plant]}, over the "
-                f"per-document limit {limit}: nothing postable, recount",
-            )
-        out.append(j)
-    return out, over
+def plants_over_limit(adjust_value: Mapping[str, Decimal], limit: Decimal) -> dict[str, Decimal]:
+    """The plants whose adjustments' absolute value (summed per plant) exceeds ``limit``: none of their
+    adjustments is postable, each goes to recount (SAP's per-document tolerance)."""
+    return {plant: total for plant, total in adjust_value.items() if total > limit}
+
+
+def limit_note(plant: str, total: Decimal, limit: Decimal) -> str:
+    """What a demoted line's explanation gains."""
+    return (
+        f"; plant {plant}'s adjustments total {total}, over the per-document limit {limit}: nothing postable, recount"
+    )

@@ -3,7 +3,7 @@ same statements run on SQLite and PostgreSQL and read money and quantities back 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from sqlalchemy import Connection, Date, bindparam
@@ -30,12 +30,22 @@ _DATES = ("business_day", "previous_day")
 _LISTS = ("excluded_states", "reserving_states", "short_states")
 
 
-def rows(conn: Connection, name: str, **values: Any) -> list[dict[str, Any]]:
-    """The rows of the named query ``name`` for ``values`` (every parameter it binds)."""
-    used = set(values)
+def _statement(name: str, used: set[str]) -> Any:
     stmt = sql.query(name, lists=[p for p in _LISTS if p in used], types=_TYPES.get(name))
     binds = [bindparam(p, type_=TS) for p in _INSTANTS if p in used]
     binds += [bindparam(p, type_=Date()) for p in _DATES if p in used]
-    if binds:
-        stmt = stmt.bindparams(*binds)
-    return [dict(r._mapping) for r in conn.execute(stmt, values)]
+    return stmt.bindparams(*binds) if binds else stmt
+
+
+def rows(conn: Connection, name: str, **values: Any) -> list[dict[str, Any]]:
+    """The rows of the named query ``name`` for ``values`` (every parameter it binds)."""
+    return [dict(r._mapping) for r in conn.execute(_statement(name, set(values)), values)]
+
+
+def chunks(conn: Connection, name: str, size: int, **values: Any) -> Iterator[list[dict[str, Any]]]:
+    """The rows of the named query ``size`` at a time, streamed (a server-side cursor on PostgreSQL)."""
+    # Per statement: the connection's own options would stream the writes in between too.
+    options = {"stream_results": True, "max_row_buffer": size}
+    result = conn.execute(_statement(name, set(values)), values, execution_options=options)
+    for part in result.partitions(size):
+        yield [dict(r._mapping) for r in part]

@@ -15,12 +15,21 @@ from typing import Any
 from sqlalchemy import Engine, delete, func, insert, select, update
 
 from flows.inventory_reconciliation.book import day_row
+from flows.inventory_reconciliation.queries import chunks as named_chunks
 from flows.inventory_reconciliation.queries import rows as named_rows
 from hub.bulk import upsert
 from hub.db import utcnow
 from hub.schema import count_results, reconciliations
 from quality.sql_gate import run_table_gate
-from transforms.count_reconciliation import Line, ReasonCodes, Tolerances, apply_document_limit, judge
+from transforms.count_reconciliation import (
+    Judgement,
+    Line,
+    ReasonCodes,
+    Tolerances,
+    judge,
+    limit_note,
+    plants_over_limit,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +47,73 @@ def _documents(conn: Any, book_taken_at: Any, receipts_from: Any) -> dict[tuple[
         label = "delivery" if r["kind"] == "delivery" else "receipt"
         found[(r["plant"], r["material"])].append(f"{label} {r['document']} ({r['quantity'].normalize():f})")
     return found
+
+
+CHUNK = 20_000  # lines judged and written at a time
+
+
+def _judge(r: dict[str, Any], tolerances: Tolerances, reasons: ReasonCodes) -> Judgement:
+    line = Line(
+        plant=r["plant"],
+        material=r["material"],
+        stock_type=r["stock_type"],
+        basis=r["basis"],
+        book_qty=r["book_qty"],
+        physical_qty=r["physical_qty"],
+        timing_shipped=r["timing_shipped"],
+        timing_received=r["timing_received"],
+        unit_cost=r["unit_cost"],
+        pack_size=r["pack_size"],
+        previous_status=r["previous_status"],
+    )
+    return judge(line, tolerances, reasons)
+
+
+def _result(
+    r: dict[str, Any], j: Judgement, documents: dict[tuple[str, str], list[str]], business_day: date, run_id: str
+) -> dict[str, Any]:
+    explanation = j.explanation
+    if j.status == "explained":
+        docs = documents.get((r["plant"], r["material"]), [])
+        explanation = f"{explanation}: {', '.join(docs[:5])}" if docs else explanation
+    return {
+        "business_day": business_day,
+        "plant": r["plant"],
+        "storage_location": r["storage_location"],
+        "material": r["material"],
+        "batch": r["batch"],
+        "stock_type": r["stock_type"],
+        "basis": r["basis"],
+        "abc_class": r["abc_class"],
+        "book_qty": r["book_qty"],
+        "physical_qty": r["physical_qty"],
+        "timing_qty": j.timing_qty,
+        "difference_qty": j.difference_qty,
+        "unit": r["unit"],
+        "unit_cost": r["unit_cost"],
+        "currency": r["currency"],
+        "difference_value": j.difference_value,
+        "status": j.status,
+        "explanation": explanation[:1800],  # room for the document-limit note
+        "movement_type": j.movement_type,
+        "reason_code": j.reason_code,
+        "source": r["source"],
+        "count_document": r["count_document"],
+        "counted_at": r["counted_at"],
+        "decision": None,
+        "run_id": run_id,
+    }
+
+
+def _write(conn: Any, out: list[dict[str, Any]]) -> None:
+    if not out:
+        return
+    if conn.dialect.name == "postgresql":
+        # COPY into a staging table + one INSERT (hub.bulk): executemany sends a statement per row,
+        # most of the step's time at 1M lines (bench/reconciliation.py). The day's rows are gone.
+        upsert(conn, count_results, out, key=[c.name for c in count_results.primary_key])
+    else:
+        conn.execute(insert(count_results), out)
 
 
 def reconcile(
@@ -58,10 +134,16 @@ def reconcile(
         log.info("results of %s are %s: kept as they are, nothing recomputed", business_day, day.status)
         return {"frozen": True, "status": day.status, **_counts(engine, business_day)}
     receipts_from = day.counts_from - timedelta(days=receipt_days)
-    with engine.connect() as conn:
-        lines = named_rows(
+    adjust_value: dict[str, Decimal] = defaultdict(Decimal)
+    with engine.begin() as conn:
+        documents = _documents(conn, day.book_taken_at, receipts_from)
+        conn.execute(delete(count_results).where(count_results.c.business_day == business_day))
+        # Streamed: the lines are judged and written a chunk at a time, so memory stays flat however
+        # many items the warehouses counted (bench/reconciliation.py measures 1M).
+        for chunk in named_chunks(
             conn,
             "count_reconciliation_lines",
+            CHUNK,
             business_day=business_day,
             previous_day=business_day - timedelta(days=1),
             counts_from=day.counts_from,
@@ -69,83 +151,35 @@ def reconcile(
             book_taken_at=day.book_taken_at,
             receipts_from=receipts_from,
             query_document=f"query:{business_day.isoformat()}",
-        )
-        documents = _documents(conn, day.book_taken_at, receipts_from)
-    judged = [
-        (
-            r["plant"],
-            judge(
-                Line(
-                    plant=r["plant"],
-                    material=r["material"],
-                    stock_type=r["stock_type"],
-                    basis=r["basis"],
-                    book_qty=r["book_qty"],
-                    physical_qty=r["physical_qty"],
-                    timing_shipped=r["timing_shipped"],
-                    timing_received=r["timing_received"],
-                    unit_cost=r["unit_cost"],
-                    pack_size=r["pack_size"],
-                    previous_status=r["previous_status"],
-                ),
-                tolerances,
-                reasons,
-            ),
-        )
-        for r in lines
-    ]
-    results, over = apply_document_limit(judged, tolerances.document_value)
-    for plant, total in sorted(over.items()):
-        log.warning(
-            "plant %s: adjustments worth %s exceed the per-document limit %s: all to recount",
-            plant,
-            total,
-            tolerances.document_value,
-        )
-    out = []
-    for r, j in zip(lines, results, strict=True):
-        explanation = j.explanation
-        if j.status == "explained":
-            docs = documents.get((r["plant"], r["material"]), [])
-            explanation = f"{explanation}: {', '.join(docs[:5])}" if docs else explanation
-        out.append(
-            {
-                "business_day": business_day,
-                "plant": r["plant"],
-                "storage_location": r["storage_location"],
-                "material": r["material"],
-                "batch": r["batch"],
-                "stock_type": r["stock_type"],
-                "basis": r["basis"],
-                "abc_class": r["abc_class"],
-                "book_qty": r["book_qty"],
-                "physical_qty": r["physical_qty"],
-                "timing_qty": j.timing_qty,
-                "difference_qty": j.difference_qty,
-                "unit": r["unit"],
-                "unit_cost": r["unit_cost"],
-                "currency": r["currency"],
-                "difference_value": j.difference_value,
-                "status": j.status,
-                "explanation": explanation[:2000],
-                "movement_type": j.movement_type,
-                "reason_code": j.reason_code,
-                "source": r["source"],
-                "count_document": r["count_document"],
-                "counted_at": r["counted_at"],
-                "decision": None,
-                "run_id": run_id,
-            }
-        )
-    with engine.begin() as conn:
-        conn.execute(delete(count_results).where(count_results.c.business_day == business_day))
-        if conn.dialect.name == "postgresql":
-            # COPY into a staging table + one INSERT (hub.bulk): executemany sends a statement per row,
-            # most of the step's time at 1M lines (bench/reconciliation.py). The day's rows are gone.
-            upsert(conn, count_results, out, key=[c.name for c in count_results.primary_key])
-        else:
-            for i in range(0, len(out), 5000):
-                conn.execute(insert(count_results), out[i : i + 5000])
+        ):
+            out = [_result(r, _judge(r, tolerances, reasons), documents, business_day, run_id) for r in chunk]
+            for row in out:
+                if row["status"] == "adjust":
+                    adjust_value[row["plant"]] += abs(row["difference_value"])
+            _write(conn, out)
+        # SAP's per-document tolerance: a plant whose adjustments together are worth too much posts none.
+        over = plants_over_limit(adjust_value, tolerances.document_value)
+        for plant, total in sorted(over.items()):
+            log.warning(
+                "plant %s: adjustments worth %s exceed the per-document limit %s: all to recount",
+                plant,
+                total,
+                tolerances.document_value,
+            )
+            conn.execute(
+                update(count_results)
+                .where(
+                    count_results.c.business_day == business_day,
+                    count_results.c.plant == plant,
+                    count_results.c.status == "adjust",
+                )
+                .values(
+                    status="recount",
+                    movement_type=None,
+                    reason_code=None,
+                    explanation=count_results.c.explanation + limit_note(plant, total, tolerances.document_value),
+                )
+            )
         conn.execute(
             update(reconciliations)
             .where(reconciliations.c.business_day == business_day)

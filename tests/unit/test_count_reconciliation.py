@@ -7,7 +7,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from transforms.count_reconciliation import Line, ReasonCodes, Tolerances, apply_document_limit, judge
+from transforms.count_reconciliation import Line, ReasonCodes, Tolerances, judge, limit_note, plants_over_limit
 
 D = Decimal
 TOL = Tolerances(item_qty=D(0), item_value=D("500.00"), document_value=D("20000.00"))
@@ -86,13 +86,10 @@ def test_a_warehouse_adjustment_is_mirrored() -> None:
     assert (j.status, j.difference_qty, j.movement_type, j.reason_code) == ("adjust", D(-2), "702", "0003")
 
 
-def test_the_document_limit_sends_a_plant_to_recount() -> None:
-    small = judge(line("10", "9"), TOL, REASONS)
-    other = judge(line("10", "9", plant="1020"), TOL, REASONS)
-    out, over = apply_document_limit([("1010", small), ("1010", small), ("1020", other)], D("15.00"))
-    assert over == {"1010": D("20.00")}
-    assert [j.status for j in out] == ["recount", "recount", "adjust"]
-    assert "per-document limit 15.00" in out[0].explanation
+def test_the_document_limit_names_the_plants_over_it() -> None:
+    assert plants_over_limit({"1010": D("20.00"), "1020": D("10.00")}, D("15.00")) == {"1010": D("20.00")}
+    assert plants_over_limit({"1010": D("15.00")}, D("15.00")) == {}  # at the limit is within it
+    assert "per-document limit 15.00" in limit_note("1010", D("20.00"), D("15.00"))
 
 
 quantities = st.decimals(min_value=0, max_value=10**9, places=3, allow_nan=False, allow_infinity=False)
@@ -126,19 +123,12 @@ def test_every_line_gets_one_consistent_verdict(book, physical, shipped, receive
         assert j.movement_type is None
 
 
-@given(st.lists(st.tuples(st.sampled_from(["1010", "1020"]), quantities, quantities), max_size=30), costs)
-def test_the_document_limit_keeps_every_line_and_only_demotes(items, limit):
-    judged = [(plant, judge(line(str(b), str(p), plant=plant), TOL, REASONS)) for plant, b, p in items]
-    out, over = apply_document_limit(judged, limit)
-    assert len(out) == len(judged)
-    for (plant, before), after in zip(judged, out, strict=True):
-        if plant in over and before.status == "adjust":
-            assert after.status == "recount" and after.difference_qty == before.difference_qty
-        else:
-            assert after == before
-    for plant, total in over.items():
-        assert total > limit
-        assert total == sum(abs(j.difference_value) for p, j in judged if p == plant and j.status == "adjust")
+@given(st.dictionaries(st.sampled_from(["1010", "1020", "2010"]), costs), costs)
+def test_only_plants_above_the_limit_are_over_it(totals, limit):
+    over = plants_over_limit(totals, limit)
+    assert set(over) <= set(totals)
+    assert all(over[p] == totals[p] > limit for p in over)
+    assert all(totals[p] <= limit for p in set(totals) - set(over))
 
 
 def test_what_sap_could_never_post_is_recounted() -> None:
