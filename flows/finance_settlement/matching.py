@@ -174,7 +174,8 @@ def _orders(conn: Any, keys: set[tuple[str, str]]) -> list[OrderLine]:
             sap_item=r.sap_item,
             material=r.material,
             ordered_qty=r.quantity,
-            unit_price=r.unit_price,
+            # The net price per unit (after the line's discount), which SAP bills a part of the line at.
+            unit_price=(r.net_amount / r.quantity) if r.quantity else r.unit_price,
             currency=r.currency,
             net_amount=r.net_amount,
             tax_rate=r.tax_rate,
