@@ -11,6 +11,14 @@ def test_one_worker_per_core_with_modules_kept_together() -> None:
 def test_the_caller_or_the_environment_decides() -> None:
     assert with_workers(["-n", "4"], {}, 2) == ["-n", "4"]
     assert with_workers(["-p", "no:xdist"], {}, 2) == ["-p", "no:xdist"]
+    assert with_workers(["-p", "no:cacheprovider"], {}, 2) == [
+        "-n",
+        "2",
+        "--dist",
+        "loadfile",
+        "-p",
+        "no:cacheprovider",
+    ]
     assert with_workers([], {"HUB_TEST_WORKERS": "1"}, 2) == []
     assert with_workers([], {"HUB_TEST_WORKERS": "3"}, 2) == ["-n", "3", "--dist", "loadfile"]
     assert with_workers([], {}, 1) == []
