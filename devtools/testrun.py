@@ -203,7 +203,7 @@ def with_workers(args: list[str], environ: dict[str, str], cpus: int | None) -> 
     """The pytest args with pytest-xdist's workers added: one per core (``$HUB_TEST_WORKERS`` to choose;
     1 runs in one process), unless the caller chose (``-n``, ``-p no:xdist``). ``--dist loadfile`` keeps
     the tests of one module in one worker: the e2e modules share a sandbox and a hub per module."""
-    pairs = zip(args, [*args[1:], ""], strict=True)
+    pairs = zip(args, [*args[1:], ""], strict=False)  # each arg with the one after it
     chosen = any(
         a in ("-n", "--numprocesses") or a.startswith(("-n", "--numprocesses=")) or (a == "-p" and b == "no:xdist")
         for a, b in pairs
