@@ -221,6 +221,8 @@ def cmd_inventory(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"summary": summary, "lines": lines}, default=str, ensure_ascii=False, indent=2))
         return 0
+    if summary.get("decided_by"):
+        print(f"decided by {summary['decided_by']} at {summary['decided_at']}: {summary['decision_note'] or '-'}")
     print(
         f"{day}: {summary['status']}; {summary['lines']} lines: {summary['matched']} matched, "
         f"{summary['explained']} explained, {summary['recount']} to recount, {summary['adjust']} to adjust "

@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from airflow.providers.standard.operators.empty import EmptyOperator
-from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import CronDataIntervalTimetable, Param, TriggerRule, dag, get_current_context, task
 
 from flows.assets import INVENTORY_RECONCILIATION
+from plugins.approvals import ANSWER_KEY, RecordedApprovalOperator
 from plugins.dag_defaults import default_args
 
 DOC = """
@@ -59,7 +59,9 @@ def _approval_timeout() -> timedelta:
     schedule=CronDataIntervalTimetable("30 23 * * *", timezone="Asia/Shanghai"),
     start_date=datetime(2026, 11, 1),
     catchup=False,
-    max_active_runs=1,  # one day's proposal at a time; a second run would race for the same counts
+    # A run may wait a day for its approval: the next days run meanwhile (each its own business day;
+    # counts are stored once whichever run collects them first).
+    max_active_runs=3,
     default_args=default_args(),
     tags=["inventory", "qimen", "sap", "approval"],
     doc_md=DOC,
@@ -110,9 +112,9 @@ def inventory_reconciliation():
             return "approve"
         return "record_decision"
 
-    approve = ApprovalOperator(
+    approve = RecordedApprovalOperator(  # Airflow's ApprovalOperator, its answer kept for record_decision
         task_id="approve",
-        subject="Inventory adjustments of {{ data_interval_end.in_timezone('Asia/Shanghai').to_date_string() }}",
+        subject="Inventory adjustments of {{ ti.xcom_pull(task_ids='propose')['business_day'] }}",
         body="{{ ti.xcom_pull(task_ids='propose')['request'] }}",
         defaults="Reject",  # what an unanswered request becomes when it times out
         response_timeout=_approval_timeout(),
@@ -124,7 +126,7 @@ def inventory_reconciliation():
         from flows import inventory_reconciliation as steps
         from flows.connections import hub_engine
 
-        answer = get_current_context()["ti"].xcom_pull(task_ids="approve")
+        answer = get_current_context()["ti"].xcom_pull(task_ids="approve", key=ANSWER_KEY)
         return steps.record_ui_decision(hub_engine(), _window(), answer)
 
     @task(pool="sap_api")

@@ -169,10 +169,11 @@ def main() -> int:
             _say(
                 f"Airflow UI: {local_url(host)}  (user {local_airflow.UI_USER}, password {local_airflow.UI_PASSWORD})"
                 f"   executor: {env['AIRFLOW__CORE__PARALLELISM']} task slots\n"
-                f"Sandbox:    {sandbox['base_url']}   Hub database: {hub_db_path}\n"
+                f"Sandbox:    {sandbox['base_url']} (control: {sandbox['control_url']})   Hub database: {hub_db_path}\n"
                 f"Receiver:   {receiver_url}/qimen (the sandbox warehouse pushes its confirmations here)\n"
                 "DAGs are unpaused: crm_order_sync runs every 15 minutes (the first at once, over the seeded\n"
-                "six weeks), sap_order_posting follows each of its runs. The warehouse counts at 18:30 GMT+8;\n"
+                "six weeks), sap_order_posting follows each of its runs. The warehouse counts at 18:30 GMT+8\n"
+                '(or now: POST <control>/qimen_wms/counts {"warehouse": "WH-SH01"}, then .../qimen_wms/push);\n'
                 "trigger inventory_reconciliation (param day: today) and approve its adjustments under\n"
                 "Browse → Required Actions. Ctrl-C stops everything.",
             )
@@ -281,6 +282,8 @@ def _receiver(sandbox: dict[str, Any], hub_db_path: Path, airflow_url: str) -> I
             # The warehouse counts every day at 18:30 GMT+8 (inventory_reconciliation reconciles them at
             # 23:30), and plant 2010's count sheets of today are in the count folder from the start.
             requests.post(f"{control}/qimen_wms/counts/schedule", json={"enabled": True}, timeout=10).raise_for_status()
+            for stale in COUNT_DIR.glob("*.csv"):  # a demo's sheets are not this trial's counts
+                stale.unlink()
             today = datetime.fromisoformat(sandbox["now"]).astimezone(GMT8).date()
             sheets = {"folder": str(COUNT_DIR), "day": today.isoformat()}
             requests.post(f"{control}/qimen_wms/count_sheets", json=sheets, timeout=30).raise_for_status()

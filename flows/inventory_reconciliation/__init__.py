@@ -168,5 +168,6 @@ def record_ui_decision(engine: Engine, win: Window, answer: dict[str, Any] | Non
         return {"decided": None}
     chosen = (answer.get("chosen_options") or ["Reject"])[0]
     user = answer.get("responded_by_user") or {}
-    by = f"airflow:{user.get('name') or user.get('id')}" if user else "timeout (no answer)"
+    timed_out = answer.get("timed_out") or not user
+    by = "timeout (no answer)" if timed_out else f"airflow:{user.get('name') or user.get('id')}"
     return decide(engine, win.business_day, chosen == "Approve", by, "Required Actions in the Airflow UI")

@@ -271,6 +271,7 @@ def propose(engine: Engine, run_id: str, business_day: date) -> dict[str, Any]:
             proposal = day.proposal or {}
             log.info("adjustments of %s are already %s", business_day, day.status)
             return {
+                "business_day": business_day.isoformat(),
                 "status": day.status,
                 "lines": proposal.get("lines", 0),
                 "needs_decision": day.status == "proposed",
@@ -300,6 +301,7 @@ def propose(engine: Engine, run_id: str, business_day: date) -> dict[str, Any]:
             p["abs_value"],
         )
     return {
+        "business_day": business_day.isoformat(),
         "status": status,
         "lines": proposal["lines"],
         "needs_decision": status == "proposed",

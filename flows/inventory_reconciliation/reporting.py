@@ -52,6 +52,9 @@ def summary_of(engine: Engine, business_day: date) -> tuple[dict[str, Any], list
     summary = {
         "business_day": business_day,
         "status": day.status if day is not None else None,
+        "decided_by": day.decided_by if day is not None else None,
+        "decided_at": day.decided_at if day is not None else None,
+        "decision_note": day.decision_note if day is not None else None,
         "lines": counted,
         "matched": by_status["matched"],
         "explained": by_status["explained"],

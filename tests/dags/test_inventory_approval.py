@@ -39,12 +39,71 @@ def test_the_approval_task_is_airflows_approval_operator_and_rejects_on_timeout(
     assert approve.options == ["Approve", "Reject"] and approve.defaults == ["Reject"]
     assert approve.response_timeout == timedelta(hours=get_settings().inventory.approval_timeout_hours)
     assert "propose" in approve.body  # the request shows the proposal the propose task wrote
+    # The subject names the business day the propose task settled on: a run triggered without a
+    # logical date (the param day) has no data interval to render.
+    assert "xcom_pull(task_ids='propose')['business_day']" in approve.subject
     # A Reject skips only its direct downstream ("approved"); the decision is recorded either way.
     assert approve.downstream_task_ids == {"approved"}
     record = dag.get_task("record_decision")
     assert record.trigger_rule == "none_failed_min_one_success"
     assert record.upstream_task_ids == {"approved", "ask"}
     assert dag.get_task("post").upstream_task_ids == {"record_decision"}
+
+
+class _TaskInstance:
+    """What execute_complete touches of the task instance: XCom, and the skip of the downstream tasks."""
+
+    map_index = -1
+
+    def __init__(self) -> None:
+        self.pushed: dict[str, object] = {}
+
+    def xcom_push(self, key: str, value: object) -> None:
+        self.pushed[key] = value
+
+
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        (  # a person rejects in Required Actions
+            {
+                "chosen_options": ["Reject"],
+                "params_input": {},
+                "responded_at": datetime(2026, 12, 2, 1, tzinfo=UTC),
+                "responded_by_user": {"id": "7", "name": "ops.li"},
+                "timedout": False,
+            },
+            ("rejected", "airflow:ops.li"),
+        ),
+        (  # nobody answers: Airflow's scheduler applies the default when the response timeout passes
+            {
+                "chosen_options": ["Reject"],
+                "params_input": {},
+                "responded_at": datetime(2026, 12, 3, 1, tzinfo=UTC),
+                "responded_by_user": None,
+                "timedout": True,
+            },
+            ("rejected", "timeout (no answer)"),
+        ),
+    ],
+)
+def test_a_reject_reaches_the_recorded_decision(dag, hub_db, event, expected) -> None:
+    """Airflow's ApprovalOperator skips its downstream tasks on Reject before returning, so its answer
+    never lands in XCom: the hub's operator keeps it under the key record_decision reads."""
+    from airflow.sdk.exceptions import DownstreamTasksSkipped
+
+    from plugins.approvals import ANSWER_KEY
+
+    ti = _TaskInstance()
+    approve = dag.get_task("approve")
+    context = {"ti": ti, "task_instance": ti, "task": approve}
+    with pytest.raises(DownstreamTasksSkipped):
+        approve.execute_complete(context, event)
+    answer = ti.pushed[ANSWER_KEY]
+    assert answer["chosen_options"] == ["Reject"] and answer["timed_out"] is event["timedout"]
+    _proposed(hub_db)
+    assert record_ui_decision(hub_db, WIN, answer)["status"] == expected[0]
+    assert _status(hub_db) == expected
 
 
 def test_the_branch_asks_only_when_there_is_something_to_decide(dag, monkeypatch) -> None:
