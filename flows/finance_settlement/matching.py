@@ -41,16 +41,26 @@ log = logging.getLogger(__name__)
 
 # Order items per IN list: SQLite takes at most 250,000 bound values in one statement (32,766 before
 # 3.32) and PostgreSQL 65,535, so a day with hundreds of thousands of billed order lines is read in
-# chunks of this many (sap_order, sap_item) keys, each row read once (the keys are distinct).
+# chunks of this many (sap_order, sap_item) keys, each row read once (the keys are distinct). On
+# SQLite each chunk also names the range of its SAP orders (implied by its sorted keys; SQLite's
+# BINARY collation orders text as Python does): SQLite scans the whole table for a row-value IN list,
+# but reads a range on the order number through the index, so a day costs one pass over its own rows,
+# not one pass over the table per chunk (1M billed lines: minutes → seconds).
 KEY_CHUNK = 5_000
 
 
-def _by_keys(conn: Any, keys: set[tuple[str, str]], statement: Any) -> list[Any]:
-    """The rows of ``statement(chunk)`` for every chunk of the sorted ``keys``, in order."""
+def _by_keys(conn: Any, keys: set[tuple[str, str]], statement: Any, order_column: Any) -> list[Any]:
+    """The rows of ``statement(chunk)`` for every chunk of the sorted ``keys``, in order;
+    ``order_column`` is the SAP order number column the keys' first part is compared with."""
     ordered = sorted(keys)
+    ranged = conn.dialect.name == "sqlite"
     rows: list[Any] = []
     for start in range(0, len(ordered), KEY_CHUNK):
-        rows += conn.execute(statement(ordered[start : start + KEY_CHUNK])).all()
+        chunk = ordered[start : start + KEY_CHUNK]
+        stmt = statement(chunk)
+        if ranged:
+            stmt = stmt.where(order_column.between(chunk[0][0], chunk[-1][0]))
+        rows += conn.execute(stmt).all()
     return rows
 
 
@@ -99,6 +109,7 @@ def _billing(conn: Any, keys: set[tuple[str, str]], business_day: date) -> list[
                 billing_documents.c.billing_date <= business_day,
             )
         ),
+        billing_items.c.sales_order,
     )
     return [
         BillingLine(
@@ -130,8 +141,9 @@ def _deliveries(conn: Any, keys: set[tuple[str, str]]) -> list[DeliveredLine]:
         conn,
         keys,
         lambda chunk: select(goods_issues).where(
-            tuple_(goods_issues.c.sales_order, goods_issues.c.sales_order_item).in_(chunk)
+            tuple_(goods_issues.c.sales_order, goods_issues.c.sales_order_item).in_(chunk),
         ),
+        goods_issues.c.sales_order,
     )
     return [
         DeliveredLine(
@@ -164,6 +176,7 @@ def _orders(conn: Any, keys: set[tuple[str, str]]) -> list[OrderLine]:
             )
             .where(tuple_(sap_orders.c.sap_order, order_allocations.c.sap_item).in_(chunk))
         ),
+        sap_orders.c.sap_order,
     )
     return [
         OrderLine(
