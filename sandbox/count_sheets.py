@@ -2,7 +2,7 @@
 
 ``count_2010_<YYYYMMDD>.csv`` (UTF-8, no BOM, ``\\n`` line ends) with the header
 ``plant,storage_location,material,batch,stock_type,counted_qty,unit,counted_at,counter``: one row per
-counted material and stock type, ``counted_at`` ISO-8601 with the plant's offset (16:00–17:59 local
+counted material and stock type, ``counted_at`` ISO-8601 with the plant's offset (08:00–09:59 local
 time on the day), ``unit`` the base unit (PC). The counted quantities are SAP's seeded book
 (:func:`sandbox.qimen_warehouse.seeded_book`) with seeded differences (rng stream
 ``{seed}:count_sheets:drift``, the same for every day), listed by :func:`sheet_drift`:
@@ -162,7 +162,9 @@ def write_count_sheets(ctx_or_data: SandboxContext | SeedData, folder: Path, day
     bad = sorted(rng.sample(bad_pool, min(5, len(bad_pool))))
 
     def row(material: str, stock_type: str, qty: str, unit: str) -> list[str]:
-        at = datetime.combine(day, time(16), HAMBURG) + timedelta(minutes=rng.randint(0, 119))
+        # The morning shift counts (08:00–09:59 local): the count belongs to the hub's business day of its
+        # date (Asia/Shanghai, cut-off 23:30), which an afternoon count in Hamburg would cross.
+        at = datetime.combine(day, time(8), HAMBURG) + timedelta(minutes=rng.randint(0, 119))
         return [PLANT, STORAGE_LOCATION, material, "", stock_type, qty, unit, at.isoformat(), rng.choice(COUNTERS)]
 
     rows: list[list[str]] = []
