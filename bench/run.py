@@ -3,7 +3,7 @@
 Each benchmark writes a JSON file with the raw measurements; this script also writes
 ``bench/results/README.md``, a table per benchmark with the ratios measured in the same run.
 
-Usage: python -m bench.run [bulk_load] [allocation] [reconciliation] [options]. Names pick the
+Usage: python -m bench.run [bulk_load] [allocation] [reconciliation] [settlement] [options]. Names pick the
 benchmarks (all when none is named); the options (e.g. ``--sizes 10000``) go to each benchmark picked. The results table
 shows every benchmark with a JSON file, so running one keeps the other's last results.
 """
@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from bench import allocation, bulk_load, reconciliation
+from bench import allocation, bulk_load, reconciliation, settlement
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -178,10 +178,102 @@ def reconciliation_table(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def settlement_table(data: dict) -> str:
+    rows = data["results"]
+    by = {(r["rows"], r["method"]): r for r in rows}
+    skipped = {(s["rows"], s["method"]): s for s in data.get("skipped", [])}
+    lines = [
+        "## Settling a business day of SAP billing (`finance_settlement`, SQLite)",
+        "",
+        f"Machine: {data['machine']['cpus']} CPUs, Python {data['machine']['python']}, {data['machine']['date']}. "
+        "Billing lines of the day per second (higher is better) and peak RSS of the process. `hub` = "
+        "`settle_day` as in production (read through the table objects as exact decimals, three-way match, "
+        "exact money, totals against SAP's headers, exceptions written) + `write_settlement` of the CSV and "
+        "manifest + the gate's `verify` of the CSV; its XLSX copy is measured apart (`xlsx`: `xlsx_bytes`, and "
+        "the gate's read-back of it), at 10k and 100k lines only (openpyxl; a worksheet holds at most 1,048,575 "
+        "rows); `hub + XLSX` = the lines over the sum of both times. `pandas` = `read_sql` + `merge` + `groupby` "
+        "+ `np.select` + float64 tax + `to_csv` (no orphan-cancellation check, no manifest, no gate). "
+        "`pandas off by ≥ 1 cent` = file lines whose float64 tax (and so gross) is a cent off the exact "
+        "`Decimal` result (net × rate, half up per line); `total tax off` = the float total against the exact one.",
+        "",
+        "| lines | hub rows/s | pandas rows/s | hub ÷ pandas | hub peak MB | pandas peak MB | XLSX write rows/s "
+        "| XLSX read-back rows/s | hub + XLSX rows/s | file lines (hub = pandas) | pandas off by ≥ 1 cent "
+        "| pandas total tax off |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    sizes = sorted({n for n, _ in by} | {n for n, _ in skipped})
+    for n in sizes:
+        hub, pandas, xlsx = (by.get((n, m)) for m in ("hub", "pandas", "xlsx"))
+
+        def rate(r: dict | None, key: str = "rows_per_s", method: str = "", n: int = n) -> str:
+            if r:
+                return f"{r[key]:,}"
+            return "skipped" if (n, method) in skipped else "–"
+
+        ratio = f"{hub['rows_per_s'] / pandas['rows_per_s']:.2f}×" if hub and pandas else "–"
+        both = (
+            f"{round(n / (hub['seconds'] + xlsx['phases_s']['xlsx_write_s'] + xlsx['phases_s']['xlsx_verify_s'])):,}"
+            if hub and xlsx
+            else "–"
+        )
+        same = (
+            f"{hub['file_lines']:,}" + ("" if pandas and pandas["file_lines"] == hub["file_lines"] else " (differ)")
+            if hub
+            else "–"
+        )
+        off = (
+            f"{pandas['lines_tax_off_by_a_cent_or_more']:,} "
+            f"({100 * pandas['lines_tax_off_by_a_cent_or_more'] / max(pandas['file_lines'], 1):.2f} %)"
+            if pandas
+            else "–"
+        )
+        total_off = ", ".join(f"{c} {v}" for c, v in pandas["total_tax_difference"].items()) if pandas else "–"
+        lines.append(
+            f"| {n:,} | {rate(hub)} | {rate(pandas)} | {ratio} | {hub['peak_rss_mb'] if hub else '–'} "
+            f"| {pandas['peak_rss_mb'] if pandas else '–'} | {rate(xlsx, 'xlsx_write_rows_per_s', 'xlsx')} "
+            f"| {rate(xlsx, 'xlsx_verify_rows_per_s', 'xlsx')} | {both} | {same} | {off} | {total_off} |"
+        )
+    for s in data.get("skipped", []):
+        lines += ["", f"`{s['method']}` skipped at {s['rows']:,} lines: {s['reason']}."]
+    lines += [
+        "",
+        "Where the hub's time goes (seconds of the `hub` case, exclusive): `read` = the day's keys, order "
+        "lines, goods issues, billing and headers read (SQL, exact decimals, dataclasses); `match` = "
+        "`match`; `money` = `money_inputs` + `line_money`; `totals` = `compare_with_sap`; `file lines` = "
+        "`settlement_lines`; `render` = `render_rows`; `controls` = `controls` (when writing and in the "
+        "gate); `verify` = the rest of the gate; `rest` = `settle_day`'s own code (exceptions written), "
+        "`write_settlement`'s files and manifest.",
+        "",
+        "| lines | total s | read s | match s | money s | totals s | file lines s | render s | csv s "
+        "| controls s | verify s | rest s |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for n in sizes:
+        hub = by.get((n, "hub"))
+        if not hub or "phases_s" not in hub:
+            continue
+        p = hub["phases_s"]
+        cells = [p.get(k, 0) for k in ("read_s", "match_s", "money_s", "totals_s", "file_lines_s", "render_s",
+                                        "csv_bytes_s", "controls_s", "verify_s", "rest_s")]  # fmt: skip
+        lines.append(f"| {n:,} | {hub['seconds']} | " + " | ".join(str(c) for c in cells) + " |")
+    for prof in data.get("profiles", []):
+        lines += [
+            "",
+            f"cProfile of `hub` at {prof['rows']:,} lines ({prof['seconds_under_profiler']} s under the "
+            "profiler), top functions by own time:",
+            "",
+            "```",
+            *prof["tottime"][:16],
+            "```",
+        ]
+    return "\n".join(lines) + "\n"
+
+
 BENCHMARKS = {
     "bulk_load": (bulk_load.main, bulk_load_table),
     "allocation": (lambda argv: allocation.main(argv, lenient=True), allocation_table),
     "reconciliation": (lambda argv: reconciliation.main(argv, lenient=True), reconciliation_table),
+    "settlement": (lambda argv: settlement.main(argv, lenient=True), settlement_table),
 }
 
 
