@@ -46,6 +46,7 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
+from bench.harness import parse
 from bench.machine import machine
 
 SEED = 20261129
@@ -260,12 +261,7 @@ def main(argv: list[str] | None = None, *, lenient: bool = False) -> int:
     parser.add_argument("--naive-max", type=int, default=NAIVE_MAX, help="largest size the naive loop runs at")
     parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: method|n|repeat
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "allocation.json"))
-    if lenient:
-        args, ignored = parser.parse_known_args(argv)
-        if ignored:
-            print(f"bench.allocation: ignoring {' '.join(ignored)}", flush=True)
-    else:
-        args = parser.parse_args(argv)
+    args = parse(parser, argv, lenient)
     if args.case:
         method, n, repeat = args.case.split("|")
         print(json.dumps(run_case(method, int(n), int(repeat))))

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+from bench.harness import fresh_url
 from bench.machine import machine
 
 LINES_PER_ORDER = 5
@@ -149,15 +150,6 @@ def _dialect_insert(engine):  # noqa: ANN001, ANN202
     return insert
 
 
-def _fresh_url(backend: str, pg_url: str | None, workdir: Path, tag: str) -> tuple[str, object]:
-    if backend == "sqlite":
-        return f"sqlite:///{workdir / (tag + '.sqlite')}", None
-    from devtools.testrun import fresh_database
-
-    ctx = fresh_database(pg_url)
-    return ctx.__enter__(), ctx
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="10000,100000,1000000")
@@ -180,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             for backend in args.backends.split(","):
                 for n in [int(s) for s in args.sizes.split(",")]:
                     for method in args.methods.split(","):
-                        url, ctx = _fresh_url(backend, pg_url, Path(tmp), f"{method}{n}")
+                        url, ctx = fresh_url(backend, pg_url, Path(tmp), f"{method}{n}")
                         try:
                             proc = subprocess.run(
                                 [sys.executable, "-m", "bench.bulk_load", "--case", f"{method}|{url}|{n}"],

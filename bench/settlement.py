@@ -53,7 +53,6 @@ import pstats
 import random
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -64,6 +63,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
+from bench.harness import parse, profile_lines, run_module
 from bench.machine import machine
 
 SEED = 20261127
@@ -765,28 +765,11 @@ def run_case(method: str, url: str, n: int, repeat: int = 1, profile: bool = Fal
     if prof:
         buf = io.StringIO()
         pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(25)
-        out["profile_tottime"] = _profile_lines(buf.getvalue())
+        out["profile_tottime"] = profile_lines(buf.getvalue())
     return out
 
 
-def _profile_lines(text: str) -> list[str]:
-    import site
-
-    for prefix in sorted({*site.getsitepackages(), str(Path(__file__).resolve().parent.parent)}, key=len)[::-1]:
-        text = text.replace(prefix.rstrip("/") + "/", "")
-    lines = text.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.strip().startswith("ncalls")), 0)
-    return [line.rstrip() for line in lines[start:] if line.strip()]
-
-
 # -- driver ----------------------------------------------------------------------------------------
-def _subprocess(args: list[str]) -> dict:
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.settlement", *args], capture_output=True, text=True, check=False
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"{args}: {proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str] | None = None, *, lenient: bool = False) -> int:
@@ -799,12 +782,7 @@ def main(argv: list[str] | None = None, *, lenient: bool = False) -> int:
     parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: method|url|n|repeat|profile
     parser.add_argument("--load", help=argparse.SUPPRESS)  # internal: url|n
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "settlement.json"))
-    if lenient:
-        args, ignored = parser.parse_known_args(argv)
-        if ignored:
-            print(f"bench.settlement: ignoring {' '.join(ignored)}", flush=True)
-    else:
-        args = parser.parse_args(argv)
+    args = parse(parser, argv, lenient)
     if args.load:
         url, n = args.load.split("|")
         print(json.dumps(load(url, int(n))))
@@ -823,7 +801,7 @@ def main(argv: list[str] | None = None, *, lenient: bool = False) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for n in [int(s) for s in args.sizes.split(",")]:
             url = f"sqlite:///{Path(tmp) / f'settle{n}.sqlite'}"
-            loaded = _subprocess(["--load", f"{url}|{n}"])
+            loaded = run_module("bench.settlement", ["--load", f"{url}|{n}"])
             inputs[str(n)] = {"billing_items_of_the_day": n, **{k: v for k, v in loaded.items() if k != "seconds"}}
             print(json.dumps({"backend": "sqlite", "rows": n, "loaded_s": loaded["seconds"]}), flush=True)
             for method in methods:
@@ -838,11 +816,16 @@ def main(argv: list[str] | None = None, *, lenient: bool = False) -> int:
                     )
                     continue
                 case = f"{method}|{url}|{n}|{timed_runs(n)}|0"
-                row = {"backend": "sqlite", "rows": n, "method": method, **_subprocess(["--case", case])}
+                row = {
+                    "backend": "sqlite",
+                    "rows": n,
+                    "method": method,
+                    **run_module("bench.settlement", ["--case", case]),
+                }
                 results.append(row)
                 print(json.dumps(row), flush=True)
             if n in profile_sizes and "hub" in methods:
-                prof = _subprocess(["--case", f"hub|{url}|{n}|1|1"])
+                prof = run_module("bench.settlement", ["--case", f"hub|{url}|{n}|1|1"])
                 profiles.append(
                     {
                         "backend": "sqlite",
