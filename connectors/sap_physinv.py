@@ -24,7 +24,7 @@ Quantities and amounts are ``Decimal``, dates ``date``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -351,25 +351,6 @@ class PhysicalInventoryClient:
         return self.read_document(fiscal_year, document)
 
 
-def book_stock(sap: SapClient, plants: Iterable[str]) -> Iterator[dict[str, Any]]:
-    """The full book-stock snapshot of ``plants`` from A_MatlStkInAcctMod, every stock type: one dict
-    per row (plant, storage_location, material, batch, stock_type, special_stock_type, quantity as
-    Decimal, unit), paged through :meth:`SapClient.stock` (``$top``/``$skip`` under the full key
-    order, following ``__next``)."""
-    for plant in dict.fromkeys(plants):
-        for row in sap.stock(plant):
-            yield {
-                "plant": row.plant,
-                "storage_location": row.storage_location,
-                "material": row.material,
-                "batch": row.batch,
-                "stock_type": row.stock_type,
-                "special_stock_type": row.special_stock_type,
-                "quantity": row.quantity,
-                "unit": row.unit,
-            }
-
-
 def _key(fiscal_year: str, document: str, item: str | None = None) -> dict[str, str]:
     key = {"FiscalYear": fiscal_year, "PhysicalInventoryDocument": document}
     if item is not None:
@@ -388,7 +369,6 @@ __all__ = [
     "PiDocument",
     "PiItem",
     "PiItemIn",
-    "book_stock",
     "pi_document_from",
     "pi_item_from",
 ]

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -368,7 +367,3 @@ def _aware(value: datetime) -> datetime:
     from datetime import UTC
 
     return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def count_total(stats: Iterable[dict[str, int]], key: str) -> int:
-    return sum(s.get(key, 0) for s in stats)
