@@ -1,4 +1,4 @@
-"""SAP physical inventory (API_PHYSICAL_INVENTORY_DOC_SRV) and the book-stock snapshot, on top of
+"""SAP physical inventory (API_PHYSICAL_INVENTORY_DOC_SRV), on top of
 :class:`connectors.sap_s4.SapClient` (its session, CSRF tokens, ETags, retries and SAP errors).
 
 The flow (reference/sap_report.md §4.6): :meth:`PhysicalInventoryClient.create_document` (header and
