@@ -45,7 +45,6 @@ import pstats
 import random
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -56,6 +55,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
+from bench.harness import fresh_url, parse, profile_lines, run_module
 from bench.machine import machine
 
 SEED = 20261127
@@ -624,37 +624,11 @@ def run_case(method: str, url: str, n: int, repeat: int = 1, profile: bool = Fal
     if prof:
         buf = io.StringIO()
         pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(25)
-        out["profile_tottime"] = _profile_lines(buf.getvalue())
+        out["profile_tottime"] = profile_lines(buf.getvalue())
     return out
 
 
-def _profile_lines(text: str) -> list[str]:
-    import site
-
-    for prefix in sorted({*site.getsitepackages(), str(Path(__file__).resolve().parent.parent)}, key=len)[::-1]:
-        text = text.replace(prefix.rstrip("/") + "/", "")
-    lines = text.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.strip().startswith("ncalls")), 0)
-    return [line.rstrip() for line in lines[start:] if line.strip()]
-
-
 # -- driver ----------------------------------------------------------------------------------------
-def _fresh_url(backend: str, pg_url: str | None, workdir: Path, tag: str) -> tuple[str, object]:
-    if backend == "sqlite":
-        return f"sqlite:///{workdir / (tag + '.sqlite')}", None
-    from devtools.testrun import fresh_database
-
-    ctx = fresh_database(pg_url)
-    return ctx.__enter__(), ctx
-
-
-def _subprocess(args: list[str]) -> dict:
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.reconciliation", *args], capture_output=True, text=True, check=False
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"{args}: {proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str] | None = None, *, lenient: bool = False) -> int:
@@ -668,12 +642,7 @@ def main(argv: list[str] | None = None, *, lenient: bool = False) -> int:
     parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: method|url|n|repeat|profile
     parser.add_argument("--load", help=argparse.SUPPRESS)  # internal: url|n
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "reconciliation.json"))
-    if lenient:
-        args, ignored = parser.parse_known_args(argv)
-        if ignored:
-            print(f"bench.reconciliation: ignoring {' '.join(ignored)}", flush=True)
-    else:
-        args = parser.parse_args(argv)
+    args = parse(parser, argv, lenient)
     if args.load:
         url, n = args.load.split("|")
         print(json.dumps(load(url, int(n))))
@@ -696,9 +665,9 @@ def main(argv: list[str] | None = None, *, lenient: bool = False) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             for backend in args.backends.split(","):
                 for n in [int(s) for s in args.sizes.split(",")]:
-                    url, ctx = _fresh_url(backend, pg_url, Path(tmp), f"recon{n}")
+                    url, ctx = fresh_url(backend, pg_url, Path(tmp), f"recon{n}")
                     try:
-                        loaded = _subprocess(["--load", f"{url}|{n}"])
+                        loaded = run_module("bench.reconciliation", ["--load", f"{url}|{n}"])
                         inputs[str(n)] = {"lines": n, "kinds": loaded["kinds"]}
                         print(json.dumps({"backend": backend, "rows": n, "loaded_s": loaded["seconds"]}), flush=True)
                         for method in methods:
@@ -713,11 +682,16 @@ def main(argv: list[str] | None = None, *, lenient: bool = False) -> int:
                                 )
                                 continue
                             case = f"{method}|{url}|{n}|{timed_runs(n)}|0"
-                            row = {"backend": backend, "rows": n, "method": method, **_subprocess(["--case", case])}
+                            row = {
+                                "backend": backend,
+                                "rows": n,
+                                "method": method,
+                                **run_module("bench.reconciliation", ["--case", case]),
+                            }
                             results.append(row)
                             print(json.dumps(row), flush=True)
                         if n in profile_sizes and "hub" in methods:
-                            prof = _subprocess(["--case", f"hub|{url}|{n}|1|1"])
+                            prof = run_module("bench.reconciliation", ["--case", f"hub|{url}|{n}|1|1"])
                             profiles.append(
                                 {
                                     "backend": backend,
