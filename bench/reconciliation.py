@@ -39,9 +39,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import io
 import json
-import pstats
 import random
 import resource
 import statistics
@@ -55,7 +53,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
-from bench.harness import fresh_url, parse, profile_lines, run_module
+from bench.harness import fresh_url, parse, profile_top, run_module
 from bench.machine import machine
 
 SEED = 20261127
@@ -622,9 +620,7 @@ def run_case(method: str, url: str, n: int, repeat: int = 1, profile: bool = Fal
         out["phases_s"] = {k: round(v, 3) for k, v in phases.items()}
         out["phases_s"]["rest_s"] = round(times[-1] - sum(phases.values()), 3)
     if prof:
-        buf = io.StringIO()
-        pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(25)
-        out["profile_tottime"] = profile_lines(buf.getvalue())
+        out["profile_tottime"] = profile_top(prof)
     return out
 
 

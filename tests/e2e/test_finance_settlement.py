@@ -27,17 +27,6 @@ DAY = 86_400
 pytestmark = [pytest.mark.dagtest, pytest.mark.sandbox]
 
 
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory) -> Iterator[Any]:
-    from hub.db import make_engine, upgrade
-
-    url = f"sqlite:///{tmp_path_factory.mktemp('hub') / 'hub.sqlite'}"
-    upgrade(url)
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
-
-
 def _sap(info: dict[str, Any]) -> Any:
     from connectors.sap_s4 import SapClient, SapConfig
 

@@ -25,17 +25,6 @@ pytestmark = [pytest.mark.dagtest, pytest.mark.sandbox]
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory) -> Iterator[Any]:
-    from hub.db import make_engine, upgrade
-
-    url = f"sqlite:///{tmp_path_factory.mktemp('hub') / 'hub.sqlite'}"
-    upgrade(url)
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture(scope="module")
 def world(tmp_path_factory, hub, airflow_home) -> Iterator[dict[str, Any]]:
     from devtools.servers import serving
     from flows.inventory_reconciliation import business_day_of

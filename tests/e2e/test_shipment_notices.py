@@ -26,17 +26,6 @@ DAY = 86_400
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory) -> Iterator[Any]:
-    from hub.db import make_engine, upgrade
-
-    url = f"sqlite:///{tmp_path_factory.mktemp('hub') / 'hub.sqlite'}"
-    upgrade(url)
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture(scope="module")
 def world(tmp_path_factory, hub, airflow_home) -> Iterator[dict[str, Any]]:
     from devtools.servers import serving
     from hub.settings import get_settings
