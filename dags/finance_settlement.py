@@ -20,7 +20,7 @@ from airflow.sdk import (
 from airflow.sdk.definitions.callback import AsyncCallback
 
 from flows.assets import SETTLEMENT
-from plugins.dag_defaults import default_args
+from plugins.dag_defaults import default_args, engine_and_ledger, run_id
 
 DOC = """
 ### Finance settlement
@@ -84,24 +84,21 @@ def finance_settlement():
         from flows import finance_settlement as steps
         from flows.connections import hub_engine
 
-        return steps.extract(hub_engine(), _run_id(), _day())
+        return steps.extract(hub_engine(), run_id(), _day())
 
     @task
     def settle(extracted: dict) -> dict:
         from flows import finance_settlement as steps
         from flows.connections import hub_engine
 
-        return {"extract": extracted, **steps.settle(hub_engine(), _run_id(), _day())}
+        return {"extract": extracted, **steps.settle(hub_engine(), run_id(), _day())}
 
     @task(outlets=[SETTLEMENT])
     def deliver(settled: dict) -> dict:
         from flows import finance_settlement as steps
-        from flows.connections import hub_engine
-        from hub.ledger import Ledger, task_try_owner
 
         ctx = get_current_context()
-        engine = hub_engine()
-        delivered = steps.deliver(engine, Ledger(engine, owner=task_try_owner(ctx["ti"])), settled)
+        delivered = steps.deliver(*engine_and_ledger(), settled)
         ctx["outlet_events"][SETTLEMENT].extra = {
             "run_id": ctx["run_id"],
             "business_day": settled["business_day"],
@@ -110,10 +107,6 @@ def finance_settlement():
         return {**settled, "deliver": delivered}
 
     deliver(settle(extract()))
-
-
-def _run_id() -> str:
-    return get_current_context()["run_id"]
 
 
 def _day():  # noqa: ANN202 - flows.finance_settlement.Day, imported lazily

@@ -13,7 +13,7 @@ from airflow.sdk import CronDataIntervalTimetable, Param, TriggerRule, dag, get_
 
 from flows.assets import INVENTORY_RECONCILIATION
 from plugins.approvals import ANSWER_KEY, RecordedApprovalOperator
-from plugins.dag_defaults import default_args
+from plugins.dag_defaults import default_args, engine_and_ledger, run_id
 
 DOC = """
 ### Inventory reconciliation (盘点)
@@ -81,28 +81,28 @@ def inventory_reconciliation():
         from flows import inventory_reconciliation as steps
         from flows.connections import hub_engine
 
-        return steps.snapshot(hub_engine(), _run_id(), _window())
+        return steps.snapshot(hub_engine(), run_id(), _window())
 
     @task(pool="logistics_api")
     def collect(_: dict) -> dict:
         from flows import inventory_reconciliation as steps
         from flows.connections import hub_engine
 
-        return steps.collect(hub_engine(), _run_id(), _window())
+        return steps.collect(hub_engine(), run_id(), _window())
 
     @task
     def reconcile(_: dict) -> dict:
         from flows import inventory_reconciliation as steps
         from flows.connections import hub_engine
 
-        return steps.reconcile(hub_engine(), _run_id(), _window())
+        return steps.reconcile(hub_engine(), run_id(), _window())
 
     @task
     def propose(_: dict) -> dict:
         from flows import inventory_reconciliation as steps
         from flows.connections import hub_engine
 
-        return steps.propose(hub_engine(), _run_id(), _window())
+        return steps.propose(hub_engine(), run_id(), _window())
 
     @task.branch
     def ask(proposal: dict) -> str:
@@ -133,14 +133,14 @@ def inventory_reconciliation():
     def post(decision: dict) -> dict:
         from flows import inventory_reconciliation as steps
 
-        return {"decision": decision, **steps.post(*_engine_ledger(), _run_id(), _window())}
+        return {"decision": decision, **steps.post(*engine_and_ledger(), run_id(), _window())}
 
     @task
     def policies(posted: dict) -> dict:
         from flows import inventory_reconciliation as steps
         from flows.connections import hub_engine
 
-        return {"post": posted, "policies": steps.policies(hub_engine(), _run_id(), _window())}
+        return {"post": posted, "policies": steps.policies(hub_engine(), run_id(), _window())}
 
     @task(outlets=[INVENTORY_RECONCILIATION])
     def report(done: dict) -> dict:
@@ -160,10 +160,6 @@ def inventory_reconciliation():
     report(policies(post(decision)))
 
 
-def _run_id() -> str:
-    return get_current_context()["run_id"]
-
-
 def _window():  # noqa: ANN202 - flows.inventory_reconciliation.Window, imported lazily
     """The run's business day: the param ``day`` when operations re-run one, else the data interval's."""
     from datetime import date
@@ -176,14 +172,6 @@ def _window():  # noqa: ANN202 - flows.inventory_reconciliation.Window, imported
     if ctx["params"].get("day"):
         return steps.day_window(date.fromisoformat(ctx["params"]["day"]), zone)
     return steps.window(ctx["data_interval_start"], ctx["data_interval_end"], zone)
-
-
-def _engine_ledger() -> tuple:
-    from flows.connections import hub_engine
-    from hub.ledger import Ledger, task_try_owner
-
-    engine = hub_engine()
-    return engine, Ledger(engine, owner=task_try_owner(get_current_context()["ti"]))
 
 
 inventory_reconciliation()

@@ -11,7 +11,7 @@ from datetime import datetime
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, get_current_context, task
 
 from flows.assets import QIMEN_INBOX, SHIPMENTS
-from plugins.dag_defaults import default_args
+from plugins.dag_defaults import default_args, engine_and_ledger, run_id
 
 DOC = """
 ### Shipment notices (3PL warehouse over Qimen)
@@ -54,39 +54,39 @@ def shipment_notices():
     def cancel() -> dict:
         from flows import shipment_notices as steps
 
-        return steps.cancel(*_engine_ledger(), _run_id())
+        return steps.cancel(*engine_and_ledger(), run_id())
 
     @task(pool="sap_api")
     def discover(cancelled: dict) -> dict:
         from flows import shipment_notices as steps
         from flows.connections import hub_engine
 
-        return {"cancel": cancelled, "discover": steps.discover(hub_engine(), _run_id(), _run_time())}
+        return {"cancel": cancelled, "discover": steps.discover(hub_engine(), run_id(), _run_time())}
 
     @task(pool="logistics_api")
     def send(found: dict) -> dict:
         from flows import shipment_notices as steps
 
-        return {**found, "send": steps.send(*_engine_ledger(), _run_id(), _run_time())}
+        return {**found, "send": steps.send(*engine_and_ledger(), run_id(), _run_time())}
 
     @task
     def confirm(sent: dict) -> dict:
         from flows import shipment_notices as steps
         from flows.connections import hub_engine
 
-        return {**sent, "confirm": steps.confirm(hub_engine(), _run_id())}
+        return {**sent, "confirm": steps.confirm(hub_engine(), run_id())}
 
     @task(pool="sap_api")
     def issue(confirmed: dict) -> dict:
         from flows import shipment_notices as steps
 
-        return {**confirmed, "issue": steps.issue(*_engine_ledger(), _run_id())}
+        return {**confirmed, "issue": steps.issue(*engine_and_ledger(), run_id())}
 
     @task(pool="crm_api")
     def notify(issued: dict) -> dict:
         from flows import shipment_notices as steps
 
-        return {**issued, "notify": steps.notify(*_engine_ledger(), _run_id(), _run_time())}
+        return {**issued, "notify": steps.notify(*engine_and_ledger(), run_id(), _run_time())}
 
     @task(pool="logistics_api", outlets=[SHIPMENTS])
     def track(notified: dict) -> dict:
@@ -94,7 +94,7 @@ def shipment_notices():
         from flows.connections import hub_engine
 
         ctx = get_current_context()
-        summary = {**notified, "track": steps.track(hub_engine(), _run_id())}
+        summary = {**notified, "track": steps.track(hub_engine(), run_id())}
         # The run's outcome in one place, on the Asset event the UI lists for the run.
         ctx["outlet_events"][SHIPMENTS].extra = {
             "run_id": ctx["run_id"],
@@ -111,21 +111,9 @@ def shipment_notices():
     track(notify(issue(confirm(send(discover(cancel()))))))
 
 
-def _run_id() -> str:
-    return get_current_context()["run_id"]
-
-
 def _run_time() -> datetime:
     """The run's time (not now()): a re-run of a run reads the same business day."""
     return get_current_context()["dag_run"].run_after
-
-
-def _engine_ledger() -> tuple:
-    from flows.connections import hub_engine
-    from hub.ledger import Ledger, task_try_owner
-
-    engine = hub_engine()
-    return engine, Ledger(engine, owner=task_try_owner(get_current_context()["ti"]))
 
 
 shipment_notices()

@@ -22,3 +22,21 @@ def default_args(**overrides: object) -> dict[str, object]:
     }
     args.update(overrides)
     return args
+
+
+def run_id() -> str:
+    """The current task's run id (inside a task)."""
+    from airflow.sdk import get_current_context
+
+    return get_current_context()["run_id"]
+
+
+def engine_and_ledger() -> tuple:
+    """The hub database and a ledger whose claims belong to this try of this task (inside a task)."""
+    from airflow.sdk import get_current_context
+
+    from flows.connections import hub_engine
+    from hub.ledger import Ledger, task_try_owner
+
+    engine = hub_engine()
+    return engine, Ledger(engine, owner=task_try_owner(get_current_context()["ti"]))

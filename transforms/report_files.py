@@ -1,8 +1,7 @@
 """Report files on disk: CSV bytes as spreadsheet programs read them, and a file replaced whole.
 
-Shared by the reports the transforms render (the inventory reconciliation report); the ops report's
-``flows/ops_report/files.py`` has the same two helpers, which can import these instead (transforms
-may not import flows, so the shared copy lives on this layer).
+Shared by every report the hub writes: the inventory reconciliation report (transforms) and the ops
+report (``flows/ops_report/files.py``); it lives on this layer because transforms may not import flows.
 """
 
 from __future__ import annotations
