@@ -41,6 +41,11 @@ DEFAULT_CUSTOMERS = 120
 DEFAULT_MATERIALS = 2400
 ORDER_HISTORY = timedelta(weeks=6)
 DEFECT_RATE = 0.005  # per kind, per CRM; at least one of each kind per CRM when there are enough orders
+# Regular buyers: one customer x part pair per this many orders buys that part again at a steady
+# interval (fleet workshops restocking brake pads every two weeks), on orders of their own, on top of
+# the ``orders`` random ones. They are what reorder reminders find; they carry no defects.
+ORDERS_PER_STANDING_PAIR = 50
+STANDING_INTERVALS_DAYS = (7, 10, 14)
 
 CN_TZ = timezone(timedelta(hours=8))
 
@@ -203,6 +208,7 @@ class SalesOrder:
     lines: list[OrderLine]
     extra_fields: dict[str, str] = field(default_factory=dict)
     defects: list[str] = field(default_factory=list)
+    regular: tuple[str, int] | None = None  # a regular buyer's order: (the part, its interval in days)
 
 
 @dataclass
@@ -532,6 +538,39 @@ class _OrderBook:
             orders.append(self._order(crm, seq[crm], customer, order_time))
         for crm in CRMS:
             self._plant_defects([o for o in orders if o.crm == crm])
+        # Drawn from a stream of their own after everything else, so the random orders and their
+        # defects are the same with or without them.
+        self.rng = _rng(self.seed, "standing")
+        orders.extend(self._standing_orders(count // ORDERS_PER_STANDING_PAIR, pools, seq))
+        orders.sort(key=lambda o: o.order_time)
+        return orders
+
+    def _standing_orders(self, pairs: int, pools: dict[str, list[Customer]], seq: dict[str, int]) -> list[SalesOrder]:
+        """Orders of ``pairs`` customer x part pairs bought every 7, 10 or 14 days (± a day), each with
+        the part at about its usual quantity and now and then a part or two more."""
+        rng = self.rng
+        start = self.now - ORDER_HISTORY
+        orders = []
+        for _ in range(pairs):
+            crm = rng.choice(CRMS)
+            customer = rng.choice(pools[crm])
+            part = rng.choices(self.materials, cum_weights=self.material_weights)[0]
+            interval = rng.choice(STANDING_INTERVALS_DAYS)
+            usual = max(part.moq, _round_up(part.demand_shape * part.demand_scale * 2, part.pack_size))
+            at = start + timedelta(days=rng.uniform(0, interval))
+            while at < self.now - timedelta(hours=12):
+                seq[crm] += 1
+                local_day = (at + timedelta(hours=customer.utc_offset_hours)).date()
+                local = datetime.combine(local_day, datetime.min.time()) + timedelta(hours=rng.uniform(8, 17))
+                moment = (local - timedelta(hours=customer.utc_offset_hours)).replace(tzinfo=UTC, microsecond=0)
+                moment = min(max(moment, start), self.now - timedelta(minutes=30))
+                order = self._order(crm, seq[crm], customer, moment, first=part)
+                order.regular = (part.number, interval)
+                order.lines[0].quantity = Decimal(
+                    max(part.moq, _round_up(usual * rng.uniform(0.8, 1.2), part.pack_size))
+                )
+                orders.append(order)
+                at += timedelta(days=interval + rng.choice((-1, 0, 0, 1)))
         return orders
 
     def _order_time(self, customer: Customer) -> datetime:
@@ -556,7 +595,9 @@ class _OrderBook:
             delta = timedelta(seconds=self.rng.randint(86400, 10 * 86400))
         return min(order_time + delta, self.now - timedelta(minutes=1))
 
-    def _order(self, crm: str, seq: int, customer: Customer, order_time: datetime) -> SalesOrder:
+    def _order(
+        self, crm: str, seq: int, customer: Customer, order_time: datetime, first: Material | None = None
+    ) -> SalesOrder:
         if crm == ZOHO:
             number, crm_id = f"SO-{100000 + seq}", zoho_id("Sales_Orders", seq)
         else:
@@ -564,6 +605,8 @@ class _OrderBook:
             crm_id = self.object_ids.next(order_time)
         rng = self.rng
         n_lines = rng.choices(range(1, 9), weights=[30, 22, 15, 11, 8, 6, 4, 4])[0]
+        if first is not None:  # a regular buyer's order: their part, and now and then one or two more
+            n_lines = rng.choices((1, 2, 3), weights=(6, 3, 1))[0]
         order = SalesOrder(
             number=number,
             crm=crm,
@@ -583,6 +626,9 @@ class _OrderBook:
             lines=[],
         )
         chosen: set[str] = set()
+        if first is not None:
+            chosen.add(first.number)
+            order.lines.append(self._line(order, 1, first))
         while len(order.lines) < n_lines:
             material = rng.choices(self.materials, cum_weights=self.material_weights)[0]
             if material.number in chosen:

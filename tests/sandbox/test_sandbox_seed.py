@@ -99,7 +99,7 @@ def test_demand_is_intermittent(data: SeedData) -> None:
 
 
 def test_orders_split_and_spread(data: SeedData) -> None:
-    by_crm = Counter(o.crm for o in data.orders)
+    by_crm = Counter(o.crm for o in data.orders if o.regular is None)
     assert by_crm[ZOHO] == 330 and by_crm[FXIAOKE] == 270
     assert {o.currency for o in data.orders_of(ZOHO)} == {"CNY", "EUR", "USD"}
     assert {o.currency for o in data.orders_of(FXIAOKE)} == {"CNY"}
@@ -110,6 +110,25 @@ def test_orders_split_and_spread(data: SeedData) -> None:
     assert len(weeks) == 6 and min(weeks.values()) > 50
     assert all(1 <= len(o.lines) <= 9 for o in data.orders)  # 1–8, plus one added for a duplicate
     assert len({o.number for o in data.orders}) == len(data.orders)
+
+
+def test_regular_buyers_reorder_at_their_interval(data: SeedData) -> None:
+    """One customer x part pair per 50 orders buys again every 7, 10 or 14 days (± 1), clean orders."""
+    pairs: dict[tuple[str, str, int], list[SalesOrder]] = {}
+    for o in data.orders:
+        if o.regular is not None:
+            pairs.setdefault((o.customer_number, *o.regular), []).append(o)
+    assert len(pairs) == 600 // 50
+    for (customer, part, interval), orders in pairs.items():
+        assert interval in (7, 10, 14) and len(orders) >= 42 // (interval + 1) - 1
+        assert all(o.lines[0].material_number == part and not o.defects for o in orders)
+        days = sorted(o.order_time.date() for o in orders)
+        assert all(interval - 2 <= (b - a).days <= interval + 2 for a, b in zip(days, days[1:], strict=False)), (
+            customer,
+            part,
+            days,
+        )
+    assert generate(7, 40).orders and not [o for o in generate(7, 40).orders if o.regular]
 
 
 def test_now_moves_the_order_book() -> None:
