@@ -764,3 +764,125 @@ settlement_exceptions = Table(
     Column("amount", MONEY, comment="the billed net at stake"),
     Column("run_id", String(250)),
 )
+
+# -- replenishment planning (replenishment_planning) ---------------------------------------------------
+
+# SAP's monthly consumption per material and plant (MVER-like) from the ERP extract: the demand history
+# before the hub's own orders.
+consumption_history = Table(
+    "consumption_history",
+    metadata,
+    Column("material", String(40), primary_key=True),
+    Column("plant", String(4), primary_key=True),
+    Column("month", Date, primary_key=True, comment="the first day of the month"),
+    Column("quantity", QUANTITY, nullable=False, comment="consumed (sold), base units"),
+    Column("updated_at", TS, nullable=False),
+)
+
+PLANNING_STATES = ("forecast", "proposed", "approved", "rejected", "requested", "nothing_to_order")
+
+# One planning run per planning week (its Monday): forecasts, proposals, the decision on them.
+planning_runs = Table(
+    "planning_runs",
+    metadata,
+    Column("planning_week", Date, primary_key=True, comment="the Monday planned for"),
+    Column("status", String(16), nullable=False, comment=" | ".join(PLANNING_STATES)),
+    Column("bucket", String(5), nullable=False, comment="month | week"),
+    Column("history_to", Date, nullable=False, comment="demand up to (not incl.) this day was forecast from"),
+    Column("forecast", JSON_DOC, comment="models, classes, run time of the forecast"),
+    Column("proposal", JSON_DOC, comment="what waits for approval: per plant value, budget, cuts"),
+    Column("decided_by", String(200), comment="who approved or rejected (UI user, CLI user, timeout)"),
+    Column("decided_at", TS),
+    Column("decision_note", Text),
+    Column("run_id", String(250)),
+    Column("updated_at", TS, nullable=False),
+    CheckConstraint("status IN ({})".format(", ".join(f"'{s}'" for s in PLANNING_STATES)), name="status"),
+)
+
+# Each material x plant's forecast of a planning week: class, chosen model, accuracy, the numbers.
+demand_forecasts = Table(
+    "demand_forecasts",
+    metadata,
+    Column("planning_week", Date, primary_key=True),
+    Column("material", String(40), primary_key=True),
+    Column("plant", String(4), primary_key=True),
+    Column("demand_class", String(12), nullable=False, comment="smooth | intermittent | erratic | lumpy | ..."),
+    Column("adi", QUANTITY, comment="average demand interval, buckets"),
+    Column("cv2", QUANTITY, comment="squared coefficient of variation of non-zero demand"),
+    Column("model", String(60), nullable=False, comment="chosen by rolling-origin RMSSE with a bias check"),
+    Column("rmsse", QUANTITY, comment="of the chosen model on the rolling origins"),
+    Column("bias", QUANTITY, comment="mean forecast - actual of the chosen model, base units per bucket"),
+    Column("history", JSON_DOC, nullable=False, comment="{periods: [...], values: [...]} forecast from"),
+    Column("forecast", JSON_DOC, nullable=False, comment="{periods: [...], values: [...]} ahead"),
+    Column("demand_per_day", QUANTITY, nullable=False, comment="forecast over the lead time, per day"),
+    Column("error_sd_per_day", QUANTITY, nullable=False, comment="forecast error sd, per day"),
+    Column("run_id", String(250)),
+)
+
+PROPOSAL_DECISIONS = ("proposed", "approved", "rejected", "requested")
+BUDGET_STATES = ("within", "partly_cut", "cut", "no_budget")
+
+# What to buy, per planning week, plant and material: the policy, the position, the budget's verdict,
+# the decision and the SAP purchase requisition that carries it.
+replenishment_proposals = Table(
+    "replenishment_proposals",
+    metadata,
+    Column("planning_week", Date, primary_key=True),
+    Column("plant", String(4), primary_key=True),
+    Column("material", String(40), primary_key=True),
+    Column("abc_class", String(1), nullable=False),
+    Column("demand_class", String(12), nullable=False),
+    Column("model", String(60), nullable=False),
+    Column("demand_per_day", QUANTITY, nullable=False),
+    Column("error_sd_per_day", QUANTITY, nullable=False),
+    Column("lead_time_days", QUANTITY, nullable=False),
+    Column("service_level", QUANTITY, nullable=False),
+    Column("safety_stock", QUANTITY, nullable=False, comment="z x forecast error over the lead time"),
+    Column("reorder_point", QUANTITY, nullable=False, comment="s, the min"),
+    Column("max_qty", QUANTITY, nullable=False, comment="S, the order-up-to level (max)"),
+    Column("on_hand", QUANTITY, nullable=False),
+    Column("on_order", QUANTITY, nullable=False, comment="the hub's requisitions not yet due"),
+    Column("reserved", QUANTITY, nullable=False),
+    Column("backordered", QUANTITY, nullable=False),
+    Column("position", QUANTITY, nullable=False),
+    Column("order_qty", QUANTITY, nullable=False, comment="(s,S) with MOQ and multiple, before the budget"),
+    Column("proposed_qty", QUANTITY, nullable=False, comment="after the budget"),
+    Column("unit", String(3)),
+    Column("unit_cost", MONEY, nullable=False),
+    Column("value", MONEY, nullable=False, comment="proposed_qty x unit_cost"),
+    Column("currency", String(3), nullable=False),
+    Column("priority", Integer, nullable=False, comment="1 = bought first within the plant's budget"),
+    Column("days_of_cover", QUANTITY, comment="position / demand per day"),
+    Column("budget_status", String(10), nullable=False, comment=" | ".join(BUDGET_STATES)),
+    Column("decision", String(10), nullable=False, comment=" | ".join(PROPOSAL_DECISIONS)),
+    Column("delivery_date", Date, nullable=False, comment="planning week + lead time"),
+    Column("purchase_requisition", String(10)),
+    Column("requisition_item", String(5)),
+    Column("run_id", String(250)),
+    Column("updated_at", TS, nullable=False),
+    CheckConstraint("budget_status IN ({})".format(", ".join(f"'{s}'" for s in BUDGET_STATES)), name="budget"),
+    CheckConstraint("decision IN ({})".format(", ".join(f"'{s}'" for s in PROPOSAL_DECISIONS)), name="decision"),
+)
+
+# Reorder reminders: a customer's part due again, written once per purchase cycle to the customer's CRM.
+reorder_reminders = Table(
+    "reorder_reminders",
+    metadata,
+    Column("reminder_key", String(100), primary_key=True, comment="CRM, customer, part, last purchase"),
+    Column("source", String(16), nullable=False, comment="the CRM of the customer"),
+    Column("customer", String(10), nullable=False),
+    Column("crm_account_id", String(64), nullable=False),
+    Column("material", String(40), nullable=False),
+    Column("purchases", Integer, nullable=False),
+    Column("interval_days", Integer, nullable=False, comment="median days between purchases"),
+    Column("interval_cv", QUANTITY, nullable=False),
+    Column("last_purchase", Date, nullable=False),
+    Column("typical_qty", QUANTITY, nullable=False, comment="median quantity"),
+    Column("due_date", Date, nullable=False),
+    Column("planning_week", Date, nullable=False),
+    Column("status", String(8), nullable=False, comment="due | written"),
+    Column("crm_record_id", String(64)),
+    Column("run_id", String(250)),
+    Column("updated_at", TS, nullable=False),
+    Index("ix_reorder_reminders_due", "status", "due_date"),
+)

@@ -213,6 +213,35 @@ class SettlementSection(_Section):
     deadline_hours: int = Field(default=6, ge=1, le=48)
 
 
+class PlanningSection(_Section):
+    # Demand is bucketed by calendar month (the ERP's consumption history is monthly) or by ISO week
+    # (the hub's own orders only); forecasts reach this many buckets ahead.
+    bucket: Literal["month", "week"] = "month"
+    horizon: int = Field(default=6, ge=1, le=24)
+    # At most this many past buckets are forecast from; model choice is judged on the last `origins`
+    # of them, one bucket ahead each (rolling origin).
+    history_periods: int = Field(default=36, ge=8, le=156)
+    origins: int = Field(default=6, ge=2, le=24)
+    # Replenishment budget per plant per planning week, in the plant's currency: proposals beyond it are
+    # cut by priority (lowest cover first) and alerted. A plant not listed has no budget cap.
+    budget: dict[Annotated[str, Field(pattern=r"^[0-9A-Z]{4}$")], Annotated[Decimal, Field(ge=0)]] = Field(
+        default_factory=dict
+    )
+    # How proposals are approved: in the Airflow UI (Required Actions) or with `hub planning approve`.
+    approval: Literal["airflow_ui", "cli"] = "airflow_ui"
+    approval_timeout_hours: int = Field(default=72, ge=1, le=720)
+    # SAP purchase requisitions: document type and purchasing group of the hub's requisitions.
+    requisition_type: str = Field(default="NB", pattern=r"^[0-9A-Z]{1,4}$")
+    purchasing_group: str = Field(default="001", pattern=r"^[0-9A-Z]{3}$")
+    # Reorder reminders: a customer x part bought at least `reminder_min_purchases` times in the last
+    # `reminder_history_days`, at intervals whose coefficient of variation is at most
+    # `reminder_max_cv`, is reminded when its next purchase falls due within `reminder_lead_days`.
+    reminder_min_purchases: int = Field(default=3, ge=2, le=50)
+    reminder_max_cv: Annotated[Decimal, Field(gt=0, le=2)] = Decimal("0.35")
+    reminder_history_days: int = Field(default=365, ge=14, le=1095)
+    reminder_lead_days: int = Field(default=7, ge=0, le=90)
+
+
 class Settings(_Section):
     hub: HubSection = Field(default_factory=HubSection)
     crm: CrmSection
@@ -226,6 +255,7 @@ class Settings(_Section):
     logistics: LogisticsSection = Field(default_factory=LogisticsSection)
     inventory: InventorySection = Field(default_factory=InventorySection)
     settlement: SettlementSection = Field(default_factory=SettlementSection)
+    planning: PlanningSection = Field(default_factory=PlanningSection)
     # key path → the environment variable that set it (the rest came from the file)
     _origins: dict[str, str] = PrivateAttr(default_factory=dict)
     _file: str = PrivateAttr(default="")
@@ -250,6 +280,10 @@ class Settings(_Section):
     @property
     def settlement_dir(self) -> Path:
         return _from_root(self.settlement.folder)
+
+    @property
+    def planning_dir(self) -> Path:
+        return self.output_dir / "planning"
 
 
 def _from_root(path: Path) -> Path:
