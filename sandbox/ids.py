@@ -13,6 +13,7 @@ ZOHO_BLOCKS = {
     "Ordered_Items": 4,
     "Price_Books": 5,
     "users": 6,
+    "Tasks": 7,
 }
 
 

@@ -23,10 +23,13 @@ from sandbox.faults import FaultConfig, FaultKind
 from sandbox.seed_data import ZOHO
 from sandbox.system import EmulatedSystem, RecordError, SandboxContext, record_edit
 from sandbox.zoho_auth import ZohoAuth
+from sandbox.zoho_inserts import RecordInserter
 from sandbox.zoho_meta import FIELD_TYPES, field_meta, modules_meta, org_meta, user_meta
 from sandbox.zoho_paging import MAX_PER_PAGE, SORT_FIELDS, PageRequest, PageTokens, select_page
 from sandbox.zoho_records import ZohoStore, price_line, total_order
-from sandbox.zoho_schema import MODULE_FIELDS, SUBFORMS, ZohoError, zoho_time
+from sandbox.zoho_schema import CREATABLE, MODULE_FIELDS, SUBFORMS, ZohoError, zoho_time
+from sandbox.zoho_search import MAX_RECORDS as SEARCH_LIMIT
+from sandbox.zoho_search import search
 from sandbox.zoho_writes import RecordUpdater
 
 MAX_FIELDS = 50
@@ -136,6 +139,7 @@ class ZohoCrm(EmulatedSystem):
         self.store = ZohoStore(ctx.data)
         self.tokens = PageTokens(ctx.seed)
         self.updater = RecordUpdater(self.store)
+        self.inserter = RecordInserter(self.store, self.updater)
 
     # -- framework hooks --------------------------------------------------------------------------
 
@@ -149,14 +153,15 @@ class ZohoCrm(EmulatedSystem):
             Route(API + "/users/{user_id}", self._user, methods=["GET"]),
             Route(API + "/org", self._org, methods=["GET"]),
             Route(API + "/coql", self._not_supported("COQL (POST /coql)"), methods=["POST"]),
-            Route(API + "/{module}/search", self._not_supported("Search Records"), methods=["GET"]),
+            Route(API + "/{module}/search", self._search, methods=["GET"]),
             Route(API + "/{module}/upsert", self._not_supported("Upsert Records"), methods=["POST"]),
             Route(API + "/{module}", self._list, methods=["GET"]),
             Route(API + "/{module}", self._update_many, methods=["PUT"]),
             Route(API + "/{module}/{record_id}", self._get_one, methods=["GET"]),
             Route(API + "/{module}/{record_id}", self._update_one, methods=["PUT"]),
             # Zoho serves these; the emulator refuses them clearly rather than answering 404 or 405.
-            Route(API + "/{module}", self._not_supported("Insert / Delete Records"), methods=["POST", "DELETE"]),
+            Route(API + "/{module}", self._insert, methods=["POST"]),
+            Route(API + "/{module}", self._not_supported("Delete Records"), methods=["DELETE"]),
             Route(API + "/{module}/{record_id}", self._not_supported("Delete Records"), methods=["DELETE"]),
             Route(API + "/{rest:path}", self._wrong_method, methods=["PATCH", "OPTIONS", "POST", "DELETE", "PUT"]),
         ]
@@ -416,6 +421,80 @@ class ZohoCrm(EmulatedSystem):
         else:
             body = _project(record, names, None)
         return JSONResponse({"data": [body]})
+
+    async def _insert(self, request: Request) -> Response:
+        """Insert Records for the modules the emulator lets clients create in; the others are
+        refused clearly, as before."""
+        try:
+            self.auth.check(request.headers.get("authorization"))
+            module = _module(request)
+            if module not in CREATABLE:
+                return await self._not_supported("Insert Records")(request)
+            body = _json_body(await request.body())
+            if not isinstance(body, dict):
+                raise ZohoError(400, "INVALID_DATA", "body is not a valid JSON", {})
+            items = body.get("data")
+            now = self.ctx.clock.now()
+            status, results = self.inserter.insert(module, items, now)
+        except ZohoError as exc:
+            return exc.response()
+        for item, result in zip(items, results, strict=True):
+            self.ctx.writes.add(
+                self.name,
+                {
+                    "at": zoho_time(now),
+                    "module": module,
+                    "action": "insert",
+                    "id": result["details"].get("id") if result["status"] == "success" else None,
+                    "fields": item,
+                    "trigger": body.get("trigger"),
+                    "result": result["code"],
+                },
+            )
+        return JSONResponse({"data": results}, status_code=status)
+
+    async def _search(self, request: Request) -> Response:
+        """Search Records by ``criteria`` (docs/crm_reminders.md §1.4) in the modules the hub writes."""
+        try:
+            self.auth.check(request.headers.get("authorization"))
+            module = _module(request)
+            if module not in CREATABLE:
+                return await self._not_supported("Search Records")(request)
+            criteria = request.query_params.get("criteria")
+            if not criteria:
+                other = [p for p in ("email", "phone", "word") if request.query_params.get(p)]
+                if other:
+                    raise ZohoError(
+                        400,
+                        "NOT_SUPPORTED",
+                        f"search by {other[0]} is not supported in this emulator",
+                        {"param": other[0]},
+                    )
+                raise ZohoError(
+                    400,
+                    "REQUIRED_PARAM_MISSING",
+                    "One of the expected parameter is missing",
+                    {"param": ["criteria", "email", "phone", "word"]},
+                )
+            names = _fields(request, module, required=False)
+            per_page = _int_param(request, "per_page", MAX_PER_PAGE, 1, MAX_PER_PAGE) or MAX_PER_PAGE
+            page = _int_param(request, "page", 1, 1, None) or 1
+            if page * per_page > SEARCH_LIMIT:
+                raise ZohoError(
+                    400,
+                    "DISCRETE_PAGINATION_LIMIT_EXCEEDED",
+                    "You can only get upto 2000 records using search",
+                    {"limit": SEARCH_LIMIT},
+                )
+            found = search(list(self.store.modules[module].values()), criteria, MODULE_FIELDS[module])
+        except ZohoError as exc:
+            return exc.response()
+        chunk = found[(page - 1) * per_page : page * per_page]
+        if not chunk:
+            return Response(status_code=204)
+        data = [copy.deepcopy(r) if names is None else _project(r, names, None) for r in chunk]
+        info = {"per_page": per_page, "count": len(chunk), "page": page, "more_records": page * per_page < len(found)}
+        return JSONResponse({"data": data, "info": info})
 
     async def _update_many(self, request: Request) -> Response:
         return await self._update(request, None)

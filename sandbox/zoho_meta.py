@@ -19,14 +19,17 @@ from typing import Any
 
 from sandbox.zoho_schema import (
     ACCOUNT_FIELDS,
+    CREATABLE,
     MODULE_FIELDS,
     ORDERED_ITEM_FIELDS,
-    PICKLISTS,
     PRICE_BOOK_FIELDS,
     PRODUCT_FIELDS,
     READ_ONLY,
     SALES_ORDER_FIELDS,
+    TASK_FIELDS,
     TEXT_LIMITS,
+    UNIQUE_FIELDS,
+    picklist,
     zoho_time,
 )
 
@@ -53,6 +56,8 @@ JSON_TYPES = {
     "linetax": "jsonarray",
     "multiselectpicklist": "jsonarray",
     "multiselectlookup": "jsonarray",
+    "event_reminder": "jsonobject",
+    "RRULE": "jsonobject",
 }
 
 _SYSTEM = {
@@ -177,6 +182,23 @@ FIELD_TYPES: dict[str, dict[str, tuple[str, str | None]]] = {
         "Currency": ("picklist", None),
         "Exchange_Rate": ("double", None),
     },
+    # What_Id's lookup module is "se_module": the record's ``$se_module`` names the module it points
+    # into (the official SDK special-cases exactly this, utility.py: Constants.SE_MODULE).
+    "Tasks": {
+        **_SYSTEM,
+        "Subject": ("text", None),
+        "Due_Date": ("date", None),
+        "Status": ("picklist", None),
+        "Priority": ("picklist", None),
+        "Description": ("textarea", None),
+        "What_Id": ("lookup", "se_module"),
+        "Who_Id": ("lookup", "Contacts"),
+        "Closed_Time": ("datetime", None),
+        "Send_Notification_Email": ("boolean", None),
+        "Remind_At": ("event_reminder", None),
+        "Recurring_Activity": ("RRULE", None),
+        "Hub_Reminder_Key": ("text", None),
+    },
     "Price_Books": {
         **_SYSTEM,
         "Price_Book_Name": ("text", None),
@@ -193,6 +215,7 @@ MANDATORY = {
     "Accounts": {"Account_Name"},
     "Products": {"Product_Name"},
     "Price_Books": {"Price_Book_Name"},
+    "Tasks": {"Subject"},
     "Ordered_Items": {"Product_Name", "Quantity"},
 }
 TEXT_LENGTHS = {"text": 255, "textarea": 32000, "phone": 30, "website": 255, "autonumber": 255}
@@ -201,8 +224,9 @@ LABELS = {
     "Accounts": ("Account", "Accounts"),
     "Products": ("Product", "Products"),
     "Price_Books": ("Price Book", "Price Books"),
+    "Tasks": ("Task", "Tasks"),
 }
-MODULE_IDS = {"Accounts": 1, "Products": 2, "Sales_Orders": 3, "Ordered_Items": 4, "Price_Books": 5}
+MODULE_IDS = {"Accounts": 1, "Products": 2, "Sales_Orders": 3, "Ordered_Items": 4, "Price_Books": 5, "Tasks": 7}
 NOT_EMULATED = frozenset({"Contacts", "Deals", "Quotes", "Vendors"})
 ORG_ID = "60012345678"
 ZGID = "60012345679"
@@ -233,9 +257,10 @@ def _check_tables() -> None:
         "Products": PRODUCT_FIELDS,
         "Price_Books": PRICE_BOOK_FIELDS,
         "Ordered_Items": ORDERED_ITEM_FIELDS,
+        "Tasks": TASK_FIELDS,
     }
     for module, names in expected.items():
-        declared = set(FIELD_TYPES[module]) | {"id", "_delete"}
+        declared = set(FIELD_TYPES[module]) | {"id", "_delete", "$se_module"}
         missing = set(names) - declared
         assert not missing, f"{module}: fields without a type: {sorted(missing)}"
 
@@ -281,7 +306,7 @@ def field_meta(module: str) -> list[dict[str, Any]]:
             "currency": {"rounding_option": "normal", "precision": 2} if data_type == "currency" else {},
             "formula": {},
             "auto_number": {"prefix": "SO-", "suffix": "", "start_number": 1} if data_type == "autonumber" else {},
-            "unique": {},
+            "unique": {"casesensitive": "false"} if api_name in UNIQUE_FIELDS.get(module, ()) else {},
             "multiselectlookup": {},
             "operation_type": {
                 "web_update": not read_only,
@@ -293,7 +318,7 @@ def field_meta(module: str) -> list[dict[str, Any]]:
             "profiles": [{"permission_type": "read_write", "name": "Administrator", "id": _id(9, 1)}],
         }
         if data_type in ("picklist", "multiselectpicklist"):
-            values = sorted(PICKLISTS.get(api_name, ()))
+            values = sorted(picklist(module, api_name) or ())
             field["pick_list_values"] = [
                 {
                     "display_value": v,
@@ -336,7 +361,7 @@ def modules_meta(admin: dict[str, Any], modified: datetime) -> list[dict[str, An
                 "actual_plural_label": plural,
                 "api_supported": True,
                 "generated_type": "default",
-                "creatable": False,
+                "creatable": module in CREATABLE,
                 "editable": True,
                 "deletable": False,
                 "viewable": True,

@@ -111,8 +111,16 @@ class ZohoStore:
             "Products": {},
             "Price_Books": {},
             "Sales_Orders": {},
+            "Tasks": {},  # none seeded: the hub's reorder reminders create them
         }
-        self._next_ids = {"Accounts": 0, "Products": 0, "Price_Books": 0, "Sales_Orders": 0, "Ordered_Items": 0}
+        self._next_ids = {
+            "Accounts": 0,
+            "Products": 0,
+            "Price_Books": 0,
+            "Sales_Orders": 0,
+            "Ordered_Items": 0,
+            "Tasks": 0,
+        }
         self.account_ids: dict[str, str] = {}  # customer number → account id
         self.product_ids: dict[str, str] = {}  # product code → product id
         self.price_book_ids: dict[str, str] = {}  # currency → price book id

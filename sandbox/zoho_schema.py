@@ -159,12 +159,39 @@ PRICE_BOOK_FIELDS = frozenset(
     }
 )
 
+# Tasks (docs/crm_reminders.md §1): the SDK's field class ``Tasks`` plus ``$se_module`` (the module
+# ``What_Id`` points into) and this org's custom key field for the hub's reorder reminders.
+TASK_FIELDS = frozenset(
+    {
+        *_SYSTEM_FIELDS,
+        "Subject",
+        "Due_Date",
+        "Status",
+        "Priority",
+        "Description",
+        "What_Id",
+        "Who_Id",
+        "Closed_Time",
+        "Send_Notification_Email",
+        "Remind_At",
+        "Recurring_Activity",
+        "$se_module",
+        "Hub_Reminder_Key",
+    }
+)
+
 MODULE_FIELDS: dict[str, frozenset[str]] = {
     "Sales_Orders": SALES_ORDER_FIELDS,
     "Accounts": ACCOUNT_FIELDS,
     "Products": PRODUCT_FIELDS,
     "Price_Books": PRICE_BOOK_FIELDS,
+    "Tasks": TASK_FIELDS,
 }
+# Modules the emulator lets a client create records in (POST /{module}) and search (GET /{module}/search).
+CREATABLE = frozenset({"Tasks"})
+# Fields whose values the org keeps unique ("Do not allow duplicate values"): a second record with the
+# same value is refused with DUPLICATE_DATA.
+UNIQUE_FIELDS: dict[str, frozenset[str]] = {"Tasks": frozenset({"Hub_Reminder_Key"})}
 # Subforms come only with a record fetched by id (crm_report.md §4: the list route does not carry them).
 SUBFORMS = {"Sales_Orders": "Ordered_Items"}
 
@@ -184,6 +211,7 @@ READ_ONLY = frozenset(
         "Total_After_Discount",
         "Net_Total",
         "Parent_Id",
+        "Closed_Time",
     }
 )
 
@@ -215,6 +243,13 @@ PICKLISTS: dict[str, frozenset[str]] = {
     "Usage_Unit": frozenset({"Box", "Carton", "Dozen", "Each", "Hours", "Impressions", "Lb", "M", "Pack", "Pcs"}),
     "Pricing_Model": frozenset({"Flat", "Differential"}),
 }
+# Picklists whose values differ by module (Tasks.Status is not Sales_Orders.Status): they win over PICKLISTS.
+MODULE_PICKLISTS: dict[str, dict[str, frozenset[str]]] = {
+    "Tasks": {
+        "Status": frozenset({"Not Started", "Deferred", "In Progress", "Completed", "Waiting for input"}),
+        "Priority": frozenset({"Highest", "High", "Normal", "Low", "Lowest"}),
+    }
+}
 DATE_FIELDS = frozenset({"Due_Date", "Confirmed_Delivery_Date__c", "Confirmed_Date__c"})
 NUMBER_FIELDS = frozenset(
     {
@@ -234,6 +269,7 @@ TEXT_LIMITS = {
     "Line_Tracking__c": 255,
     "Carrier": 120,
     "Hub_Message__c": 2000,
+    "Hub_Reminder_Key": 100,
 }
 
 
@@ -276,7 +312,12 @@ def number(value: Decimal) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
-def check_value(api_name: str, value: Any, json_path: str) -> dict[str, Any] | None:
+def picklist(module: str, api_name: str) -> frozenset[str] | None:
+    """The allowed values of a picklist field of ``module`` (None: not a picklist)."""
+    return MODULE_PICKLISTS.get(module, {}).get(api_name, PICKLISTS.get(api_name))
+
+
+def check_value(api_name: str, value: Any, json_path: str, module: str | None = None) -> dict[str, Any] | None:
     """The per-record INVALID_DATA error for a value of the wrong type or outside its picklist."""
 
     def invalid(expected: str) -> dict[str, Any]:
@@ -288,7 +329,8 @@ def check_value(api_name: str, value: Any, json_path: str) -> dict[str, Any] | N
 
     if value is None:
         return None
-    if api_name in PICKLISTS and (not isinstance(value, str) or value not in PICKLISTS[api_name]):
+    allowed = picklist(module, api_name) if module else PICKLISTS.get(api_name)
+    if allowed is not None and (not isinstance(value, str) or value not in allowed):
         return invalid("picklist")
     if api_name in DATE_FIELDS:
         try:

@@ -202,7 +202,7 @@ class RecordUpdater:
             return None, list(value)
         if data_type == "subform":  # Price_Books.Pricing_Details: ranges of discounts
             return _pricing_details(name, value, path)
-        error = check_value(name, value, path)
+        error = check_value(name, value, path, module)
         if error:
             return error, None
         if data_type in TEXT_TYPES:
