@@ -10,6 +10,9 @@ The extract is three UTF-8 CSV files in one folder, each a full snapshot:
 - ``material_plants.csv`` (optional: without it, stock policies and count values have nothing to go
   on): material, plant, abc_class, lead_time_days, lead_time_sd_days, purchase_moq, order_multiple,
   max_stock, unit_cost, currency (SAP's plant data and standard price; replaced as a whole)
+- ``consumption_history.csv`` (optional: the demand history replenishment planning starts from
+  before the hub's own orders): material, plant, month (YYYY-MM), quantity, unit (SAP's monthly
+  consumption per plant; replaced as a whole)
 
 A bad row is quarantined (stage ``master_data``) with the file, line and field; the rest imports.
 Each import supersedes the quarantine of the one before: a row fixed in the extract leaves it.
@@ -31,7 +34,7 @@ from sqlalchemy import Engine, delete, update
 from hub import quarantine
 from hub.bulk import upsert
 from hub.db import utcnow
-from hub.schema import customers, material_plants, materials, price_list
+from hub.schema import consumption_history, customers, material_plants, materials, price_list
 from transforms.money import MINOR_UNITS, to_decimal
 
 STAGE = "master_data"
@@ -157,6 +160,21 @@ def _material_plant(row: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def _consumption(row: dict[str, str]) -> dict[str, Any]:
+    month = (row.get("month") or "").strip()
+    if not re.fullmatch(r"[12][0-9]{3}-(0[1-9]|1[0-2])", month):
+        raise RowError("month", f"month must be YYYY-MM, got {month!r}")
+    plant = _text(row, "plant", max_len=4) or ""
+    if not re.fullmatch(r"[0-9A-Z]{4}", plant):
+        raise RowError("plant", f"plant must be 4 letters or digits, got {plant!r}")
+    return {
+        "material": _text(row, "material", max_len=40),
+        "plant": plant,
+        "month": date.fromisoformat(f"{month}-01"),
+        "quantity": _number(row, "quantity"),
+    }
+
+
 def _read(
     path: Path, parse: Callable[[dict[str, str]], dict[str, Any]], key: str, held: list[quarantine.QuarantineRecord]
 ) -> Iterator[dict[str, Any]]:
@@ -202,6 +220,12 @@ def import_extract(engine: Engine, folder: Path | str, run_id: str | None = None
         if plant_file.exists()
         else None
     )
+    history_file = folder / "consumption_history.csv"
+    history_rows = (
+        [{**r, "updated_at": now} for r in _read(history_file, _consumption, "material", held)]
+        if history_file.exists()
+        else None
+    )
     with engine.begin() as conn:
         upsert(conn, customers, cust, key=("customer_number",))
         upsert(conn, materials, mats, key=("material",))
@@ -213,6 +237,9 @@ def import_extract(engine: Engine, folder: Path | str, run_id: str | None = None
         if plant_rows is not None:
             conn.execute(delete(material_plants))
             upsert(conn, material_plants, plant_rows, key=("material", "plant"))
+        if history_rows is not None:
+            conn.execute(delete(consumption_history))
+            upsert(conn, consumption_history, history_rows, key=("material", "plant", "month"))
         quarantine.supersede(conn, STAGE, SOURCE)
         quarantine.add(conn, held, run_id)
     return {
@@ -220,5 +247,6 @@ def import_extract(engine: Engine, folder: Path | str, run_id: str | None = None
         "materials": len(mats),
         "prices": len(prices),
         "material_plants": len(plant_rows or []),
+        "consumption_history": len(history_rows or []),
         "quarantined": len(held),
     }
