@@ -133,4 +133,4 @@ def test_field_metadata_matches_what_updates_enforce(zoho: dict[str, Any]) -> No
     assert len(me["users"]) == 1 and me["users"][0]["profile"]["name"] == "Administrator"
     assert call(zoho, "GET", "/org").json()["org"][0]["zgid"]
     modules = {m["api_name"] for m in call(zoho, "GET", "/settings/modules").json()["modules"]}
-    assert modules == {"Sales_Orders", "Accounts", "Products", "Price_Books"}
+    assert modules == {"Sales_Orders", "Accounts", "Products", "Price_Books", "Tasks"}
