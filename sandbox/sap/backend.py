@@ -1,5 +1,5 @@
 """The emulated S/4HANA system's state: one store, master data, ATP, orders, follow-on documents and
-physical inventory."""
+physical inventory and purchase requisitions."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from sandbox.sap.documents import Documents
 from sandbox.sap.masterdata import load_customers, load_stock
 from sandbox.sap.orders import OrderService
 from sandbox.sap.physinv import PhysicalInventory
+from sandbox.sap.purchase_req import PurchaseRequisitions
 from sandbox.sap.services import SERVICES
 from sandbox.sap.store import Store
 from sandbox.seed_data import SeedData
@@ -31,6 +32,7 @@ INDEXED = {
     "A_CustomerSalesArea": ("Customer",),
     "A_PhysInventoryDocHeader": ("PhysInventoryReferenceNumber", "Plant"),
     "A_PhysInventoryDocItem": ("PhysicalInventoryDocument", "Material"),
+    "A_PurchaseRequisitionItem": ("PurchaseRequisition", "PurReqnExternalReference", "Material"),
 }
 
 
@@ -44,6 +46,7 @@ class SapBackend:
         self.orders = OrderService(self.store, data, self.atp, user)
         self.documents = Documents(self.store, self.atp, data)
         self.physinv = PhysicalInventory(self.store, data, self.atp, user)
+        self.purchase_reqs = PurchaseRequisitions(self.store, data, user)
 
     def advance(self, now: datetime) -> None:
         self.documents.advance(now)

@@ -1,8 +1,9 @@
-"""SAP S/4HANA (on-premise URL shape) emulator under ``/sap``: seven OData V2 services.
+"""SAP S/4HANA (on-premise URL shape) emulator under ``/sap``: eight OData V2 services.
 
 Services under ``/sap/opu/odata/sap/<SERVICE>/`` (sap_contract.md, sap_report.md): API_SALES_ORDER_SRV,
 API_MATERIAL_STOCK_SRV, API_PRODUCT_AVAILY_INFO_BASIC, ``API_OUTBOUND_DELIVERY_SRV;v=0002``,
-API_BILLING_DOCUMENT_SRV, API_BUSINESS_PARTNER, API_PHYSICAL_INVENTORY_DOC_SRV. This module is the
+API_BILLING_DOCUMENT_SRV, API_BUSINESS_PARTNER, API_PHYSICAL_INVENTORY_DOC_SRV,
+API_PURCHASEREQ_PROCESS_SRV. This module is the
 HTTP edge: basic auth (or a static bearer token, or one from the OAuth 2.0 token endpoint of
 :mod:`sandbox.sap.oauth`), the ``sap-client`` check, CSRF, the lazy progression of documents on every
 request; :mod:`sandbox.sap.handler` does the OData work.
@@ -129,8 +130,13 @@ class SapS4(EmulatedSystem):
         ``MaterialDocument``: a material document the physical-inventory postings created, with its
         lines' movement types (701…708), quantities and amounts (SAP has it in API_MATERIAL_DOCUMENT_SRV,
         which the emulator does not serve). Module ``billing_anomalies``, id ``all`` or a billing
-        document: the seeded billing anomalies with their expected exception reason."""
+        document: the seeded billing anomalies with their expected exception reason. Module
+        ``purchase_requisitions``, id ``all`` (``{"count", "records"}``) or a requisition number: the
+        purchase requisitions created, items inline (material, plant, quantity, delivery date,
+        external reference, ...)."""
         self.backend.advance(self.ctx.clock.now())
+        if module == "purchase_requisitions":
+            return self.backend.purchase_reqs.describe(None if record_id in ("", "all") else record_id)
         if module == "MaterialDocument":
             return self.backend.physinv.material_documents.get(record_id)
         if module == "billing_anomalies":  # the seeded ones (sandbox.sap.billing_anomalies)

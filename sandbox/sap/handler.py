@@ -35,6 +35,7 @@ from sandbox.sap.odata_query import (
     query_error,
     sort_rows,
 )
+from sandbox.sap.purchase_req import item_key
 from sandbox.sap.resource import Segment, parse_key, parse_path
 from sandbox.sap.store import Row, later
 
@@ -216,6 +217,8 @@ class ODataHandler:
         raise SapError(405, NOT_ALLOWED, f"Method {req.method} is not allowed on an entity of {es.name}")
 
     def _get(self, es: EntitySet, key: tuple[Any, ...], segment: str) -> Row:
+        if es.name == "A_PurchaseRequisitionItem":  # '00010' and '10' name the same item
+            key = (key[0], item_key(key[1]))
         row = self.store.table(es.name).get(key)
         if row is None:
             raise not_found_segment(segment)
@@ -295,6 +298,8 @@ class ODataHandler:
             return self._create_item(req, es, parent)
         if es.name == "A_PhysInventoryDocHeader" and parent is None:
             return self._create_physinv(req, es)
+        if es.name == "A_PurchaseRequisitionHeader" and parent is None:
+            return self._create_purchase_requisition(req, es)
         if es.name != "A_SalesOrder" or parent is not None:
             raise SapError(
                 501, NOT_IMPLEMENTED, f"Method '{es.name.upper()}_CREATE_ENTITY' not implemented in data provider class"
@@ -329,6 +334,20 @@ class ODataHandler:
         if etag:
             headers["ETag"] = etag
         return _json(body, 201, headers)
+
+    def _create_purchase_requisition(self, req: ODataRequest, es: EntitySet) -> ODataResponse:
+        """A purchase requisition with its items (deep insert); 201 with the items expanded. A
+        validation-only request saves nothing, so its answer has no Location."""
+        payload = self._body(req)
+        header, items = self.backend.purchase_reqs.create(payload, self.now())
+        renderer = self.renderer(req)
+        body = renderer.entity(es, header)
+        item_set = req.service.set_by_name[es.type.nav_by_name["to_PurchaseReqnItem"].target]
+        body["to_PurchaseReqnItem"] = {"results": [renderer.entity(item_set, item) for item in items]}
+        headers = {}
+        if header["PurchaseRequisition"]:
+            headers["Location"] = f"{req.service_url}/{es.name}{key_predicate(es.type, header)}"
+        return _json({"d": body}, 201, headers)
 
     def _create_item(self, req: ODataRequest, es: EntitySet, order: Row | None) -> ODataResponse:
         """An item of an existing order: ``A_SalesOrder('…')/to_Item``, or ``A_SalesOrderItem`` with

@@ -1,4 +1,4 @@
-"""The seven SAP services the hub calls, as compact descriptions (notation in :mod:`sandbox.sap.edm`).
+"""The eight SAP services the hub calls, as compact descriptions (notation in :mod:`sandbox.sap.edm`).
 
 Only the properties the hub reads or writes, or the emulator fills, are listed; each one matches the
 published metadata (sap_report.md §4) in name, type, length, precision/scale, nullability and the
@@ -800,6 +800,84 @@ PHYSICAL_INVENTORY_SRV = Service(
     ],
 )
 
+# -- API_PURCHASEREQ_PROCESS_SRV ------------------------------------------------------------------
+# Header and item as SAP's published EDMX declares them (on-premise edition); the item lists the
+# properties the hub writes or reads and those the emulator fills. The other entity sets (account
+# assignment, delivery address, item notes) and the function imports (Validate,
+# EnableForPurchasing, DiscardFromPurchasing) are not served [emulator].
+
+PURCHASE_REQ_HEADER = _set(
+    "A_PurchaseRequisitionHeader",
+    _props(
+        "PurchaseRequisition S10 K U",
+        "PurchaseRequisitionType S4 U",
+        "PurReqnDescription S40",
+        "SourceDetermination B U",
+        "PurReqnDoOnlyValidation B U",
+    ),
+    [_many("to_PurchaseReqnItem", "A_PurchaseRequisitionItem", "PurchaseRequisition")],
+    deletable=False,
+)
+
+PURCHASE_REQ_ITEM = _set(
+    "A_PurchaseRequisitionItem",
+    _props(
+        "PurchaseRequisition S10 K U",
+        "PurchaseRequisitionItem S5 K N",
+        "PurchasingDocument S10 U",
+        "PurchasingDocumentItem S5 N",
+        "PurReqnReleaseStatus S2 U",
+        "PurchaseRequisitionType S4 U",
+        "PurchasingDocumentItemCategory S1 U",
+        "PurchaseRequisitionItemText S40",
+        "AccountAssignmentCategory S1 U",
+        "Material S40 U",
+        "MaterialGroup S9 U",
+        "PurchasingDocumentCategory S1 U RO",
+        "RequestedQuantity D13.3 u:BaseUnit",
+        "BaseUnit S3 uom",
+        "PurchaseRequisitionPrice D12.3 u:PurReqnItemCurrency",
+        "PurReqnPriceQuantity D5.0 u:BaseUnit",
+        "MaterialGoodsReceiptDuration D3.0",
+        "PurchasingOrganization S4 U",
+        "PurchasingGroup S3 U",
+        "Plant S4 U",
+        "CompanyCode S4 U",
+        "SupplyingPlant S4 U",
+        "OrderedQuantity D13.3 u:BaseUnit",
+        "DeliveryDate DT",
+        "CreationDate DT RO",
+        "ProcessingStatus S1 U",
+        "Supplier S10 U",
+        "IsDeleted S1 U",
+        "FixedSupplier S10 U",
+        "RequisitionerName S12",
+        "CreatedByUser S12 U RO",
+        "PurReqCreationDate DT RO",
+        "PurReqnItemCurrency S5 U cur",
+        "MaterialPlannedDeliveryDurn D3.0",
+        "StorageLocation S4 U",
+        "PurReqnOrigin S1 U",
+        "IsClosed B U",
+        "ItemNetAmount D16.3 u:PurReqnItemCurrency",
+        "GoodsReceiptIsExpected B U",
+        "InvoiceIsExpected B U",
+        "LastChangeDateTime DTO7 RO",
+        "PurReqnExternalReference S35 U",
+        "PurReqnItemExternalReference S10 U",
+        "PurReqnExternalSystemId S60",
+    ),
+    [_one("to_PurchaseReqn", "A_PurchaseRequisitionHeader", "PurchaseRequisition")],
+    deletable=False,
+)
+
+PURCHASE_REQUISITION_SRV = Service(
+    name="API_PURCHASEREQ_PROCESS_SRV",
+    path="API_PURCHASEREQ_PROCESS_SRV",
+    component_id="MM-PUR-REQ",
+    entity_sets=[PURCHASE_REQ_HEADER, PURCHASE_REQ_ITEM],
+)
+
 SERVICES: dict[str, Service] = {
     s.path: s
     for s in (
@@ -810,5 +888,6 @@ SERVICES: dict[str, Service] = {
         BILLING_DOCUMENT_SRV,
         BUSINESS_PARTNER_SRV,
         PHYSICAL_INVENTORY_SRV,
+        PURCHASE_REQUISITION_SRV,
     )
 }
