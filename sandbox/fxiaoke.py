@@ -22,9 +22,11 @@ from sandbox.fxiaoke_auth import FxiaokeAuth
 from sandbox.fxiaoke_query import run_query
 from sandbox.fxiaoke_records import FxiaokeStore, price_line, total_order
 from sandbox.fxiaoke_schema import (
+    CREATABLE,
     LOOKUPS,
     OBJECTS,
     OK_BODY,
+    REQUIRED_ON_CREATE,
     SYSTEM_MANAGED,
     FxiaokeError,
     encode,
@@ -70,6 +72,7 @@ class Fxiaoke(EmulatedSystem):
             Route("/cgi/crm/v2/data/query", self._query, methods=["POST"]),
             Route("/cgi/crm/v2/data/get", self._get, methods=["POST"]),
             Route("/cgi/crm/v2/data/update", self._update, methods=["POST"]),
+            Route("/cgi/crm/v2/data/create", self._create, methods=["POST"]),
         ]
 
     def not_found(self, path: str) -> Response:
@@ -268,6 +271,77 @@ class Fxiaoke(EmulatedSystem):
             },
         )
         return self._envelope(dict(OK_BODY), request, user)
+
+    async def _create(self, request: Request) -> Response:
+        """Create one record (docs/crm_reminders.md §2): ``dataObjectApiName`` inside ``object_data``;
+        the answer carries the new ``dataId``. Every field is checked before anything is stored."""
+        user = "-1000"
+        try:
+            body = await self._body(request)
+            user = self.auth.authenticate(request.headers, body).user_id
+            data = body.get("data")
+            if not isinstance(data, dict) or not isinstance(data.get("object_data"), dict):
+                raise param_error("data.object_data 为必填项")
+            values = dict(data["object_data"])
+            object_name = values.pop("dataObjectApiName", None)
+            values.pop("object_describe_api_name", None)
+            if not known(object_name, OBJECTS):
+                raise param_error(f"object_data.dataObjectApiName {object_name!r} is illegal")
+            if object_name not in CREATABLE:
+                raise param_error(f"this sandbox creates {', '.join(sorted(CREATABLE))} records only")
+            if data.get("details"):
+                raise param_error(f"{object_name} 没有从对象 (no details)")
+            record = self._new_record(object_name, values, user)
+        except FxiaokeError as exc:
+            return self._envelope(exc.body(), request, user)
+        self.store.objects[object_name][record["_id"]] = record
+        self.ctx.writes.add(
+            self.name,
+            {
+                "at": iso_z(self.ctx.clock.now()),
+                "object": object_name,
+                "action": "create",
+                "id": record["_id"],
+                "fields": values,
+                "triggerWorkFlow": body.get("triggerWorkFlow", True) is not False,
+                "triggerApprovalFlow": body.get("triggerApprovalFlow", True) is not False,
+                "auth_style": "bearer" if request.headers.get("authorization") else "legacy",
+            },
+        )
+        return self._envelope({"dataId": record["_id"], **OK_BODY}, request, user)
+
+    def _new_record(self, object_name: str, values: dict[str, Any], user: str) -> dict[str, Any]:
+        staged: dict[str, Any] = {}
+        for name, value in values.items():
+            if name in SYSTEM_MANAGED or name in ("life_status", "lock_status"):
+                raise param_error(f"字段 {name} 不允许修改")
+            encoded, error = encode(object_name, name, value)
+            if error:
+                raise param_error(error)
+            staged[name] = encoded
+        for name in REQUIRED_ON_CREATE.get(object_name, ()):
+            if staged.get(name) in (None, "", []):
+                raise param_error(f"{name} 为必填项 (required)")
+        now = self.ctx.clock.now()
+        operator = user if user.isdigit() else "1000"
+        owner = staged.pop("owner", None) or [operator]
+        record_id = self.store.runtime_ids.next(now)
+        content = str(staged.get("active_record_content") or record_id)
+        record = self.store.system_fields(record_id, content[:100], owner[0], now, now)
+        record["created_by"] = record["last_modified_by"] = [operator]
+        for name, value in staged.items():
+            if value is None:
+                continue
+            record[name] = value
+            target = LOOKUPS.get((object_name, name))
+            if target is not None:
+                referenced = self.store.get(target, value)
+                if referenced is None or referenced.get("is_deleted") is True:
+                    raise param_error(f"{name} 关联的 {target} 数据 {value} 不存在或已作废")
+                record[name + "__r"] = referenced.get("name")
+                related = {"describe_api_name": target, "id": value, "name": referenced.get("name")}
+                record.setdefault("related_object_data", []).append(related)
+        return record
 
     def _stage(self, object_name: str, record: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
         """Validated, encoded changes; nothing is applied until every part of the call is valid."""

@@ -6,6 +6,7 @@ of ``limit`` and ≤ 10,000, filters ANDed with ``field_values`` always a list o
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -173,7 +174,7 @@ def _sort(records: list[dict[str, Any]], object_name: str, orders: Any) -> list[
                 return (-1, "")
             value = _stored(kind, raw)
             if isinstance(value, list):
-                value = ",".join(value)
+                value = ",".join(v if isinstance(v, str) else json.dumps(v, sort_keys=True) for v in value)
             if value is None:  # text in a number field sorts as zero
                 value = Decimal(0)
             return (0, value)

@@ -72,6 +72,7 @@ class FxiaokeStore:
             "ProductObj": {},
             "SalesOrderObj": {},
             "SalesOrderProductObj": {},
+            "ActiveRecordObj": {},  # none seeded: the hub's reorder reminders create them
         }
         self.account_ids: dict[str, str] = {}
         self.product_ids: dict[str, str] = {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+RELATED = "related_object"  # a list of {describe_api_name, id, name}, filled by the platform
 TEXT, NUMBER, CURRENCY, DATETIME, DATE, EMPLOYEE, DEPARTMENT, REFERENCE, SELECT, BOOL = (
     "text",
     "number",
@@ -91,6 +92,19 @@ OBJECTS: dict[str, dict[str, str]] = {
         "hub_message__c": TEXT,
         "legacy_channel__c": TEXT,
         "promo_code__c": TEXT,
+    },
+    # 销售记录 (sales record / 跟进记录), docs/crm_reminders.md §2: the follow-up record on an account;
+    # field_hub_key__c and field_hub_due_date__c are this tenant's custom fields for the hub's reminders.
+    "ActiveRecordObj": {
+        **_SYSTEM,
+        "active_record_content": TEXT,
+        "active_record_type": SELECT,
+        "interactive_types": SELECT,
+        "account_id": REFERENCE,
+        "account_id__r": TEXT,
+        "related_object_data": RELATED,
+        "field_hub_key__c": TEXT,
+        "field_hub_due_date__c": DATE,
     },
     "SalesOrderProductObj": {
         **_SYSTEM,
@@ -201,7 +215,13 @@ LOOKUPS: dict[tuple[str, str], str] = {
     ("SalesOrderObj", "account_id"): "AccountObj",
     ("SalesOrderProductObj", "product_id"): "ProductObj",
     ("SalesOrderProductObj", "order_id"): "SalesOrderObj",
+    ("ActiveRecordObj", "account_id"): "AccountObj",
 }
+# Objects a client may create records of (POST /cgi/crm/v2/data/create), and the fields a create needs.
+CREATABLE = frozenset({"ActiveRecordObj"})
+REQUIRED_ON_CREATE = {"ActiveRecordObj": ("active_record_content", "account_id")}
+# Text fields shorter than MAX_TEXT: the hub's key field is text(100).
+TEXT_LIMITS = {"field_hub_key__c": 100}
 
 
 def known(name: Any, names: Any) -> bool:
@@ -238,6 +258,8 @@ def encode(object_name: str, field_name: str, value: Any) -> tuple[Any, str | No
         return None, f"字段 {field_name} 不存在 (unknown field)"
     if field_name.endswith("__r"):
         return None, f"字段 {field_name} 是只读的显示字段 (display companion, read-only)"
+    if kind == RELATED:
+        return None, f"字段 {field_name} 由平台填写 (filled by the platform from the lookups)"
     if value is None:
         return None, None
     if isinstance(value, str) and not _valid_text(value):
@@ -268,6 +290,7 @@ def encode(object_name: str, field_name: str, value: Any) -> tuple[Any, str | No
     if kind == SELECT and field_name in SELECT_OPTIONS and not known(value, SELECT_OPTIONS[field_name]):
         return None, f"{field_name} 选项值 {value} 不存在"
     text = str(value)
-    if len(text) > MAX_TEXT:
-        return None, f"{field_name} 超出长度限制 {MAX_TEXT}"
+    limit = TEXT_LIMITS.get(field_name, MAX_TEXT)
+    if len(text) > limit:
+        return None, f"{field_name} 超出长度限制 {limit}"
     return text, None
