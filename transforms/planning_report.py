@@ -270,7 +270,7 @@ TEXT: Mapping[str, Mapping[str, str]] = {
         ),
         "def_policy": (
             "安全库存覆盖提前期内的预测误差；再订货点 = 提前期需求 + 安全库存；最小/最大库存含最小订购量与订购倍数。"
-            "库存position = 非限制库存 + 未结采购订单 − 未结欠货；position 不高于再订货点时建议补货，补到最大库存。"
+            "库存位置 = 非限制库存 + 未结采购订单 − 未结欠货；库存位置不高于再订货点时建议补货，补到最大库存。"
         ),
         "def_budget": (
             "每个工厂每周有补货预算（公司代码货币）。建议按优先级依次保留，直到预算用完：预算内 = 全部保留，"
@@ -330,7 +330,7 @@ COLUMNS: Mapping[str, Mapping[str, str]] = {
         "reorder_point": "再订货点",
         "min_qty": "最小库存",
         "max_qty": "最大库存",
-        "position": "库存position",
+        "position": "库存位置",
         "proposed_qty": "建议数量",
         "approved_qty": "批准数量",
         "budget_status": "预算",
@@ -775,8 +775,11 @@ def svg_chart(
     )
     every = max(1, -(-n // 8))  # at most about eight period labels
     for i, label in enumerate(labels):
-        if i % every == 0 or i == n - 1:
-            body.append(_t(x_of(i), top + plot_h + 14, label, anchor="middle"))
+        if i == n - 1 or (
+            i % every == 0 and n - 1 - i >= (every + 1) // 2
+        ):  # every k-th and the last, none crowding it
+            anchor = "end" if i == n - 1 and n > 1 else "middle"  # the last label stays inside the frame
+            body.append(_t(x_of(i), top + plot_h + 14, label, anchor=anchor))
     y_title = f"{t['quantity']} ({unit})" if unit else t["quantity"]
     body.append(_t(12, top + plot_h / 2, y_title, anchor="middle", transform=f"rotate(-90 12 {top + plot_h / 2:.1f})"))
     body.append(_t(left + plot_w / 2, top + plot_h + 30, _label(t, "axis", bucket) or t["period"], anchor="middle"))
@@ -849,7 +852,7 @@ def _legend(items: Sequence[tuple[str, str, str]], x: float, y: float) -> list[s
 
 _CSS_EXTRA = (
     "tr.cut td{background:#fee2e2} tr.partly_cut td{background:#fef3c7}"
-    " .badge{display:inline-block;padding:1px 6px;border-radius:4px;font-size:11.5px}"
+    " .badge{display:inline-block;padding:1px 6px;border-radius:4px;font-size:11.5px;white-space:nowrap}"
     " .badge.cut{background:#fecaca;color:#7f1d1d} .badge.partly_cut{background:#fde68a;color:#78350f}"
     " .badge.within{background:#dcfce7;color:#14532d}"
 )
