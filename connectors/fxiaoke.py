@@ -50,6 +50,7 @@ __all__ = [
     "PRODUCTS",
     "SALES_ORDER_LINES",
     "SALES_ORDERS",
+    "SALES_RECORDS",
     "FxiaokeClient",
     "FxiaokeConfig",
     "datetime_to_ms",
@@ -62,6 +63,7 @@ SYSTEM = "fxiaoke"
 TOKEN_PATH = "/cgi/corpAccessToken/get/V2"  # noqa: S105 - a URL path, not a secret
 QUERY_PATH = "/cgi/crm/v2/data/query"
 UPDATE_PATH = "/cgi/crm/v2/data/update"
+CREATE_PATH = "/cgi/crm/v2/data/create"
 
 MAX_LIMIT = 100
 MAX_OFFSET = 10_000
@@ -74,6 +76,10 @@ SALES_ORDERS = Resource("SalesOrderObj", **_PAGED)
 SALES_ORDER_LINES = Resource("SalesOrderProductObj", **_PAGED, parent_key="order_id")
 ACCOUNTS = Resource("AccountObj", **_PAGED)
 PRODUCTS = Resource("ProductObj", **_PAGED)
+# 销售记录 (docs/crm_reminders.md §2): the hub's reorder reminders, one per key in the tenant's custom
+# text field field_hub_key__c (not unique: the hub looks a key up before it creates the record).
+SALES_RECORDS = Resource("ActiveRecordObj", **_PAGED)
+REMINDER_KEY = "field_hub_key__c"
 
 TOKEN_REJECTED = 20016
 # Per-second limit, daily quota, "busy", service timeout: the same call can succeed later.
@@ -323,6 +329,49 @@ class FxiaokeClient(TokenClient):
                 results.append(WriteResult(record_id, False, exc.code, exc.message))
             else:
                 results.append(WriteResult(record_id, True, "0", None))
+        return results
+
+    # -- reorder reminders (ActiveRecordObj) --------------------------------------------------------
+
+    def find_reminders(self, keys: Sequence[str]) -> dict[str, str]:
+        """The sales records that already carry one of ``keys`` in ``field_hub_key__c``: key → ``_id``
+        (the oldest when a key was written twice)."""
+        wanted = list(dict.fromkeys(str(k) for k in keys))
+        found: dict[str, str] = {}
+        for chunk in chunked(wanted, MAX_LIMIT):
+            filters = [flt(REMINDER_KEY, "IN", *chunk)]
+            for page in self.iter_objects(SALES_RECORDS, filters, ["_id", REMINDER_KEY]):
+                for record in page:
+                    key = record.get(REMINDER_KEY)
+                    if key in chunk and key not in found:
+                        found[key] = str(record["_id"])
+        return found
+
+    def create_reminders(self, payloads: Sequence[Mapping[str, Any]]) -> list[WriteResult]:
+        """Create sales records (each payload carries ``field_hub_key__c``), one call each, workflow and
+        approval flows off. One result per payload, in order: ``record_id`` is the new ``dataId``, or
+        the key of a payload that was refused or not sent (the system down: the rest are not tried)."""
+        keys = [str(p.get(REMINDER_KEY) or "") for p in payloads]
+        if not all(keys):
+            raise ValueError(f"every reminder needs its {REMINDER_KEY}")
+        results: list[WriteResult] = []
+        outage: TransientError | None = None
+        for payload, key in zip(payloads, keys, strict=True):
+            if outage is not None:
+                results.append(_unsent(key, outage))
+                continue
+            data = {"object_data": {"dataObjectApiName": SALES_RECORDS.name, **_wire_value(dict(payload))}}
+            try:
+                body = self._call(CREATE_PATH, data, top={"triggerWorkFlow": False, "triggerApprovalFlow": False})
+            except TransientError as exc:  # may or may not have been created: the next run looks first
+                outage = exc
+                results.append(_unsent(key, exc))
+            except AuthError:
+                raise
+            except PermanentError as exc:
+                results.append(WriteResult(key, False, exc.code, exc.message))
+            else:
+                results.append(WriteResult(str(body.get("dataId") or key), True, "0", None))
         return results
 
     # -- plumbing -----------------------------------------------------------------------------------

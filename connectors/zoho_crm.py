@@ -58,6 +58,12 @@ SALES_ORDER_LINES = Resource("Ordered_Items", "id")
 ACCOUNTS = Resource("Accounts", "id", cursor="Modified_Time", page_size=MAX_PER_PAGE, paginator=PAGING)
 PRODUCTS = Resource("Products", "id", cursor="Modified_Time", page_size=MAX_PER_PAGE, paginator=PAGING)
 
+# Tasks (docs/crm_reminders.md §1): the hub's reorder reminders, one per key in the org's unique custom
+# text(100) field; found by Search Records (≤ 10 criteria per call) before they are created.
+TASKS = "Tasks"
+REMINDER_KEY = "Hub_Reminder_Key"
+MAX_SEARCH_CRITERIA = 10
+
 ACCOUNT_FIELDS: tuple[str, ...] = (
     "id",
     "Account_Name",
@@ -296,6 +302,64 @@ class ZohoCrmClient(TokenClient):
             results.extend(_record_results(ids, (body or {}).get("data") or []))
         return results
 
+    # -- reorder reminders (Tasks) ----------------------------------------------------------------
+
+    def find_reminders(self, keys: Sequence[str]) -> dict[str, str]:
+        """The Tasks that already carry one of ``keys`` in ``Hub_Reminder_Key``: key → task id.
+
+        Searched in groups of 10 ``equals`` criteria joined by ``or``. Zoho's ``equals`` among several
+        criteria also matches longer values and ignores case, so only an exact key counts."""
+        wanted = list(dict.fromkeys(str(k) for k in keys))
+        found: dict[str, str] = {}
+        for group in chunked(wanted, MAX_SEARCH_CRITERIA):
+            terms = [f"({REMINDER_KEY}:equals:{_escape_criteria(k)})" for k in group]
+            criteria = terms[0] if len(terms) == 1 else "(" + "or".join(terms) + ")"
+            page = 1
+            while True:
+                params = {"criteria": criteria, "fields": f"id,{REMINDER_KEY}", "per_page": MAX_PER_PAGE, "page": page}
+                status, body = self._call("GET", f"{API_PATH}/{TASKS}/search", params=params)
+                if status in (204, 304) or not body:
+                    break
+                for record in body.get("data") or []:
+                    key = record.get(REMINDER_KEY)
+                    if key in group and key not in found:
+                        found[key] = str(record["id"])
+                if not (body.get("info") or {}).get("more_records"):
+                    break
+                page += 1
+        return found
+
+    def create_reminders(self, payloads: Sequence[Mapping[str, Any]]) -> list[WriteResult]:
+        """Insert Tasks (each payload carries ``Hub_Reminder_Key``) in calls of ≤ 100, no automation
+        triggered. One result per payload, in order: ``record_id`` is the new task's id, or for a key
+        the org already holds (``DUPLICATE_DATA`` on the unique key field) the existing task's id with
+        ``ok`` true, since the reminder is there; a refused or unsent payload reports its key."""
+        keys = [str(p.get(REMINDER_KEY) or "") for p in payloads]
+        if not all(keys):
+            raise ValueError(f"every reminder needs its {REMINDER_KEY}")
+        results: list[WriteResult] = []
+        outage: TransientError | None = None
+        for start in range(0, len(payloads), MAX_WRITE_BATCH):
+            chunk, chunk_keys = list(payloads[start : start + MAX_WRITE_BATCH]), keys[start : start + MAX_WRITE_BATCH]
+            if outage is not None:
+                results.extend(_unsent(chunk_keys, outage))
+                continue
+            try:
+                _, body = self._call(
+                    "POST", f"{API_PATH}/{TASKS}", json_body={"data": chunk, "trigger": []}, accept_record_errors=True
+                )
+            except TransientError as exc:  # may or may not have been added: the next run looks first
+                outage = exc
+                results.extend(_unsent(chunk_keys, exc))
+                continue
+            except AuthError:
+                raise
+            except PermanentError as exc:
+                results.extend(WriteResult(k, False, exc.code, exc.message) for k in chunk_keys)
+                continue
+            results.extend(_insert_results(chunk_keys, (body or {}).get("data") or []))
+        return results
+
     # -- plumbing -----------------------------------------------------------------------------------
 
     def _iter_pages(
@@ -475,6 +539,32 @@ def _record_results(ids: list[str], rows: list[Any]) -> list[WriteResult]:
                 field=None if ok else details.get("api_name"),
             )
         )
+    return results
+
+
+def _escape_criteria(value: str) -> str:
+    """A value inside Search Records criteria: backslash, comma and parentheses escaped."""
+    for ch in ("\\", ",", "(", ")"):
+        value = value.replace(ch, "\\" + ch)
+    return value
+
+
+def _insert_results(keys: list[str], rows: list[Any]) -> list[WriteResult]:
+    results = []
+    for index, key in enumerate(keys):
+        row = rows[index] if index < len(rows) and isinstance(rows[index], dict) else None
+        if row is None:
+            results.append(WriteResult(key, False, "NO_RESULT", "no per-record result returned"))
+            continue
+        details = row.get("details") if isinstance(row.get("details"), dict) else {}
+        code = row.get("code")
+        if str(row.get("status", "")).lower() == "success":
+            results.append(WriteResult(str(details.get("id") or key), True, code, row.get("message")))
+        elif code == "DUPLICATE_DATA" and details.get("api_name") == REMINDER_KEY:
+            held = (details.get("duplicate_record") or {}).get("id") or details.get("id") or key
+            results.append(WriteResult(str(held), True, code, "the org holds this reminder already"))
+        else:
+            results.append(WriteResult(key, False, code, row.get("message"), field=details.get("api_name")))
     return results
 
 
