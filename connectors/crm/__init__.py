@@ -17,7 +17,16 @@ import importlib
 import pkgutil
 import threading
 
-from connectors.crm.base import CrmAdapter, CrmClient, Defaults, MasterFields, Rendering, Resources, ShipmentLike
+from connectors.crm.base import (
+    CrmAdapter,
+    CrmClient,
+    Defaults,
+    MasterFields,
+    ReminderLike,
+    Rendering,
+    Resources,
+    ShipmentLike,
+)
 
 __all__ = [
     "ShipmentLike",
@@ -25,6 +34,7 @@ __all__ = [
     "CrmClient",
     "Defaults",
     "MasterFields",
+    "ReminderLike",
     "Rendering",
     "Resources",
     "adapters",

@@ -54,12 +54,30 @@ class ShipmentLike(Protocol):
     lines: Sequence[Any]  # crm_line_id, shipped_qty, tracking
 
 
+class ReminderLike(Protocol):
+    """A reorder reminder for one customer and part (the planning flow's), as a CRM adapter writes it."""
+
+    key: str  # ≤ 100 characters, unique per customer, part and cycle: the CRM record is looked up by it
+    customer_crm_id: str  # the account's id in that CRM
+    customer_name: str
+    material: str
+    material_name: str
+    interval_days: int  # the customer's usual interval between purchases of the part
+    last_purchase: date
+    typical_qty: Decimal
+    due_date: date  # when the customer is expected to buy again
+    unit: str
+    language: str  # "zh" | "en": the language the reminder's text is written in
+
+
 @dataclass(frozen=True)
 class Rendering:
-    """What the hub works out for one write-back, so an adapter only puts it into its fields."""
+    """What the hub works out for one write-back, so an adapter only puts it into its fields.
+    ``today`` (the business day of the run) tells a reminder whether it is overdue already."""
 
     summary: Callable[[str], str]  # language ("en", "zh") → the confirmation's summary for people
     day_start: Callable[[date], datetime]  # a business day → the instant it starts (the CRM's zone)
+    today: date | None = None
 
 
 @dataclass(frozen=True)
@@ -111,14 +129,31 @@ class CrmAdapter:
     description: str = ""
     # Resolves, at pull time, lookups the CRM returns only as ids (Zoho: a line's price-book currency).
     enrich: Callable[[Any, list[dict[str, Any]]], None] = lambda _client, _orders: None
+    # Reorder reminders (optional: a CRM without them is simply skipped by the reminder step).
+    # The reminder → the CRM's create payload (a Zoho Task, a Fxiaoke sales record), carrying its key.
+    reminder_payload: Callable[[ReminderLike, Rendering], dict[str, Any]] | None = None
+    # client, keys → {key: record id} of the reminders the CRM holds already (looked up before creating).
+    find_reminders: Callable[[Any, Sequence[str]], dict[str, str]] | None = None
+    # client, payloads → one WriteResult per payload, in order (record_id: the new record's id).
+    write_reminders: Callable[[Any, list[dict[str, Any]]], list[WriteResult]] | None = None
 
     def __post_init__(self) -> None:
         if not NAME_PATTERN.match(self.name):
             raise ValueError(f"CRM adapter name {self.name!r}: lower case letters, digits and _, at most 16")
         if not self.resources.orders.cursor:
             raise ValueError(f"CRM adapter {self.name}: the orders resource needs a cursor field")
+        reminders = (self.reminder_payload, self.find_reminders, self.write_reminders)
+        if any(f is None for f in reminders) and any(f is not None for f in reminders):
+            raise ValueError(
+                f"CRM adapter {self.name}: declare reminder_payload, find_reminders and write_reminders together"
+            )
 
     # -- what the declarations give every flow ---------------------------------------------------
+    @property
+    def supports_reminders(self) -> bool:
+        """Whether the adapter declares all three reminder functions."""
+        return None not in (self.reminder_payload, self.find_reminders, self.write_reminders)
+
     def order_id(self, order: Mapping[str, Any]) -> str:
         return str(order[self.resources.orders.primary_key])
 

@@ -14,11 +14,13 @@ from zoneinfo import ZoneInfo
 
 from connectors import fxiaoke as wire
 from connectors.base import ConnectionLike, TokenStore
+from connectors.crm import reminder_text
 from connectors.crm.base import (
     ConfirmationLike,
     CrmAdapter,
     Defaults,
     MasterFields,
+    ReminderLike,
     Rendering,
     Resources,
     ShipmentLike,
@@ -142,6 +144,19 @@ def holds(client: wire.FxiaokeClient, updates: list[dict[str, Any]]) -> list[boo
     return [record_holds_update(u, records.get(i), lines.get(i, [])) for u, i in zip(updates, ids, strict=True)]
 
 
+def reminder_payload(r: ReminderLike, hub: Rendering) -> dict[str, Any]:
+    """A sales record (ActiveRecordObj, docs/crm_reminders.md §2) on the account: the text in
+    ``active_record_content``, the key and the expected purchase day (a DATE: the midnight instant
+    of the business day, as confirmation_update writes dates) in the tenant's custom fields."""
+    text = f"{reminder_text.subject(r)}\n{reminder_text.description(r)}"
+    return {
+        "account_id": r.customer_crm_id,
+        "active_record_content": text[:2000],
+        wire.REMINDER_KEY: r.key,
+        "field_hub_due_date__c": hub.day_start(r.due_date),
+    }
+
+
 ADAPTER = CrmAdapter(
     name=NAME,
     conn_id="crm_fxiaoke",
@@ -158,4 +173,7 @@ ADAPTER = CrmAdapter(
     write_back=lambda client, updates: client.update_objects(wire.SALES_ORDERS.name, updates),
     holds=holds,
     defaults=DEFAULTS,
+    reminder_payload=reminder_payload,
+    find_reminders=lambda client, keys: client.find_reminders(keys),
+    write_reminders=lambda client, payloads: client.create_reminders(payloads),
 )

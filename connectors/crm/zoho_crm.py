@@ -12,10 +12,12 @@ from typing import Any
 
 from connectors import zoho_crm as wire
 from connectors.base import ConnectionLike, TokenStore
+from connectors.crm import reminder_text
 from connectors.crm.base import (
     ConfirmationLike,
     CrmAdapter,
     MasterFields,
+    ReminderLike,
     Rendering,
     Resources,
     ShipmentLike,
@@ -160,6 +162,22 @@ def holds(client: wire.ZohoCrmClient, updates: list[dict[str, Any]]) -> list[boo
     return [record_holds_update(u, client.get_record(wire.SALES_ORDERS.name, str(u["id"]))) for u in updates]
 
 
+def reminder_payload(r: ReminderLike, hub: Rendering) -> dict[str, Any]:
+    """A Task on the account (docs/crm_reminders.md §1): ``What_Id`` + ``$se_module`` "Accounts",
+    due on the expected purchase day, "High" priority once that day has passed."""
+    overdue = hub.today is not None and r.due_date < hub.today
+    return {
+        "Subject": reminder_text.subject(r)[:255],
+        "Due_Date": r.due_date.isoformat(),
+        "Status": "Not Started",
+        "Priority": "High" if overdue else "Normal",
+        "What_Id": {"id": r.customer_crm_id},
+        "$se_module": "Accounts",
+        "Description": reminder_text.description(r)[:32000],
+        wire.REMINDER_KEY: r.key,
+    }
+
+
 ADAPTER = CrmAdapter(
     name=NAME,
     conn_id="crm_zoho",
@@ -176,4 +194,7 @@ ADAPTER = CrmAdapter(
     shipment_update=shipment_update,
     write_back=lambda client, updates: client.update_sales_orders(updates),
     holds=holds,
+    reminder_payload=reminder_payload,
+    find_reminders=lambda client, keys: client.find_reminders(keys),
+    write_reminders=lambda client, payloads: client.create_reminders(payloads),
 )
