@@ -18,3 +18,6 @@ OPS_REPORT = Asset("hub://reports/ops", extra={"folder": "output/reports"})
 INVENTORY_RECONCILIATION = Asset("hub://inventory/reconciliation", extra={"table": "count_results"})
 # Each business day's settlement files (dags/finance_settlement.py): extra names the day and the files.
 SETTLEMENT = Asset("hub://finance/settlement", extra={"folder": "output/settlement"})
+# Each planning week's replenishment plan (dags/replenishment_planning.py): extra names the week, the
+# requisitions, the reminders and the report's files.
+REPLENISHMENT_PLAN = Asset("hub://planning/replenishment", extra={"table": "replenishment_proposals"})

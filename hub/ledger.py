@@ -97,6 +97,16 @@ TARGETS: dict[str, TargetSpec] = {
         "SAP is asked by PhysInventoryReferenceNumber (plant, storage location, day): a document found is "
         "completed, never created twice, and its differences are posted once",
     ),
+    "sap.purchase_requisition": TargetSpec(
+        Delivery.EXACTLY_ONCE,
+        "SAP is asked by PurReqnExternalReference (plant, planning week, part) before a retried create: a "
+        "requisition found is the answer, never created twice",
+    ),
+    "crm.*.reminder": TargetSpec(
+        Delivery.EXACTLY_ONCE,
+        "the CRM is searched for the reminder's key field (customer, part, last purchase) before every "
+        "create: a reminder it holds is not written again",
+    ),
     "file.settlement": TargetSpec(
         Delivery.EXACTLY_ONCE,
         "the finance drop is asked for the file by name: the same SHA-256 there is delivered; other bytes "

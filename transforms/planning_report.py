@@ -118,7 +118,7 @@ TOP_FIELDS: tuple[str, ...] = (
     "reorder_point",
     "unit",
 )
-BUDGET_STATUSES = ("within", "partly_cut", "cut")
+BUDGET_STATUSES = ("within", "partly_cut", "cut", "no_budget")
 DEMAND_CLASSES = ("smooth", "intermittent", "erratic", "lumpy", "too_short")
 QUANTITY_PLACES = 3  # SAP quantities carry three decimals; forecasts and safety stocks are no finer
 HTML_PROPOSALS = 300  # proposals listed in the HTML; the CSV and XLSX carry every one
@@ -197,20 +197,18 @@ TEXT: Mapping[str, Mapping[str, str]] = {
         "status_within": "within budget",
         "status_partly_cut": "partly cut",
         "status_cut": "cut",
+        "status_no_budget": "no budget set",
         "class_smooth": "smooth",
         "class_intermittent": "intermittent",
         "class_erratic": "erratic",
         "class_lumpy": "lumpy",
         "class_too_short": "too short",
-        "run_awaiting_approval": "awaiting approval",
-        "run_pending": "awaiting approval",
+        "run_forecast": "forecast only",
         "run_proposed": "awaiting approval",
         "run_approved": "approved",
-        "run_partly_approved": "partly approved",
         "run_rejected": "rejected",
-        "run_requisitioned": "requisitions created",
-        "run_done": "done",
-        "run_timed_out": "timed out",
+        "run_requested": "requisitions created",
+        "run_nothing_to_order": "nothing to order",
     },
     "zh": {
         "title": "配件订单集成中枢 · 补货计划",
@@ -279,20 +277,18 @@ TEXT: Mapping[str, Mapping[str, str]] = {
         "status_within": "预算内",
         "status_partly_cut": "部分削减",
         "status_cut": "已削减",
+        "status_no_budget": "未设预算",
         "class_smooth": "平稳",
         "class_intermittent": "间歇",
         "class_erratic": "波动",
         "class_lumpy": "块状",
         "class_too_short": "历史过短",
-        "run_awaiting_approval": "待审批",
-        "run_pending": "待审批",
+        "run_forecast": "仅预测",
         "run_proposed": "待审批",
         "run_approved": "已批准",
-        "run_partly_approved": "部分批准",
         "run_rejected": "已拒绝",
-        "run_requisitioned": "已创建采购申请",
-        "run_done": "已完成",
-        "run_timed_out": "已超时",
+        "run_requested": "已创建采购申请",
+        "run_nothing_to_order": "无需采购",
     },
 }
 

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import Engine, delete, func, insert, select, update
 
 from flows.inventory_reconciliation.book import day_row
-from flows.inventory_reconciliation.queries import chunks as named_chunks
-from flows.inventory_reconciliation.queries import rows as named_rows
+from flows.named_queries import chunks as named_chunks
+from flows.named_queries import rows as named_rows
 from hub.bulk import upsert
 from hub.db import utcnow
 from hub.schema import count_results, reconciliations

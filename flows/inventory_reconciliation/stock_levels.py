@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, delete, select
 
-from flows.inventory_reconciliation.queries import rows as named_rows
+from flows.named_queries import rows as named_rows
 from hub.bulk import upsert
 from hub.db import utcnow
 from hub.lifecycle import REFRESHABLE, SHIPPABLE, OrderState

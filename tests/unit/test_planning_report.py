@@ -378,7 +378,7 @@ def test_html_summary_budget_cuts_reminders_and_highlighted_proposals():
 
 
 def test_html_in_chinese():
-    html = render_html(summary(status="awaiting_approval", decided_by=None), PROPOSALS, TOP, "zh")
+    html = render_html(summary(status="proposed", decided_by=None), PROPOSALS, TOP, "zh")
     assert '<html lang="zh-CN">' in html and "补货计划" in html and "各工厂预算" in html
     assert "待审批" in html and "尚未审批" in html and "已削减" in html and "间歇" in html
     texts = [e.text for svg in svgs(html) for e in svg.iter(f"{SVG}text")]

@@ -1,5 +1,6 @@
-"""The named SQL of this flow (include/sql/), bound with its instants, dates and lists typed, so the
-same statements run on SQLite and PostgreSQL and read money and quantities back exactly."""
+"""Named SQL of the inventory and planning flows (include/sql/), bound with their instants, dates and
+lists typed, so the same statements run on SQLite and PostgreSQL and read money and quantities back
+exactly."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ _TYPES: Mapping[str, Mapping[str, Any]] = {
     "timing_documents": {"quantity": QUANTITY},
     "demand_history": {"order_time": TS, "quantity": QUANTITY},
     "stock_position": {"on_hand": QUANTITY, "reserved": QUANTITY, "backordered": QUANTITY},
+    "reorder_history": {"order_time": TS, "quantity": QUANTITY},
 }
 _INSTANTS = ("counts_from", "counts_to", "book_taken_at", "receipts_from", "history_from", "history_to")
 _DATES = ("business_day", "previous_day")

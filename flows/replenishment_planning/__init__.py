@@ -1,0 +1,108 @@
+"""replenishment_planning, step by step (DESIGN §2), weekly for the planning week (its Monday):
+
+1. ``prepare``: the demand history of every material x plant as a forecasting job (``history``);
+2. ``forecast``: runs in the forecasting environment (``forecast_env``, statsforecast), one model
+   chosen per series by rolling-origin RMSSE with a bias check;
+3. ``store``: the forecasts kept (``proposals``);
+4. ``propose``: safety stock from the forecast error over the lead time, reorder point, min/max with
+   MOQ and multiple, proposals against the inventory position, each plant's budget spent by priority
+   (``proposals``); the DAG asks in the Airflow UI (Required Actions), or ``hub planning approve WEEK``
+   decides (``decide``);
+5. ``remind``: reorder reminders to the customers' CRMs (``reminders``);
+6. ``request``: approved proposals to SAP as purchase requisitions (``requisitions``);
+7. ``report``: CSV, XLSX and HTML with charts in ``<output>/planning/`` (``reporting``).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:  # the DAG file imports this package at parse time: keep it light
+    from sqlalchemy import Engine
+
+    from hub.ledger import Ledger
+
+
+def planning_week(instant: datetime | date, timezone: str) -> date:
+    """The Monday of the week ``instant`` falls in (local to ``timezone``)."""
+    day = instant.astimezone(ZoneInfo(timezone)).date() if isinstance(instant, datetime) else instant
+    return day - timedelta(days=day.weekday())
+
+
+def _settings() -> Any:
+    from hub.settings import get_settings
+
+    return get_settings()
+
+
+def prepare(engine: Engine, week: date) -> dict[str, Any]:
+    """Write the week's forecasting job, or none when its proposals are already frozen."""
+    from flows.replenishment_planning.history import write_job
+    from flows.replenishment_planning.proposals import FROZEN, run_row
+
+    settings = _settings()
+    with engine.connect() as conn:
+        run = run_row(conn, week)
+    if run is not None and run.status in FROZEN:
+        return {"job": None, "status": run.status}
+    return write_job(engine, settings.planning_dir / week.isoformat(), week, settings)
+
+
+def store(engine: Engine, run_id: str, week: date, result_path: str | None) -> dict[str, Any]:
+    from flows.replenishment_planning.proposals import store_forecasts
+
+    return store_forecasts(engine, run_id, week, result_path, _settings())
+
+
+def propose(engine: Engine, run_id: str, week: date) -> dict[str, Any]:
+    from flows.replenishment_planning.proposals import propose as propose_week
+
+    return propose_week(engine, run_id, week, _settings())
+
+
+def decide(engine: Engine, week: date, approved: bool, by: str, note: str | None = None) -> dict[str, Any]:
+    from flows.replenishment_planning.proposals import decide as decide_week
+
+    return decide_week(engine, week, approved, by, note)
+
+
+def record_ui_decision(engine: Engine, week: date, answer: dict[str, Any] | None) -> dict[str, Any]:
+    """Record what the approval task was answered (or defaulted to on timeout); no answer: the
+    request was not made (nothing to decide, or decided with ``hub planning approve``)."""
+    import logging
+
+    if not answer:
+        logging.getLogger(__name__).info("no approval asked in the UI for %s: the recorded decision stands", week)
+        return {"decided": None}
+    chosen = (answer.get("chosen_options") or ["Reject"])[0]
+    user = answer.get("responded_by_user") or {}
+    timed_out = answer.get("timed_out") or not user
+    by = "timeout (no answer)" if timed_out else f"airflow:{user.get('name') or user.get('id')}"
+    return decide(engine, week, chosen == "Approve", by, "Required Actions in the Airflow UI")
+
+
+def request(engine: Engine, ledger: Ledger, run_id: str, week: date) -> dict[str, Any]:
+    from connectors.sap_purchase_req import PurchaseRequisitionClient
+    from flows.connections import sap_client
+    from flows.replenishment_planning.requisitions import request_approved
+
+    with sap_client() as sap:
+        return request_approved(engine, PurchaseRequisitionClient(sap), ledger, run_id, week, _settings())
+
+
+def remind(engine: Engine, ledger: Ledger, run_id: str, week: date) -> dict[str, Any]:
+    from flows.crms import crm_clients
+    from flows.replenishment_planning.reminders import write_reminders
+
+    settings = _settings()
+    with crm_clients(engine, settings) as clients:
+        return write_reminders(engine, ledger, clients, run_id, week, settings)
+
+
+def report(engine: Engine, week: date) -> dict[str, Any]:
+    from flows.replenishment_planning.reporting import write_report
+
+    settings = _settings()
+    return write_report(engine, week, settings.planning_dir, settings.hub.language)
