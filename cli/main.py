@@ -7,6 +7,7 @@ hub quarantine list [--status S] [--stage S] [--source S] [--error-class C] | sh
 hub settings check
 hub inventory show DAY | approve DAY [--note TEXT] | reject DAY [--note TEXT]
 hub settlement verify FILE
+hub planning show WEEK | approve WEEK [--note TEXT] | reject WEEK [--note TEXT]
 hub sandbox up [--seed N] [--orders N] [--port P]
 hub receiver [--host H] [--port P]
 """
@@ -246,6 +247,16 @@ def cmd_inventory(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_planning(args: argparse.Namespace) -> int:
+    from cli.planning import planning_command
+    from hub.settings import get_settings
+
+    try:
+        return planning_command(_engine(), args.action, args.week, get_settings().hub.timezone, args.note, args.json)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def cmd_settlement(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -306,6 +317,13 @@ def build_parser() -> argparse.ArgumentParser:
     inv.add_argument("--note", help="why (kept with the decision)")
     inv.add_argument("--json", action="store_true")
     inv.set_defaults(func=cmd_inventory)
+
+    pl = sub.add_parser("planning", help="a planning week's proposals and the decision on them")
+    pl.add_argument("action", choices=["show", "approve", "reject"])
+    pl.add_argument("week", metavar="WEEK", help="any day of the planning week, YYYY-MM-DD")
+    pl.add_argument("--note", help="why (kept with the decision)")
+    pl.add_argument("--json", action="store_true")
+    pl.set_defaults(func=cmd_planning)
 
     se = sub.add_parser("settlement", help="check a settlement file against its manifest")
     se.add_argument("action", choices=["verify"])

@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 
 from flows.alerting.checks_orders import check_backorder_aging, check_credit_limit, check_order_delay
 from flows.alerting.checks_pipeline import check_gate_failure, check_ledger, check_quarantine_rate
+from flows.alerting.checks_planning import check_budget_cut
 from flows.alerting.checks_settlement import check_settlement_deadline
 from flows.alerting.checks_stock import check_stock
 from flows.alerting.types import ALERT_TYPES, Alert, AlertType
@@ -31,6 +32,7 @@ CHECKS: dict[str, Check] = {
     "ledger_failed": check_ledger,
     "ledger_stuck": check_ledger,
     "settlement_deadline": check_settlement_deadline,
+    "budget_cut": check_budget_cut,
 }
 
 

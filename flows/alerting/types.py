@@ -97,6 +97,11 @@ ALERT_TYPES: dict[str, AlertType] = {
             "(02:00 next day); also Airflow's DeadlineAlert on the run",
         ),
         AlertType(
+            "budget_cut",
+            "the plant's replenishment budget left proposals of the planning week unbought",
+            "proposals cut or partly cut by planning.budget in the latest planned week (warning)",
+        ),
+        AlertType(
             "quarantine_share",
             "a CRM run quarantined more than the settings allow of what it pulled (a broken feed fails the run)",
             "share > alerts.quarantine_rate_pct (warning), > gates.max_quarantine_pct (critical, the run fails); "

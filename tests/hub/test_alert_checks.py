@@ -179,3 +179,99 @@ def test_run_checks_on_the_seeded_world_tells_each_alert_once(world, settings) -
     assert by_channel == {"email": 10, "wecom": 9, "dingtalk": 6, "webhook": 0}
     again = alerting.run_checks(world, NOW, senders=senders, settings=settings)
     assert again["messages"] == {} and len(sent) == 25
+
+
+def test_budget_cut(world, settings) -> None:
+    from sqlalchemy import insert, update
+
+    from hub.schema import planning_runs, replenishment_proposals
+
+    assert found(world, settings, "budget_cut") == {}  # nothing planned
+    week = date(2026, 12, 7)
+    base = {
+        "planning_week": week,
+        "abc_class": "A",
+        "demand_class": "intermittent",
+        "model": "IMAPA",
+        "demand_per_day": Decimal(1),
+        "error_sd_per_day": Decimal(1),
+        "lead_time_days": Decimal(14),
+        "service_level": Decimal("0.95"),
+        "safety_stock": Decimal(5),
+        "reorder_point": Decimal(19),
+        "max_qty": Decimal(40),
+        "on_hand": Decimal(0),
+        "on_order": Decimal(0),
+        "reserved": Decimal(0),
+        "backordered": Decimal(0),
+        "position": Decimal(0),
+        "unit": "PC",
+        "unit_cost": Decimal(10),
+        "currency": "CNY",
+        "decision": "proposed",
+        "delivery_date": date(2026, 12, 21),
+        "updated_at": NOW,
+    }
+    with world.begin() as conn:
+        conn.execute(
+            insert(planning_runs).values(
+                planning_week=week, status="proposed", bucket="month", history_to=date(2026, 12, 1), updated_at=NOW
+            )
+        )
+        conn.execute(
+            insert(replenishment_proposals),
+            [
+                {
+                    **base,
+                    "plant": "1010",
+                    "material": "SP-A",
+                    "order_qty": Decimal(40),
+                    "proposed_qty": Decimal(40),
+                    "value": Decimal(400),
+                    "priority": 1,
+                    "days_of_cover": Decimal(0),
+                    "budget_status": "within",
+                },
+                {
+                    **base,
+                    "plant": "1010",
+                    "material": "SP-B",
+                    "order_qty": Decimal(40),
+                    "proposed_qty": Decimal(10),
+                    "value": Decimal(100),
+                    "priority": 2,
+                    "days_of_cover": Decimal(1),
+                    "budget_status": "partly_cut",
+                },
+                {
+                    **base,
+                    "plant": "1010",
+                    "material": "SP-C",
+                    "order_qty": Decimal(30),
+                    "proposed_qty": Decimal(0),
+                    "value": Decimal(0),
+                    "priority": 3,
+                    "days_of_cover": Decimal(2),
+                    "budget_status": "cut",
+                },
+                {
+                    **base,
+                    "plant": "1020",
+                    "material": "SP-A",
+                    "order_qty": Decimal(40),
+                    "proposed_qty": Decimal(40),
+                    "value": Decimal(400),
+                    "priority": 1,
+                    "days_of_cover": Decimal(0),
+                    "budget_status": "within",
+                },
+            ],
+        )
+    cut = found(world, settings, "budget_cut")
+    assert list(cut) == ["2026-12-07:1010"]  # 1020 bought all it proposed
+    alert = cut["2026-12-07:1010"]
+    assert alert.severity == "warning" and alert.facts["cut"] == 2 and alert.facts["cut_value"] == "600.00"
+    assert alert.details == ("SP-B: 10.000 of 40.000 (cover 1.000 days)", "SP-C: 0.000 of 30.000 (cover 2.000 days)")
+    with world.begin() as conn:
+        conn.execute(update(planning_runs).values(status="rejected"))
+    assert found(world, settings, "budget_cut") == {}  # a rejected week buys nothing: nothing was cut from a buy
