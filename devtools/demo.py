@@ -18,6 +18,7 @@ from typing import Any
 import requests
 
 from devtools.demo_inventory import inventory_summary, run_inventory
+from devtools.demo_planning import planning_summary, run_planning
 from devtools.demo_settlement import enable_anomalies, run_settlement, settlement_summary
 from hub.settings import PROJECT_ROOT, get_settings
 
@@ -83,6 +84,9 @@ def _run_dags(now: datetime, sandbox: dict[str, Any]) -> list[tuple[str, str, fl
             continue
         if dag_id == "finance_settlement":
             results += run_settlement(dag, clock, sandbox, _run_one, _say)
+            continue
+        if dag_id == "replenishment_planning":
+            results += run_planning(dag, clock, sandbox, _run_one, _say)
             continue
         results.append(_run_one(dag, clock, _run_conf(dag_id, clock)))
         if dag_id == "ops_report":  # the business day before the sandbox's clock
@@ -158,6 +162,7 @@ def _summary(engine, sandbox: dict[str, Any]) -> None:  # noqa: ANN001
         _shipment_summary(conn)
         inventory_summary(conn, _say)
         settlement_summary(conn, sandbox, _say)
+        planning_summary(conn, sandbox, _say)
         sends = conn.execute(sql.query("ledger_by_target")).all()
         if sends:
             _say("Ledger (messages to outside systems):")
@@ -321,6 +326,7 @@ def main() -> int:
         os.environ.setdefault("HUB__ALERTS__EMAIL_TO", ALERT_MAILBOX)
         # dag.test() cannot wait for a person: adjustments are approved as `hub inventory approve` does.
         os.environ["HUB__INVENTORY__APPROVAL"] = "cli"
+        os.environ["HUB__PLANNING__APPROVAL"] = "cli"
         os.environ["HUB__INVENTORY__COUNT_DIR"] = str(out / "sandbox" / "counts")
         get_settings.cache_clear()
         results = _with_receiver(sandbox, url, lambda: _run_dags(now, sandbox))
@@ -340,8 +346,12 @@ def main() -> int:
     inventory = get_settings().output_dir / "inventory"
     _say(f"  inventory         {inventory} (inventory_reconciliation_<day>.html, .csv, .xlsx)")
     _say(f"  settlement        {get_settings().settlement_dir} (per company: files, manifests, exceptions)")
+    _say(f"  planning          {get_settings().planning_dir} (replenishment_planning_<week>.html, .csv, .xlsx)")
     _say(f"  Airflow home      {local_airflow.AIRFLOW_HOME} (logs in {local_airflow.AIRFLOW_HOME / 'logs'})")
-    _say("  inspect           .venv/bin/hub quarantine list  ·  hub ledger list  ·  hub inventory show DAY")
+    _say(
+        "  inspect           .venv/bin/hub quarantine list  ·  hub ledger list  ·  hub inventory show DAY"
+        "  ·  hub planning show WEEK"
+    )
     _say(f"\n{'✗ ' + ', '.join(failed) + ' failed' if failed else '✓ all flows succeeded'}")
     return 1 if failed else 0
 
