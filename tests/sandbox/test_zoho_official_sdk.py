@@ -9,6 +9,7 @@ its token store, field cache and log go to ``tmp_path``.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -91,3 +92,46 @@ def test_official_sdk_pages_reads_and_updates(own_sandbox: dict[str, Any], tmp_p
     assert all(c["status"] < 500 for c in calls), [c for c in calls if c["status"] >= 500]
     # The SDK kept its files where it was told to.
     assert (tmp_path / "sdk_tokens.txt").exists()
+
+
+TASK_STEPS = Path(__file__).with_name("zoho_sdk_tasks_steps.py")
+
+
+def test_official_sdk_creates_and_searches_tasks(own_sandbox: dict[str, Any], tmp_path: Path) -> None:
+    """Issue 14: the SDK creates two Tasks on an account with the same Hub_Reminder_Key (one added, one
+    DUPLICATE_DATA naming it) and finds the task by the key with Search Records."""
+    info = own_sandbox
+    z = info["systems"]["zoho_crm"]
+    token = requests.post(
+        z["accounts_url"] + "/oauth/v2/token",
+        data={
+            "grant_type": "refresh_token",
+            "client_id": z["client_id"],
+            "client_secret": z["client_secret"],
+            "refresh_token": z["refresh_token"],
+        },
+        timeout=10,
+    ).json()["access_token"]
+    accounts = requests.get(
+        z["api_domain"] + "/crm/v8/Accounts",
+        params={"fields": "id"},
+        headers={"Authorization": f"Zoho-oauthtoken {token}"},
+        timeout=10,
+    ).json()["data"]
+    run = subprocess.run(
+        [sys.executable, str(TASK_STEPS), json.dumps(info), str(tmp_path), accounts[0]["id"]],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(STEPS.parent)},
+    )
+    assert run.returncode == 0, f"stdout: {run.stdout[-2000:]}\nstderr: {run.stderr[-4000:]}"
+    out = json.loads(run.stdout)
+    assert out["create"]["http"] == 207
+    added, duplicate = out["create"]["results"]
+    assert (added["status"], added["code"]) == ("success", "SUCCESS")
+    assert (duplicate["status"], duplicate["code"]) == ("error", "DUPLICATE_DATA")
+    (found,) = out["search"]
+    assert found["id"] == str(added["id"]) and found["Hub_Reminder_Key"] == "sdk:key:1"
+    assert str(found["What_Id"]["id"]) == accounts[0]["id"]
