@@ -1,6 +1,8 @@
 """The ERP's master-data extract for the seeded business, as the hub imports it (flows/master_data_sync.py):
 customers with credit limits and blocks, materials with MOQ and pack size, price lists, and the
-plant data of every material (SAP MARC/MBEW-like) in ``material_plants.csv``:
+plant data of every material (SAP MARC/MBEW-like) in ``material_plants.csv``, and the 24 months of
+consumption before the order book (``consumption_history.csv``: material, plant, month, quantity,
+unit; see :mod:`sandbox.consumption_history`). ``material_plants.csv``:
 
 ``material,plant,abc_class,lead_time_days,lead_time_sd_days,purchase_moq,order_multiple,max_stock,
 unit_cost,currency``
@@ -26,6 +28,7 @@ import random
 from decimal import Decimal
 from pathlib import Path
 
+from sandbox.consumption_history import consumption_rows
 from sandbox.seed_data import Material, SeedData
 from sandbox.valuation import Valuation
 
@@ -89,7 +92,8 @@ def material_plant_rows(data: SeedData) -> list[list[object]]:
 
 
 def write_extract(data: SeedData, folder: Path | str) -> Path:
-    """Write customers.csv, materials.csv, prices.csv and material_plants.csv for ``data`` into ``folder``."""
+    """Write customers.csv, materials.csv, prices.csv, material_plants.csv and consumption_history.csv
+    (:mod:`sandbox.consumption_history`) for ``data`` into ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tables = {
@@ -138,6 +142,7 @@ def write_extract(data: SeedData, folder: Path | str) -> Path:
             ],
             material_plant_rows(data),
         ),
+        "consumption_history.csv": (["material", "plant", "month", "quantity", "unit"], consumption_rows(data)),
     }
     for name, (header, rows) in tables.items():
         tmp = folder / f".{name}.tmp"
