@@ -58,22 +58,6 @@ class Reminder:
     language: str
 
 
-def text(r: Reminder, language: str) -> str:
-    """The reminder's description for the sales rep."""
-    qty = f"{r.typical_qty.normalize():f} {r.unit}"
-    if language == "zh":
-        return (
-            f"客户 {r.customer_name}（{r.customer}）约每 {r.interval_days} 天采购 {r.material}"
-            f"（{r.material_name}），通常 {qty}；上次采购 {r.last_purchase}，预计 {r.due_date} 再次采购。"
-            f"请在客户缺货前联系。"
-        )
-    return (
-        f"{r.customer_name} ({r.customer}) buys {r.material} ({r.material_name}) about every "
-        f"{r.interval_days} days, typically {qty}; last purchase {r.last_purchase}, next due {r.due_date}. "
-        f"Call before they run out."
-    )
-
-
 def due_reminders(engine: Engine, today: date, settings: Any) -> list[Reminder]:
     """Every customer x part whose next purchase is due (see the module docstring)."""
     p = settings.planning
@@ -172,7 +156,7 @@ def write_reminders(
     engine: Engine, ledger: Any, clients: dict[str, Any], run_id: str, planning_week: date, settings: Any
 ) -> dict[str, Any]:
     """Find the due reminders and write each to its customer's CRM once."""
-    from connectors.crm import Rendering
+    from connectors.crm import Rendering, reminder_text
     from connectors.http import ConnectorError
     from flows.crms import write_outcome
     from hub.ledger import Delivered
@@ -190,10 +174,17 @@ def write_reminders(
             log.warning("%d reminders for %s, which is not enabled: not written", len(reminders), source)
             continue
         crm = crm_adapter(source)
+        if not crm.supports_reminders:
+            log.warning("%d reminders for %s, whose adapter writes no reminders: not written", len(reminders), source)
+            continue
         zone = crm.defaults.timezone or settings.hub.timezone
         items = []
         for r in reminders:
-            rendering = Rendering(summary=lambda lang, r=r: text(r, lang), day_start=lambda d, z=zone: day_start(d, z))
+            rendering = Rendering(
+                summary=lambda _language, r=r: reminder_text.description(r),  # r carries its language
+                day_start=lambda d, z=zone: day_start(d, z),
+                today=planning_week,
+            )
             items.append((r.key, crm.reminder_payload(r, rendering)))
         key_of = {id(p): k for k, p in items}
 
