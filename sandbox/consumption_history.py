@@ -3,14 +3,15 @@
 
 Replenishment planning needs years of demand; the seeded order book covers six weeks. This history
 is what SAP would have recorded in the 24 months before the month the order book starts, for every
-material x plant of ``material_plants.csv`` (zeros written, one row per month), deterministic per
-seed. It continues the order book, so its level is the rate at which the order generator
-(:mod:`sandbox.seed_data`) draws each material:
+material x plant of ``material_plants.csv`` that consumed anything in those months (each with all 24
+months, zeros written; a pair without a row consumed nothing), deterministic per seed. It continues
+the order book, so its level is the rate at which the order generator (:mod:`sandbox.seed_data`)
+draws each material:
 
 * order lines arrive at ``the order book's lines per week x p / sum(p)``, ``p`` the material's
   ``demand_probability`` (the weight orders pick materials by), split over the plants by
   the customers' sales organisations (sales org 1000 ships from 1010, 2000 from 2010; no order
-  ships from 1020, so its history is zeros, as its hub orders will be);
+  ships from 1020, so it has no history, as it will have no hub orders);
 * a line's quantity is the generator's: a gamma(``demand_shape``, ``demand_scale``) size rounded up
   to the pack size, at least the MOQ.
 
@@ -139,6 +140,8 @@ def consumption_rows(data: SeedData) -> list[list[object]]:
     for material, plant in sorted(rates):
         unit = data.material_by_number[material].base_unit
         quantities = series(data, material, plant, rates[(material, plant)])
+        if not any(quantities):
+            continue  # nothing consumed in two years: SAP has no consumption record to extract
         rows.extend(
             [material, plant, month, quantity, unit] for month, quantity in zip(months, quantities, strict=True)
         )

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from flows.master_data_sync import import_extract
 from hub.schema import customers, materials, price_list, quarantine
+from sandbox.consumption_history import consumption_rows
 from sandbox.erp_extract import write_extract
 from sandbox.seed_data import generate
 
@@ -40,6 +41,7 @@ def test_sandbox_extract_imports_completely(hub_db, seed, tmp_path):
         "materials": len(seed.materials),
         "prices": sum(len(p.prices) for p in seed.price_lists),
         "material_plants": len(seed.stock),  # one row per material and plant the seed stocks
+        "consumption_history": len(consumption_rows(seed)),  # 24 months of every pair that consumed
         "quarantined": 0,
     }
     c = seed.customers[0]

@@ -64,9 +64,15 @@ def test_file_shape_months_and_coverage(data: SeedData, written: Path) -> None:
     first = date(start.year - 2, start.month, 1)
     assert months[0] == f"{first:%Y-%m}" and [f"{m:%Y-%m}" for m in history_months(data)] == months
     pairs = {(s.material, s.plant) for s in data.stock}
-    assert {(r[0], r[1]) for r in rows} == pairs and len(rows) == 24 * len(pairs)
+    written_pairs = {(r[0], r[1]) for r in rows}
+    assert written_pairs <= pairs and len(rows) == 24 * len(written_pairs)
+    # Every pair the order book draws from has a history, unless it sold nothing in two years.
+    rates = monthly_lines(data)
+    sold = {k for k in pairs if rates[k] > 0}
+    assert len(written_pairs) > 0.75 * len(sold)
+    assert all(any(int(r[3]) for r in rows if (r[0], r[1]) == k) for k in list(written_pairs)[:200])
     assert all(int(r[3]) >= 0 and r[4] == "PC" for r in rows)
-    assert written.stat().st_size < 5_000_000  # ~120k rows for the demo seed
+    assert written.stat().st_size < 3_000_000  # ~65k rows for the demo seed
 
 
 def test_deterministic_per_seed(data: SeedData) -> None:
@@ -85,9 +91,11 @@ def test_mostly_intermittent_or_lumpy_with_some_smooth(by_series: dict[tuple[str
     assert classes["smooth"] + classes["erratic"] > 0
 
 
-def test_plant_1020_ships_no_orders_so_it_has_no_history(by_series: dict[tuple[str, str], list[float]]) -> None:
-    plant_1020 = [v for (_, plant), v in by_series.items() if plant == "1020"]
-    assert plant_1020 and all(sum(v) == 0 for v in plant_1020)
+def test_plant_1020_ships_no_orders_so_it_has_no_history(
+    data: SeedData, by_series: dict[tuple[str, str], list[float]]
+) -> None:
+    assert any(s.plant == "1020" for s in data.stock)
+    assert not [k for k in by_series if k[1] == "1020"]
 
 
 def _order_book_per_month(data: SeedData) -> dict[tuple[str, str], float]:
