@@ -3,9 +3,9 @@
 Each benchmark writes a JSON file with the raw measurements; this script also writes
 ``bench/results/README.md``, a table per benchmark with the ratios measured in the same run.
 
-Usage: python -m bench.run [bulk_load] [allocation] [reconciliation] [settlement] [options]. Names pick the
-benchmarks (all when none is named); the options (e.g. ``--sizes 10000``) go to each benchmark picked. The results table
-shows every benchmark with a JSON file, so running one keeps the other's last results.
+Usage: python -m bench.run [bulk_load] [allocation] [reconciliation] [settlement] [forecast_carparts] [options].
+Names pick the benchmarks (all when none is named); the options (e.g. ``--sizes 10000``) go to each benchmark
+picked. The results table shows every benchmark with a JSON file, so running one keeps the other's last results.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from bench import allocation, bulk_load, reconciliation, settlement
+from bench import allocation, bulk_load, forecast_carparts, reconciliation, settlement
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -274,6 +274,8 @@ BENCHMARKS = {
     "allocation": (lambda argv: allocation.main(argv, lenient=True), allocation_table),
     "reconciliation": (lambda argv: reconciliation.main(argv, lenient=True), reconciliation_table),
     "settlement": (lambda argv: settlement.main(argv, lenient=True), settlement_table),
+    # Runs in .venv-forecast (statsforecast needs pandas < 3), as a child process.
+    "forecast_carparts": (forecast_carparts.run_in_forecast_env, forecast_carparts.table),
 }
 
 
@@ -284,6 +286,9 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     for name in picked:
         BENCHMARKS[name][0]([*options, "--out", str(RESULTS / f"{name}.json")])
+        if name == "forecast_carparts":
+            out = RESULTS / f"{name}.json"
+            (RESULTS / f"{name}.md").write_text(forecast_carparts.table(json.loads(out.read_text())))
     report = "# Benchmark results\n\nWritten by `make bench` (`bench/run.py`).\n"
     for name, (_, table) in BENCHMARKS.items():
         out = RESULTS / f"{name}.json"
