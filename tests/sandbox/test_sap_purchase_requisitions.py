@@ -272,12 +272,13 @@ def test_header_errors_and_all_errors_together(sap: Sap, parts: dict[str, list[s
     ]  # fmt: skip
 
 
-def test_not_found_and_unsupported_methods(sap: Sap) -> None:
+def test_not_found_and_unsupported_methods(sap: Sap, parts: dict[str, list[str]]) -> None:
+    number = sap.create({"to_PurchaseReqnItem": [item(parts["1010"][6])]}).json()["d"]["PurchaseRequisition"]
     assert_sap_error(sap.request("GET", f"{HEADER_SET}('0019999999')"), 404)
     assert_sap_error(
         sap.request("GET", f"{ITEM_SET}(PurchaseRequisition='0019999999',PurchaseRequisitionItem='10')"), 404
     )
-    assert sap.request("DELETE", f"{HEADER_SET}('0010000001')").status_code == 405
+    assert sap.request("DELETE", f"{HEADER_SET}('{number}')").status_code == 405
     assert sap.request("POST", ITEM_SET, data="{}", headers=JSON).status_code == 501
 
 
