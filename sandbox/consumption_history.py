@@ -2,7 +2,8 @@
 (``consumption_history.csv`` of :mod:`sandbox.erp_extract`): ``material,plant,month,quantity,unit``.
 
 Replenishment planning needs years of demand; the seeded order book covers six weeks. This history
-is what SAP would have recorded in the 24 months before the month the order book starts, for every
+is what SAP recorded in the 24 months up to and including the month the order book starts (the hub
+took over during that month; SAP's figure for it is the whole month), for every
 material x plant of ``material_plants.csv`` that consumed anything in those months (each with all 24
 months, zeros written; a pair without a row consumed nothing), deterministic per seed. It continues
 the order book, so its level is the rate at which the order generator (:mod:`sandbox.seed_data`)
@@ -46,11 +47,11 @@ def _rng(seed: int, part: str) -> random.Random:
 
 
 def history_months(data: SeedData) -> list[date]:
-    """The first day of each of the 24 months before the month the order book starts, oldest first."""
+    """The first day of each of the 24 months up to the month the order book starts, oldest first."""
     start = (data.now - ORDER_HISTORY).date()
     year, month = start.year, start.month
-    months = []
-    for _ in range(MONTHS):
+    months = [date(year, month, 1)]
+    for _ in range(MONTHS - 1):
         year, month = (year - 1, 12) if month == 1 else (year, month - 1)
         months.append(date(year, month, 1))
     return months[::-1]

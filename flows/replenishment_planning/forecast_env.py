@@ -25,14 +25,22 @@ def forecast_python() -> str:
     return os.environ.get(ENV_VAR) or str(PROJECT_ROOT / ".venv-forecast" / "bin" / "python")
 
 
-def forecast_job(job_path: str, project_root: str) -> str:
-    """Run the forecast job at ``job_path``; return the path of its result file.
+def project_root() -> str:
+    """The project folder, for :func:`forecast_job` to import the forecasting code from."""
+    return str(PROJECT_ROOT)
+
+
+def forecast_job(job_path: str | None, project_root: str) -> str | None:
+    """Run the forecast job at ``job_path``; return the path of its result file. No job (the week's
+    proposals are already frozen): nothing to forecast, None.
 
     Self-contained on purpose: ``@task.external_python`` runs this function's source alone in the
     forecasting interpreter, where nothing of the hub is imported.
     """
     import sys
 
+    if job_path is None:
+        return None
     if project_root not in sys.path:
         sys.path.insert(0, project_root)
     from transforms.demand_forecast import run_job

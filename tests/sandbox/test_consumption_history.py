@@ -1,6 +1,6 @@
-"""The ERP extract's consumption history (``consumption_history.csv``, issue 14): 24 months before the
-order book for every material x plant, deterministic per seed, a Syntetos-Boylan mix that is mostly
-intermittent or lumpy, and a level the seeded order book continues (per plant and per material)."""
+"""The ERP extract's consumption history (``consumption_history.csv``, issue 14): 24 months up to the
+month the order book starts for every material x plant, deterministic per seed, a Syntetos-Boylan mix
+that is mostly intermittent or lumpy, and a level the seeded order book continues (per plant and per material)."""
 
 from __future__ import annotations
 
@@ -60,8 +60,8 @@ def test_file_shape_months_and_coverage(data: SeedData, written: Path) -> None:
         rows = list(reader)
     start = (data.now - ORDER_HISTORY).date()
     months = sorted({r[2] for r in rows})
-    assert len(months) == 24 and months[-1] < f"{start:%Y-%m}"
-    first = date(start.year - 2, start.month, 1)
+    assert len(months) == 24 and months[-1] == f"{start:%Y-%m}"  # the hub's orders take over after it
+    first = date(start.year - 2, start.month + 1, 1) if start.month < 12 else date(start.year - 1, 1, 1)
     assert months[0] == f"{first:%Y-%m}" and [f"{m:%Y-%m}" for m in history_months(data)] == months
     pairs = {(s.material, s.plant) for s in data.stock}
     written_pairs = {(r[0], r[1]) for r in rows}

@@ -11,9 +11,11 @@ import pytest
 from flows.replenishment_planning.forecast_env import forecast_python, run_in_subprocess
 from transforms.demand_forecast import JobError, validate
 
-pytestmark = pytest.mark.skipif(
-    not Path(forecast_python()).exists(), reason="forecasting environment missing: run `make install`"
-)
+
+def test_the_forecasting_environment_is_installed():
+    """`make install` builds it; without it every planning run fails, so this fails rather than skips."""
+    assert Path(forecast_python()).exists(), "forecasting environment missing: run `make install`"
+
 
 MONTHS = 48
 
