@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -23,7 +23,7 @@ from sqlalchemy import select
 from hub.schema import demand_forecasts, ledger, planning_runs, reorder_reminders, replenishment_proposals
 
 SEED, ORDERS = 11, 200  # 4 regular buyers among the orders
-BUDGET_1010 = Decimal("3000.00")  # small: plant 1010's proposals are cut
+BUDGET_1010 = Decimal("200000.00")  # small: plant 1010's proposals are partly cut
 pytestmark = [pytest.mark.dagtest, pytest.mark.sandbox]
 
 
@@ -55,7 +55,8 @@ def world(tmp_path_factory, hub, airflow_home) -> Iterator[dict[str, Any]]:
         yield {
             "info": info,
             "engine": hub,
-            "week": planning_week(now, zone),
+            # next week, planned ahead: November is complete, so the hub's own orders of November count
+            "week": planning_week(now, zone) + timedelta(days=7),
             "regular": regular,
             "output": tmp_path / "output",
         }
@@ -101,8 +102,11 @@ def test_first_run_forecasts_proposes_within_budget_and_waits(world):
     forecasts = _rows(engine, demand_forecasts, demand_forecasts.c.planning_week == week)
     assert len(forecasts) == stored["stored"]
     assert all(len(f.forecast["values"]) == 6 and min(f.forecast["values"]) >= 0 for f in forecasts)
-    # the history ends before the planning week's month, zeros kept
-    assert all(f.history["periods"][-1] < week.replace(day=1).isoformat() for f in forecasts)
+    # the history ends before the planning week's month, zeros kept; its last month is the hub's orders
+    assert all(f.history["periods"][-1] == "2026-11-01" for f in forecasts)
+    assert _hub_november(engine) == {
+        (f.material, f.plant): Decimal(str(f.history["values"][-1])) for f in forecasts if f.history["values"][-1]
+    }
     (planned,) = _rows(engine, planning_runs, planning_runs.c.planning_week == week)
     assert planned.status == "proposed" and planned.decided_by is None
     proposals = _rows(engine, replenishment_proposals, replenishment_proposals.c.planning_week == week)
@@ -116,6 +120,35 @@ def test_first_run_forecasts_proposes_within_budget_and_waits(world):
     # nothing requested before a person decided
     assert _sap_requisitions(world)["count"] == 0
     assert task_result(run, "request")["status"] == "proposed"
+
+
+def _hub_november(engine) -> dict[tuple[str, str], Decimal]:  # noqa: ANN001
+    """What the hub's accepted orders asked for in November (Shanghai time), per material and plant."""
+    from zoneinfo import ZoneInfo
+
+    from hub.schema import order_lines, orders
+
+    zone = ZoneInfo("Asia/Shanghai")
+    out: dict[tuple[str, str], Decimal] = {}
+    with engine.connect() as conn:
+        for r in conn.execute(
+            select(
+                order_lines.c.material,
+                order_lines.c.plant,
+                order_lines.c.quantity,
+                orders.c.order_time,
+                orders.c.status,
+            )
+            .join(
+                orders,
+                (orders.c.source == order_lines.c.source) & (orders.c.crm_order_id == order_lines.c.crm_order_id),
+            )
+            .where(order_lines.c.plant.is_not(None))
+        ):
+            at = r.order_time if r.order_time.tzinfo else r.order_time.replace(tzinfo=UTC)
+            if r.status != "cancelled" and at.astimezone(zone).strftime("%Y-%m") == "2026-11":
+                out[(r.material, r.plant)] = out.get((r.material, r.plant), Decimal(0)) + r.quantity
+    return out
 
 
 def test_regular_buyers_are_reminded_in_their_crm(world):
