@@ -213,3 +213,17 @@ def test_receiver_service_serves_the_qimen_callback(services: dict[str, Any]) ->
     assert receiver["depends_on"]["postgres"]["condition"] == "service_healthy"
     # The inbox table is created by `hub db upgrade` in airflow-init.
     assert receiver["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
+
+
+def test_the_image_has_the_forecasting_environment_the_planning_dag_runs_in() -> None:
+    """replenishment_planning's forecast task runs in a second virtualenv (statsforecast needs pandas < 3):
+    the image builds it from the pinned files and tells the hub where its interpreter is."""
+    from flows.replenishment_planning.forecast_env import ENV_VAR
+
+    dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
+    lines = [line.strip() for line in dockerfile.replace("\\\n", " ").splitlines() if line.strip()]
+    venv = next(line for line in lines if "-m venv" in line)
+    assert "requirements-forecast.txt" in venv and "-c /opt/airflow/project/constraints-forecast.txt" in venv
+    python = next(line for line in lines if line.startswith(f"ENV {ENV_VAR}="))
+    assert python.split("=", 1)[1] == venv.split("-m venv ")[1].split()[0] + "/bin/python"
+    assert ".venv-forecast" in set((PROJECT_ROOT / ".dockerignore").read_text().split())
