@@ -382,10 +382,15 @@ def decide(engine: Engine, planning_week: date, approved: bool, by: str, note: s
         if run is None or run.status not in ("proposed", "approved", "rejected", "requested"):
             status = run.status if run is not None else "not planned"
             raise PlanningError(f"planning week {planning_week} is {status}: nothing to decide")
+        status = "approved" if approved else "rejected"
         if run.status != "proposed":
+            same = (run.status in ("approved", "requested")) == approved
+            if not same:
+                raise PlanningError(
+                    f"planning week {planning_week} is {run.status} (by {run.decided_by}), not waiting for a decision"
+                )
             log.info("planning week %s was already %s by %s", planning_week, run.status, run.decided_by)
             return {"planning_week": planning_week.isoformat(), "status": run.status, "decided_by": run.decided_by}
-        status = "approved" if approved else "rejected"
         conn.execute(
             update(planning_runs)
             .where(planning_runs.c.planning_week == planning_week)
