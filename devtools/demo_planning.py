@@ -17,10 +17,13 @@ from hub.settings import get_settings
 def run_planning(
     dag: Any, clock: datetime, sandbox: dict[str, Any], run_one: Callable, say: Callable[[str], None]
 ) -> list[tuple[str, str, float]]:
+    from datetime import timedelta
+
     from flows.connections import hub_engine
     from flows.replenishment_planning import decide, planning_week
 
-    week = planning_week(clock, get_settings().hub.timezone)
+    # Purchasing plans next week ahead, at the end of this one (the DAG itself runs Mondays 06:00).
+    week = planning_week(clock, get_settings().hub.timezone) + timedelta(days=7)
     conf = {"week": week.isoformat()}
     results = [run_one(dag, clock, conf)]
     decided = decide(hub_engine(), week, True, "cli:demo", "make demo")

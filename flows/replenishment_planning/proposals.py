@@ -158,7 +158,10 @@ def propose(engine: Engine, run_id: str, planning_week: date, settings: Any) -> 
             log.info("proposals of %s are %s: kept as they are", planning_week, run.status)
             return _request_of(run)
         stock_day = conn.execute(
-            select(func.max(book_stock.c.business_day)).where(book_stock.c.business_day <= planning_week)
+            # the newest snapshot taken before the week ends (a re-run of an old week keeps to its time)
+            select(func.max(book_stock.c.business_day)).where(
+                book_stock.c.business_day < planning_week + timedelta(days=7)
+            )
         ).scalar()
         if stock_day is None:
             raise PlanningError(
