@@ -26,9 +26,10 @@ _TYPES: Mapping[str, Mapping[str, Any]] = {
     "demand_history": {"order_time": TS, "quantity": QUANTITY},
     "stock_position": {"on_hand": QUANTITY, "reserved": QUANTITY, "backordered": QUANTITY},
     "reorder_history": {"order_time": TS, "quantity": QUANTITY},
+    "open_requisitions": {"quantity": QUANTITY},
 }
 _INSTANTS = ("counts_from", "counts_to", "book_taken_at", "receipts_from", "history_from", "history_to")
-_DATES = ("business_day", "previous_day")
+_DATES = ("business_day", "previous_day", "planned_before", "due_after")
 _LISTS = ("excluded_states", "reserving_states", "short_states")
 
 

@@ -60,6 +60,13 @@ def update_policies(engine: Engine, run_id: str, business_day: date, settings: A
         lines = named_rows(
             conn, "demand_history", history_from=history_from, history_to=history_to, excluded_states=list(EXCLUDED)
         )
+        # the hub's purchase requisitions not yet due (replenishment_planning)
+        on_order = {
+            (r["plant"], r["material"]): r["quantity"]
+            for r in named_rows(
+                conn, "open_requisitions", planned_before=business_day + timedelta(days=1), due_after=business_day
+            )
+        }
         positions = {
             (r["plant"], r["material"]): r
             for r in named_rows(
@@ -98,8 +105,8 @@ def update_policies(engine: Engine, run_id: str, business_day: date, settings: A
             "reserved": Decimal(0),
             "backordered": Decimal(0),
         }
-        on_order = Decimal(0)
-        position = stock_policy.inventory_position(pos["on_hand"], on_order, pos["reserved"], pos["backordered"])
+        ordered = on_order.get((mp.plant, mp.material), Decimal(0))
+        position = stock_policy.inventory_position(pos["on_hand"], ordered, pos["reserved"], pos["backordered"])
         assessment = stock_policy.assess(policy, position)
         low += assessment == "low"
         over += assessment == "over"
@@ -117,7 +124,7 @@ def update_policies(engine: Engine, run_id: str, business_day: date, settings: A
                 "over_limit": policy.over_limit.quantize(QTY),
                 "eoq": policy.eoq.quantize(QTY),
                 "on_hand": pos["on_hand"],
-                "on_order": on_order,
+                "on_order": ordered,
                 "reserved": pos["reserved"],
                 "backordered": pos["backordered"],
                 "position": position,

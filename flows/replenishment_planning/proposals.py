@@ -213,18 +213,8 @@ def propose(engine: Engine, run_id: str, planning_week: date, settings: Any) -> 
 
 def _on_order(conn: Any, planning_week: date) -> dict[tuple[str, str], Decimal]:
     """The hub's requisitions of earlier weeks whose goods are not yet due (they are on their way)."""
-    out: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
-    for r in conn.execute(
-        select(
-            replenishment_proposals.c.plant, replenishment_proposals.c.material, replenishment_proposals.c.proposed_qty
-        ).where(
-            replenishment_proposals.c.decision == "requested",
-            replenishment_proposals.c.planning_week < planning_week,
-            replenishment_proposals.c.delivery_date > planning_week,
-        )
-    ):
-        out[(r.plant, r.material)] += r.proposed_qty
-    return out
+    rows = named_rows(conn, "open_requisitions", planned_before=planning_week, due_after=planning_week)
+    return {(r["plant"], r["material"]): r["quantity"] for r in rows}
 
 
 def _plan_rows(

@@ -3,7 +3,7 @@
 -- on_hand: SAP's unrestricted book stock of the day's snapshot, every storage location and batch.
 -- reserved: what SAP confirmed to customers on orders still to ship, less what was goods-issued.
 -- backordered: what customers ordered beyond SAP's confirmation on orders still waiting for it.
--- on_order: 0; the hub knows of no open purchase orders yet (replenishment planning adds requisitions).
+-- on_order: not here; the hub's open purchase requisitions (open_requisitions.sql) are added by the caller.
 -- :business_day      date
 -- :reserving_states  list of order states whose confirmed quantities SAP will still ship
 -- :short_states      list of order states whose unconfirmed quantities are still owed

@@ -249,6 +249,18 @@ def test_two_workers_requesting_the_same_week_make_one_requisition_per_plant(hub
     again = request_approved(hub_db, world.prs, Ledger(hub_db, owner=owner(3, week)), "again", week, SETTINGS)
     assert again["created_now"] == 0 and again["requisitions"] == len(PLANTS)
     assert_requested_once(hub_db, world, week, rows)
+    # what was requested is on order for the weeks after, until it is due (the inventory position)
+    from flows.named_queries import rows as named_rows
+
+    with hub_db.connect() as conn:
+        later = named_rows(conn, "open_requisitions", planned_before=week + timedelta(days=7), due_after=week)
+        due = named_rows(
+            conn, "open_requisitions", planned_before=week + timedelta(days=7), due_after=week + timedelta(days=14)
+        )
+    assert {(r["plant"], r["material"]): r["quantity"] for r in later} == {
+        (r["plant"], r["material"]): r["proposed_qty"] for r in rows if r["proposed_qty"] > 0
+    }
+    assert due == []  # delivered by then
 
 
 def test_a_worker_killed_after_sap_created_the_requisition_is_settled_by_the_next_try(hub_db, world, tmp_path):
