@@ -12,15 +12,24 @@ How a series gets its forecast:
 2. Rolling origins: every candidate forecasts ``horizon`` periods from ``origins`` cut-offs spaced
    ``max(1, horizon // 2)`` apart, the last one ``horizon`` periods before the end, each trained
    only on what came before it (at least ``min_train`` periods).
-3. A combination of the candidates, fitted on those origins over all series of the family: the
-   weights minimise the mean RMSSE (iteratively re-weighted least squares on scaled errors) under
-   the constraint that the combination's total forecast equals total demand on the origins (zero
-   pooled bias). RMSSE alone, like MAE, is lowered by forecasting too little on series that may stop
-   selling; the bias constraint keeps the stock the forecast implies honest. Families with too few
-   series for a fit get the equal-weight mean of their three best candidates.
+3. A combination of the candidates, fitted on those origins over all series of the family, with
+   its own weights per recency group: how long a series has sold nothing at the cut-off (under
+   ``RECENCY_EDGES[0]`` periods, up to ``RECENCY_EDGES[1]``, longer; a group with fewer than
+   ``MIN_FIT_SERIES`` series-origins joins the more recent one). A part that stopped selling a year
+   ago rarely sells again, and a level from before it stopped overstates its demand: the weights of
+   the older groups, learned from what followed such silences on the origins, damp it (on the
+   car-parts data to about a tenth of the level, or less). The weights minimise the mean RMSSE
+   (iteratively re-weighted least squares on scaled errors) with the pooled bias of the combination
+   on the origins held within ``BIAS_TOLERANCE`` of mean demand: RMSSE alone, like MAE, is lowered
+   by forecasting too little on series that may stop selling, so the unconstrained fit would sit at
+   a large negative bias; the bound keeps the stock the forecast implies honest. Families with too
+   few series for a fit get the equal-weight mean of their three best candidates.
 4. Per series the combination is kept unless a single candidate had an RMSSE lower by more than
    ``SWITCH_MARGIN`` on that series' origins and a bias no larger: a switch on thin evidence loses
    more than it wins (measured on the car-parts data, bench/forecast_carparts.py).
+
+The design constants (``RECENCY_EDGES``, ``BIAS_TOLERANCE``, ``SWITCH_MARGIN``) were chosen on the
+car-parts data on validation cut-offs inside its first 45 months (bench/forecast_carparts.py).
 
 Series with fewer than two demands, or too short for one origin, are "too_short": their forecast is
 the historic mean and they carry no scores.
@@ -43,7 +52,9 @@ from transforms.demand_class import classify, rmsse_scale  # stdlib only: safe i
 
 FREQ = {"month": "MS", "week": "W-MON"}
 SWITCH_MARGIN = 0.2  # a single model replaces the combination only if its RMSSE is 20 % lower
-MIN_FIT_SERIES = 30  # series of a family needed to fit combination weights; fewer: equal weights
+MIN_FIT_SERIES = 30  # series of a family (series-origins of a recency group) needed to fit weights
+RECENCY_EDGES = (6, 12)  # periods without demand at the cut-off that start the next recency group
+BIAS_TOLERANCE = 0.10  # |pooled bias| of the fitted combination on the origins, share of mean demand
 RIDGE = 1e-3  # relative ridge on the combination weights: stable with near-collinear candidates
 IRLS_ROUNDS = 10
 INTERMITTENT = ("intermittent", "lumpy")
@@ -189,12 +200,54 @@ def _long(members: list[dict], freq: str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def idle_periods(values: list[float], end: int | None = None) -> int:
+    """Periods without demand at the end of ``values[:end]`` (all of them if it never sold)."""
+    head = values[: len(values) if end is None else end]
+    for back, v in enumerate(reversed(head)):
+        if v > 0:
+            return back
+    return len(head)
+
+
+def recency_groups(counts: list[int]) -> tuple[list[int], list[str]]:
+    """Raw recency groups (``RECENCY_EDGES``) merged until each holds ``MIN_FIT_SERIES`` series-origins.
+
+    ``counts[r]`` is the number of series-origins in raw group ``r``. A thin group joins the more
+    recent one (the oldest-but-thin first); a thin most recent group joins the next. Returns the
+    fitted group of each raw group and the fitted groups' labels ("0-5", "6-11", "12+": periods
+    without demand at the cut-off).
+    """
+    segments = [[r] for r in range(len(counts))]
+    while len(segments) > 1:
+        thin = [n for n, seg in enumerate(segments) if sum(counts[r] for r in seg) < MIN_FIT_SERIES]
+        if not thin:
+            break
+        n = thin[-1]
+        into = n - 1 if n > 0 else 1
+        lo, hi = sorted((n, into))
+        segments[lo : hi + 1] = [segments[lo] + segments[hi]]
+    edges = [0, *RECENCY_EDGES]
+    mapping = [0] * len(counts)
+    labels = []
+    for g, seg in enumerate(segments):
+        for r in seg:
+            mapping[r] = g
+        low, high = edges[seg[0]], (edges[seg[-1] + 1] - 1 if seg[-1] + 1 < len(edges) else None)
+        labels.append(f"{low}-{high}" if high is not None else f"{low}+")
+    return mapping, labels
+
+
+def _raw_group(idle: int) -> int:
+    return sum(idle >= e for e in RECENCY_EDGES)
+
+
 def _forecast_family(groups: list[tuple], job: dict, h: int, step: int) -> tuple[list[str], dict]:
     """Rolling origins, combination fit, per-series choice and final forecasts for one family."""
     from statsforecast import StatsForecast
 
     freq = FREQ[job["bucket"]]
-    rows = []  # per group: members, names, origin forecasts (n, w, h, k), actuals (n, w, h), final (n, h, k)
+    rows = []  # per group: members, names, origin forecasts (n, w, h, k), actuals (n, w, h), final (n, h, k),
+    # raw recency group per series and origin (n, w) and at the end (n,)
     for (family, windows, _end, _len), members in groups:
         length = min(len(m["values"]) for m in members)
         cands = candidates(family, job["season_length"], length)
@@ -212,19 +265,29 @@ def _forecast_family(groups: list[tuple], job: dict, h: int, step: int) -> tuple
         act = cv["y"].to_numpy(float).reshape(n, windows, h)[idx]
         fin_idx = np.argsort([order[u] for u in final["unique_id"].unique()])
         fin = final[names].to_numpy(float).reshape(n, h, len(names))[fin_idx]
-        rows.append((members, names, np.nan_to_num(fc), act, np.nan_to_num(fin)))
+        g_or = np.array(
+            [[_raw_group(idle_periods(m["values"], len(m["values"]) - h - step * (windows - 1 - j)))
+              for j in range(windows)] for m in members]
+        )  # fmt: skip
+        g_fin = np.array([_raw_group(idle_periods(m["values"])) for m in members])
+        rows.append((members, names, np.nan_to_num(fc), act, np.nan_to_num(fin), g_or, g_fin))
     names = rows[0][1]
     rows = [r for r in rows if r[1] == names] + [r for r in rows if r[1] != names]
     scales = [np.array([rmsse_scale(m["values"]) or 1.0 for m in r[0]]) for r in rows]
-    weights = _fit_weights(
+    mapping, labels, weights = _fit_weights(
         [r for r in rows if r[1] == names], [s for r, s in zip(rows, scales, strict=True) if r[1] == names], names
     )
-    combo_name = "combo(" + ",".join(n for n, w in zip(names, weights, strict=True) if w != 0) + ")"
-    for (members, r_names, fc, act, fin), scale in zip(rows, scales, strict=True):
-        w = weights if r_names == names else np.full(len(r_names), 1.0 / len(r_names))
+    mapping = np.array(mapping)
+    used = weights.any(axis=0)
+    combo_name = "combo(" + ",".join(n for n, u in zip(names, used, strict=True) if u) + ")"
+    for (members, r_names, fc, act, fin, g_or, g_fin), scale in zip(rows, scales, strict=True):
+        w = weights if r_names == names else np.full((1, len(r_names)), 1.0 / len(r_names))
+        m_or, m_fin = (mapping[g_or], mapping[g_fin]) if r_names == names else (0 * g_or, 0 * g_fin)
         all_names = [*r_names, combo_name]
-        fc_all = np.concatenate([fc, np.clip(fc @ w, 0, None)[..., None]], axis=-1)
-        fin_all = np.concatenate([fin, np.clip(fin @ w, 0, None)[..., None]], axis=-1)
+        combo_or = np.einsum("nwhk,nwk->nwh", fc, w[m_or])
+        combo_fin = np.einsum("nhk,nk->nh", fin, w[m_fin])
+        fc_all = np.concatenate([fc, np.clip(combo_or, 0, None)[..., None]], axis=-1)
+        fin_all = np.concatenate([fin, np.clip(combo_fin, 0, None)[..., None]], axis=-1)
         err = fc_all - act[..., None]  # (n, w, h, k)
         rm = np.sqrt(np.mean(err**2, axis=2) / scale[:, None, None]).mean(axis=1)  # (n, k)
         bi = err.mean(axis=(1, 2))
@@ -242,43 +305,67 @@ def _forecast_family(groups: list[tuple], job: dict, h: int, step: int) -> tuple
                 error_sd=float(np.sqrt(np.mean(one_step**2))),
                 scores={nm: {"rmsse": float(rm[i, k]), "bias": float(bi[i, k])} for k, nm in enumerate(all_names)},
             )
-    return [*names, combo_name], {"name": combo_name, "weights": dict(zip(names, map(float, weights), strict=True))}
+    by_group = {lab: dict(zip(names, map(float, w), strict=True)) for lab, w in zip(labels, weights, strict=True)}
+    return [*names, combo_name], {"name": combo_name, "weights": by_group}
 
 
-def _fit_weights(rows: list[tuple], scales: list[np.ndarray], names: list[str]) -> np.ndarray:
-    """Combination weights minimising the mean RMSSE over series × origins at zero pooled bias.
+def _fit_weights(
+    rows: list[tuple], scales: list[np.ndarray], names: list[str]
+) -> tuple[list[int], list[str], np.ndarray]:
+    """Combination weights per recency group minimising the mean RMSSE over series × origins, with
+    |pooled bias| ≤ ``BIAS_TOLERANCE`` × mean demand on the origins.
 
-    Iteratively re-weighted least squares: each series-origin's squared scaled errors are weighted by
-    1 / its RMSSE, so the fit minimises the sum of RMSSEs; the bias constraint (Σ forecast = Σ actual
-    over every origin) enters as a Lagrange row of the normal equations.
+    Returns the fitted group of each raw recency group, the fitted groups' labels and their weights
+    (groups × candidates). Iteratively re-weighted least squares: each series-origin's squared scaled
+    errors are weighted by 1 / its RMSSE, so the fit minimises the sum of RMSSEs; the candidates'
+    forecasts of a series-origin fill the columns of its recency group. The objective is convex, so
+    where the unconstrained fit's pooled bias is outside the tolerance the optimum lies on its
+    nearer bound, which enters as a Lagrange row of the normal equations.
     """
     k = len(names)
+    raw = len(RECENCY_EDGES) + 1
     if sum(len(r[0]) for r in rows) < MIN_FIT_SERIES:
         fc = np.concatenate([r[2].reshape(-1, k) for r in rows])
         act = np.concatenate([r[3].reshape(-1) for r in rows])
         mse = np.mean((fc - act[:, None]) ** 2, axis=0)
-        weights = np.zeros(k)
-        weights[np.argsort(mse)[:3]] = 1.0 / min(3, k)
-        return weights
-    X = np.concatenate([r[2] / np.sqrt(s)[:, None, None, None] for r, s in zip(rows, scales, strict=True)])
-    X = X.reshape(-1, X.shape[2], k)  # (series × origins, h, k)
+        weights = np.zeros((1, k))
+        weights[0, np.argsort(mse)[:3]] = 1.0 / min(3, k)
+        return [0] * raw, ["all"], weights
+    counts = np.bincount(np.concatenate([r[5].reshape(-1) for r in rows]), minlength=raw)
+    mapping, labels = recency_groups(counts.tolist())
+    big_k = k * len(labels)
+    blocks = []
+    for r, s in zip(rows, scales, strict=True):
+        fc, g = r[2], np.array(mapping)[r[5]]  # (n, w, h, k), (n, w)
+        wide = np.zeros((*fc.shape[:3], big_k))
+        for grp in range(len(labels)):
+            wide[..., grp * k : (grp + 1) * k][g == grp] = fc[g == grp]
+        blocks.append((wide, np.sqrt(s)))
+    raw_x = np.concatenate([b.reshape(-1, b.shape[2], big_k) for b, _ in blocks])  # (series × origins, h, K)
+    X = np.concatenate([(b / s[:, None, None, None]).reshape(-1, b.shape[2], big_k) for b, s in blocks])
     y = np.concatenate([r[3] / np.sqrt(s)[:, None, None] for r, s in zip(rows, scales, strict=True)]).reshape(
         -1, X.shape[1]
     )
-    a = np.concatenate([r[2].reshape(-1, k) for r in rows]).sum(axis=0)
+    a = raw_x.reshape(-1, big_k).sum(axis=0)
     b = float(sum(r[3].sum() for r in rows))
-    flat_x, flat_y = X.reshape(-1, k), y.reshape(-1)
+    tol = BIAS_TOLERANCE * b
+    flat_x, flat_y = X.reshape(-1, big_k), y.reshape(-1)
     weight = np.ones(len(X))
-    w = np.full(k, 1.0 / k)
+    w = np.zeros(big_k)
     for _ in range(IRLS_ROUNDS):
-        wx = (X * weight[:, None, None]).reshape(-1, k)
+        wx = (X * weight[:, None, None]).reshape(-1, big_k)
         gram = wx.T @ flat_x
-        gram = gram + RIDGE * np.trace(gram) / k * np.eye(k)
-        kkt = np.block([[2 * gram, a[:, None]], [a[None, :], np.zeros((1, 1))]])
-        w = np.linalg.solve(kkt, np.concatenate([2 * wx.T @ flat_y, [b]]))[:k]
+        diag = np.diag(gram).reshape(len(labels), k).mean(axis=1)
+        gram = gram + RIDGE * np.diag(np.repeat(np.maximum(diag, 1e-12), k))
+        rhs = 2 * wx.T @ flat_y
+        w = np.linalg.solve(2 * gram, rhs)
+        gap = float(a @ w - b)
+        if abs(gap) > tol:
+            kkt = np.block([[2 * gram, a[:, None]], [a[None, :], np.zeros((1, 1))]])
+            w = np.linalg.solve(kkt, np.concatenate([rhs, [b + math.copysign(tol, gap)]]))[:big_k]
         resid = np.sqrt(np.mean((y - X @ w) ** 2, axis=1))
         weight = 1.0 / np.maximum(resid, 0.05)
-    return np.round(w, 6)
+    return mapping, labels, np.round(w.reshape(len(labels), k), 6)
 
 
 if __name__ == "__main__":

@@ -144,3 +144,46 @@ def test_week_bucket_needs_mondays():
     for s in j["series"]:
         s["start"] = "2021-01-04"
     validate(j)
+
+
+def test_idle_periods_and_recency_groups():
+    from transforms.demand_forecast import MIN_FIT_SERIES, idle_periods, recency_groups
+
+    assert idle_periods([0, 3, 0, 0]) == 2 and idle_periods([0, 3, 0, 0], end=2) == 0
+    assert idle_periods([1, 0, 0]) == 2 and idle_periods([0, 0]) == 2 and idle_periods([5]) == 0
+    many = MIN_FIT_SERIES
+    assert recency_groups([many, many, many]) == ([0, 1, 2], ["0-5", "6-11", "12+"])
+    # a thin oldest group joins the middle one; a thin most recent group joins the next
+    assert recency_groups([many, many, 1]) == ([0, 1, 1], ["0-5", "6+"])
+    assert recency_groups([1, many, many]) == ([0, 0, 1], ["0-11", "12+"])
+    assert recency_groups([many, 0, 0]) == ([0, 0, 0], ["0+"])
+
+
+def test_parts_that_stopped_selling_are_damped_and_pooled_bias_bounded(tmp_path):
+    """40 parts: half keep selling 2 a month, half sold the same until 18 months ago and then nothing.
+    The silent ones' forecasts are damped far below their historic level; the combination's pooled
+    bias on the origins stays within the tolerance."""
+    from transforms.demand_forecast import BIAS_TOLERANCE
+
+    series = []
+    for n in range(20):
+        live = [float((i + n) % 3 == 0) * 6 for i in range(MONTHS)]  # 6 every third month: rate 2
+        dead = live[:30] + [0.0] * 18
+        series += [{"id": f"LIVE{n}", "start": "2021-01-01", "values": live},
+                   {"id": f"DEAD{n}", "start": "2021-01-01", "values": dead}]  # fmt: skip
+    path = tmp_path / "job.json"
+    path.write_text(json.dumps(job(series=series)))
+    result = json.loads(Path(run_in_subprocess(str(path))).read_text())
+    s = by_id(result)
+    live = sum(sum(s[f"LIVE{n}"]["forecast"]) for n in range(20)) / 120
+    dead = sum(sum(s[f"DEAD{n}"]["forecast"]) for n in range(20)) / 120
+    assert abs(live - 2.0) < 0.5
+    assert dead < 0.25 * live
+    (name,) = [k for k in result["combinations"] if k.startswith("combo(")]
+    # origins cut 3, 6, 9 and 12 months after the silent parts' last sale: the 12-month group is too
+    # thin (20 series-origins) and joins the 6-11 one
+    assert list(result["combinations"][name]) == ["0-5", "6+"]
+    # pooled bias of the combination on the origins (mean demand there: 1, the live half's 2): within the
+    # tolerance, up to what clipping negative forecasts at zero adds
+    bias = sum(x["scores"][name]["bias"] for x in result["series"]) / len(series)
+    assert abs(bias) <= BIAS_TOLERANCE * 1.0 + 0.02
