@@ -30,9 +30,10 @@ def project_root() -> str:
     return str(PROJECT_ROOT)
 
 
-def forecast_job(job_path: str | None, project_root: str) -> str | None:
+def forecast_job(job_path: str | None, project_root: str) -> str:
     """Run the forecast job at ``job_path``; return the path of its result file. No job (the week's
-    proposals are already frozen): nothing to forecast, None.
+    proposals are already frozen): nothing to forecast, "" (a return value, so the next task finds
+    one in XCom).
 
     Self-contained on purpose: ``@task.external_python`` runs this function's source alone in the
     forecasting interpreter, where nothing of the hub is imported.
@@ -40,7 +41,7 @@ def forecast_job(job_path: str | None, project_root: str) -> str | None:
     import sys
 
     if job_path is None:
-        return None
+        return ""
     if project_root not in sys.path:
         sys.path.insert(0, project_root)
     from transforms.demand_forecast import run_job

@@ -62,7 +62,7 @@ def store_forecasts(engine: Engine, run_id: str, planning_week: date, result_pat
     if run is not None and run.status in FROZEN:
         log.info("planning week %s is %s: its forecasts stand", planning_week, run.status)
         return {"stored": 0, "status": run.status}
-    if result_path is None:
+    if not result_path:
         raise PlanningError(f"no forecast result for planning week {planning_week}")
     result = json.loads(Path(result_path).read_text(encoding="utf-8"))
     history_to = history_end(p.bucket, planning_week)
