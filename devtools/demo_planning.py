@@ -64,7 +64,8 @@ def planning_summary(conn: Any, sandbox: dict[str, Any], say: Callable[[str], No
     sent = conn.execute(
         select(func.count()).where(ledger.c.target == "sap.purchase_requisition", ledger.c.status == "sent")
     ).scalar_one()
-    in_sap = requests.get(f"{sandbox['control_url']}/records/sap_s4/purchase_requisitions/all", timeout=10).json()
+    url = f"{sandbox['control_url']}/records/sap_s4/purchase_requisitions/all"
+    in_sap = requests.get(url, timeout=10).json()["record"]
     say(
         f"  SAP requisitions   {requested} created through the ledger ({sent} ledger entries); SAP holds "
         f"{in_sap.get('count', '?')}"
