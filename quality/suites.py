@@ -490,6 +490,43 @@ COUNT_RESULTS_TABLE = SuiteSpec(
     parameters={"min_rows": 0},
 )
 
+DEMAND_FORECASTS_TABLE = SuiteSpec(
+    description="Each planning week's forecast per material and plant (table demand_forecasts).",
+    rules=(
+        columns_present("planning_week", "material", "plant", "demand_class", "model", "demand_per_day"),
+        row_count_between({"$PARAMETER": "min_rows"}),
+        *not_null("demand_class", "model", "history", "forecast", "demand_per_day", "error_sd_per_day", blocking=True),
+        in_set("demand_class", ("smooth", "intermittent", "erratic", "lumpy", "too_short"), blocking=True),
+        between("demand_per_day", 0, blocking=True, says="a forecast is never negative demand"),
+        between("error_sd_per_day", 0, blocking=True),
+    ),
+    noun="demand forecast",
+    parameters={"min_rows": 0},
+)
+
+REPLENISHMENT_PROPOSALS_TABLE = SuiteSpec(
+    description="What to buy per planning week, plant and material (table replenishment_proposals).",
+    rules=(
+        columns_present("planning_week", "plant", "material", "order_qty", "proposed_qty", "value", "budget_status"),
+        row_count_between({"$PARAMETER": "min_rows"}),
+        *not_null("order_qty", "proposed_qty", "value", "unit_cost", "currency", "priority", blocking=True),
+        between("order_qty", 0, strict_min=True, blocking=True, says="a proposal orders something"),
+        between("proposed_qty", 0, blocking=True),
+        between("value", 0, blocking=True),
+        between("priority", 1, blocking=True),
+        Rule(
+            "expect_column_pair_values_a_to_be_greater_than_b",
+            {"column_A": "order_qty", "column_B": "proposed_qty", "or_equal": True},
+            blocking=True,
+            says="the budget only ever cuts a proposal, never raises it",
+        ),
+        in_set("budget_status", ("within", "partly_cut", "cut", "no_budget"), blocking=True),
+        in_set("decision", ("proposed", "approved", "rejected", "requested"), blocking=True),
+    ),
+    noun="replenishment proposal",
+    parameters={"min_rows": 0},
+)
+
 SUITES: dict[str, SuiteSpec] = {
     "raw_crm_orders": RAW_CRM_ORDERS,
     "accepted_orders": ACCEPTED_ORDERS,
@@ -501,6 +538,8 @@ SUITES: dict[str, SuiteSpec] = {
     "book_stock": BOOK_STOCK_TABLE,
     "warehouse_counts": WAREHOUSE_COUNTS,
     "count_results": COUNT_RESULTS_TABLE,
+    "demand_forecasts": DEMAND_FORECASTS_TABLE,
+    "replenishment_proposals": REPLENISHMENT_PROPOSALS_TABLE,
 }
 
 

@@ -123,6 +123,8 @@ def store_forecasts(engine: Engine, run_id: str, planning_week: date, result_pat
             ],
             key=("planning_week",),
         )
+    gate = _gate(engine, "demand_forecasts", run_id)
+    log.info("gate demand_forecasts: %d rows, all rules held", gate.evaluated)
     log.info(
         "forecasts of %s: %d series in %.1f s; classes %s; models chosen %s",
         planning_week,
@@ -132,6 +134,15 @@ def store_forecasts(engine: Engine, run_id: str, planning_week: date, result_pat
         summary["chosen"],
     )
     return {"stored": len(rows), **summary}
+
+
+def _gate(engine: Engine, name: str, run_id: str) -> Any:
+    """The table's data-quality gate (quality/suites.py), recorded in gate_results; a breach fails the
+    task (GateBreach) with the rule and the rows that broke it."""
+    from quality.sql_gate import run_table_gate
+
+    with engine.begin() as conn:
+        return run_table_gate(name, engine.url.render_as_string(hide_password=False), name, conn=conn, run_id=run_id)
 
 
 def _count(values: Any) -> dict[str, int]:
@@ -196,6 +207,8 @@ def propose(engine: Engine, run_id: str, planning_week: date, settings: Any) -> 
             .where(planning_runs.c.planning_week == planning_week)
             .values(status=status, proposal=proposal, run_id=run_id, updated_at=utcnow())
         )
+    gate = _gate(engine, "replenishment_proposals", run_id)
+    log.info("gate replenishment_proposals: %d rows, all rules held", gate.evaluated)
     for plant in proposal["plants"]:
         log.info(
             "plant %s: %d proposals worth %s %s, budget %s: %d cut (%s %s)",

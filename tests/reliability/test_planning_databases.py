@@ -271,3 +271,25 @@ def test_hub_planning_show_and_approve(planned) -> None:
     assert as_json["run"]["status"] == "approved" and len(as_json["proposals"]) == len(
         _rows(engine, replenishment_proposals, (replenishment_proposals.c.priority,))
     )
+
+
+def test_forecasts_and_proposals_pass_their_gates_and_a_bad_row_breaks_it(planned) -> None:
+    from sqlalchemy import update
+
+    from hub.schema import gate_results
+    from quality.errors import GateBreach
+
+    engine = planned["engine"]
+    with engine.connect() as conn:
+        gates = {r.gate: r for r in conn.execute(select(gate_results))}
+    assert gates["demand_forecasts"].evaluated == len(PARTS) and gates["demand_forecasts"].quarantined == 0
+    assert gates["replenishment_proposals"].evaluated > 0
+    with engine.begin() as conn:  # a budget that raised a proposal instead of cutting it
+        first = conn.execute(select(replenishment_proposals).order_by(replenishment_proposals.c.priority)).first()
+        conn.execute(
+            update(replenishment_proposals)
+            .where(replenishment_proposals.c.material == first.material)
+            .values(proposed_qty=first.order_qty + 5)
+        )
+    with pytest.raises(GateBreach, match="never raises"):
+        proposals._gate(engine, "replenishment_proposals", "check")
