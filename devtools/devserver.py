@@ -100,6 +100,9 @@ def up_env(extract_dir: Path, *, cpus: int | None, host: str) -> dict[str, str]:
         "AIRFLOW__API__PORT": str(API_PORT),
         "AIRFLOW__API__WORKERS": "1",
         "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": str(max(1, min(2, (cpus or 1) // 2))),
+        # Operators read what each task did in its log: the hub's steps say it at INFO (the demo's
+        # console stays at WARNING, local_airflow.airflow_env).
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "HUB__MASTERDATA__EXTRACT_DIR": str(extract_dir),
         "HUB__INVENTORY__COUNT_DIR": str(COUNT_DIR),
     }

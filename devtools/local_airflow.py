@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -181,6 +182,8 @@ def prepare(
     if fresh:
         for stale in home.glob("airflow.db*"):
             stale.unlink()
+        # The run history starts over: task logs of the old runs would mix with new runs of the same id.
+        shutil.rmtree(home / "logs", ignore_errors=True)
     (home / "passwords.json").write_text(json.dumps({UI_USER: UI_PASSWORD}))
     env = airflow_env(home)
     _airflow(["db", "migrate"], env)

@@ -32,6 +32,8 @@ def test_dags_start_unpaused_and_tasks_read_the_sandbox_extract(tmp_path):
     env = devserver.up_env(tmp_path / "masterdata", cpus=2, host="127.0.0.1")
     assert env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] == "False"
     assert env["HUB__MASTERDATA__EXTRACT_DIR"] == str(tmp_path / "masterdata")
+    # the steps tell operators what they did at INFO, in each task's log
+    assert env["AIRFLOW__LOGGING__LOGGING_LEVEL"] == "INFO"
 
 
 def test_every_airflow_setting_it_sets_exists(airflow_home):
