@@ -110,6 +110,8 @@ def finance_settlement():
 
 
 def _day():  # noqa: ANN202 - flows.finance_settlement.Day, imported lazily
+    from zoneinfo import ZoneInfo
+
     from flows import finance_settlement as steps
     from hub.settings import get_settings
 
@@ -119,6 +121,14 @@ def _day():  # noqa: ANN202 - flows.finance_settlement.Day, imported lazily
         from datetime import date
 
         return steps.named_day(date.fromisoformat(ctx["params"]["day"]), zone)
+    if ctx.get("data_interval_start") is None:  # triggered without a logical date: the day that closed last
+        from datetime import timedelta
+
+        from flows.finance_settlement import DAY_CLOSES
+
+        local = ctx["dag_run"].run_after.astimezone(ZoneInfo(zone))
+        closed = local.date() - timedelta(days=1 if local.time() >= DAY_CLOSES else 2)
+        return steps.named_day(closed, zone)
     return steps.day_of(ctx["data_interval_start"], ctx["data_interval_end"], zone)
 
 

@@ -171,6 +171,8 @@ def _window():  # noqa: ANN202 - flows.inventory_reconciliation.Window, imported
     zone = get_settings().hub.timezone
     if ctx["params"].get("day"):
         return steps.day_window(date.fromisoformat(ctx["params"]["day"]), zone)
+    if ctx.get("data_interval_end") is None:  # triggered without a logical date: today's business day
+        return steps.day_window(steps.business_day_of(ctx["dag_run"].run_after, zone), zone)
     return steps.window(ctx["data_interval_start"], ctx["data_interval_end"], zone)
 
 

@@ -37,7 +37,7 @@ Mondays at 06:00 Asia/Shanghai, for the week that starts:
    ledger (`sap.purchase_requisition`, found again by PurReqnExternalReference: never twice).
 6. **remind**: customers' parts bought at a steady rhythm and due again → a Zoho Task / Fxiaoke
    follow-up record on the account, once per purchase cycle (`crm.<name>.reminder`, looked up by key).
-7. **report**: `output/planning/planning_<week>.csv|xlsx|html` (charts of the top parts).
+7. **report**: `output/planning/replenishment_planning_<week>.csv|xlsx|html` (charts of the top parts).
 
 Re-run a week: trigger with the param `week`. Its proposals are frozen once made, so a re-run never
 requests twice. Ops: `hub planning show WEEK`, `hub ledger list --target sap.purchase_requisition`.
@@ -55,8 +55,11 @@ def _approval_timeout() -> timedelta:
     schedule=CronDataIntervalTimetable("0 6 * * 1", timezone="Asia/Shanghai"),
     start_date=datetime(2026, 11, 2),
     catchup=False,
-    # A week may wait days for its approval; the next week plans meanwhile (its own proposals).
-    max_active_runs=2,
+    # Planning spends the purchasing budget: it starts paused and is switched on once the ERP extract,
+    # a CRM sync and an inventory snapshot are in (a run on a half-synced history would be frozen).
+    is_paused_upon_creation=True,
+    # A week may wait days for its approval; the next weeks plan meanwhile (their own proposals).
+    max_active_runs=3,
     default_args=default_args(),
     tags=["planning", "forecast", "sap", "crm", "approval"],
     doc_md=DOC,
@@ -162,7 +165,8 @@ def _week():  # noqa: ANN202 - datetime.date
     zone = get_settings().hub.timezone
     if ctx["params"].get("week"):
         return planning_week(date.fromisoformat(ctx["params"]["week"]), zone)
-    return planning_week(ctx["data_interval_end"], zone)
+    # triggered without a logical date (Airflow 3's REST default): the week the run starts in
+    return planning_week(ctx.get("data_interval_end") or ctx["dag_run"].run_after, zone)
 
 
 replenishment_planning()
