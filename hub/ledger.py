@@ -35,7 +35,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from hub import jsonable
-from hub.db import utcnow
+from hub.db import count_in_chunks, in_chunks, utcnow
 from hub.schema import ledger
 
 
@@ -335,11 +335,11 @@ class Ledger:
         """
         rows: list[Row] = []
         with self.engine.connect() as conn:
-            for i in range(0, len(keys), 500):
+            for chunk in in_chunks(keys):
                 rows += conn.execute(
                     select(ledger).where(
                         ledger.c.target == target,
-                        ledger.c.idem_key.in_(list(keys[i : i + 500])),
+                        ledger.c.idem_key.in_(chunk),
                         ledger.c.status.in_(("in_flight", "failed")),
                         ledger.c.attempts > 0,
                     )
@@ -536,11 +536,11 @@ def requeue_failed(engine: Engine, ids: list[int] | None = None, target: str | N
     Attempts are kept, so the re-send asks the target first whether an earlier try got through.
     """
     stmt = update(ledger).where(ledger.c.status == "failed").values(status="pending", updated_at=utcnow())
-    if ids:
-        stmt = stmt.where(ledger.c.id.in_(ids))
     if target:
         stmt = stmt.where(ledger.c.target == target)
     with engine.begin() as conn:
+        if ids:
+            return count_in_chunks(conn, ids, lambda chunk: stmt.where(ledger.c.id.in_(chunk)))
         return conn.execute(stmt).rowcount
 
 

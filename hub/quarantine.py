@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, Row, func, select, update
 
 from hub import jsonable
 from hub.bulk import upsert
-from hub.db import utcnow
+from hub.db import count_in_chunks, utcnow
 from hub.schema import quarantine
 
 
@@ -69,13 +69,12 @@ def resolve(conn: Connection, source: str, record_keys: Sequence[str], stages: S
         return 0
     stmt = (
         update(quarantine)
-        .where(quarantine.c.source == source, quarantine.c.record_key.in_(list(record_keys)))
-        .where(quarantine.c.status != "resolved")
+        .where(quarantine.c.source == source, quarantine.c.status != "resolved")
         .values(status="resolved", updated_at=utcnow())
     )
     if stages:
         stmt = stmt.where(quarantine.c.stage.in_(list(stages)))
-    return conn.execute(stmt).rowcount
+    return count_in_chunks(conn, record_keys, lambda chunk: stmt.where(quarantine.c.record_key.in_(chunk)))
 
 
 def requeued(conn: Connection, source: str, stages: Sequence[str]) -> list[Row]:
@@ -164,13 +163,13 @@ def requeue(
 ) -> int:
     """Mark open rows for replay (``hub quarantine requeue`` and the DAG param)."""
     stmt = update(quarantine).where(quarantine.c.status == "open").values(status="requeued", updated_at=utcnow())
-    if ids:
-        stmt = stmt.where(quarantine.c.id.in_(list(ids)))
     if stage:
         stmt = stmt.where(quarantine.c.stage.in_([stage] if isinstance(stage, str) else list(stage)))
     if source:
         stmt = stmt.where(quarantine.c.source == source)
     with engine.begin() as conn:
+        if ids:
+            return count_in_chunks(conn, ids, lambda chunk: stmt.where(quarantine.c.id.in_(chunk)))
         return conn.execute(stmt).rowcount
 
 

@@ -15,7 +15,7 @@ from flows.crms import adapter as get_source
 from flows.crms import default_tax_rate
 from hub import quarantine
 from hub.bulk import upsert
-from hub.db import utcnow
+from hub.db import count_in_chunks, pairs_in, rows_in_chunks, utcnow
 from hub.keys import crm_order_id_of, record_key
 from hub.lifecycle import NOT_IN_SAP, OrderState
 from hub.schema import (
@@ -224,13 +224,16 @@ def _encodable(text: str) -> bool:
 def _request_cancellations(conn: Connection, source_name: str, crm_order_ids: list[str], run_id: str, now: Any) -> None:
     """A customer's cancellation of an order SAP holds: recorded once (a later pull of the same
     cancelled record changes nothing); ``shipment_notices`` asks the warehouse and SAP to stop it."""
-    known = set(
-        conn.scalars(
-            select(order_cancellations.c.crm_order_id).where(
-                order_cancellations.c.source == source_name, order_cancellations.c.crm_order_id.in_(crm_order_ids)
-            )
+    known = {
+        r.crm_order_id
+        for r in rows_in_chunks(
+            conn,
+            crm_order_ids,
+            lambda chunk: select(order_cancellations.c.crm_order_id).where(
+                order_cancellations.c.source == source_name, order_cancellations.c.crm_order_id.in_(chunk)
+            ),
         )
-    )
+    }
     new = [i for i in crm_order_ids if i not in known]
     if new:
         conn.execute(
@@ -261,10 +264,12 @@ def _write_orders(
     ids = [order["crm_order_id"] for order, _ in accepted.values()]
     existing = {
         r.crm_order_id: r
-        for r in conn.execute(
-            select(orders.c.crm_order_id, orders.c.content_hash, orders.c.status).where(
-                orders.c.source == source_name, orders.c.crm_order_id.in_(ids)
-            )
+        for r in rows_in_chunks(
+            conn,
+            ids,
+            lambda chunk: select(orders.c.crm_order_id, orders.c.content_hash, orders.c.status).where(
+                orders.c.source == source_name, orders.c.crm_order_id.in_(chunk)
+            ),
         )
     }
     now = utcnow()
@@ -299,7 +304,11 @@ def _write_orders(
     )
     if to_write:
         changed = [(source_name, o["crm_order_id"]) for o, _ in to_write]
-        conn.execute(delete(order_lines).where(tuple_(order_lines.c.source, order_lines.c.crm_order_id).in_(changed)))
+        count_in_chunks(
+            conn,
+            changed,
+            lambda chunk: delete(order_lines).where(pairs_in(order_lines.c.source, order_lines.c.crm_order_id, chunk)),
+        )
         upsert(
             conn,
             orders,

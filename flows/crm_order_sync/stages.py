@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from hub.db import utcnow
+from hub.db import count_in_chunks, utcnow
 from hub.schema import (
     crm_inbox,
 )
@@ -41,13 +41,16 @@ def inbox_rows(conn: Connection, source_name: str, run_id: str, stage: str) -> l
 
 
 def set_stage(conn: Connection, source_name: str, order_ids: Iterable[str], stage: str) -> None:
-    ids = list(order_ids)
-    for i in range(0, len(ids), 500):
-        conn.execute(
+    now = utcnow()
+    count_in_chunks(
+        conn,
+        order_ids,
+        lambda chunk: (
             update(crm_inbox)
-            .where(crm_inbox.c.source == source_name, crm_inbox.c.crm_order_id.in_(ids[i : i + 500]))
-            .values(stage=stage, updated_at=utcnow())
-        )
+            .where(crm_inbox.c.source == source_name, crm_inbox.c.crm_order_id.in_(chunk))
+            .values(stage=stage, updated_at=now)
+        ),
+    )
 
 
 # What reading a hostile record can raise (a list where an object was expected, a number out of a

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, select
 
 from hub.bulk import upsert
-from hub.db import utcnow
+from hub.db import count_in_chunks, utcnow
 from hub.schema import billing_documents, billing_items, goods_issues, sync_cursors
 
 log = logging.getLogger(__name__)
@@ -87,8 +87,9 @@ def read_billing(
     with engine.begin() as conn:
         numbers = [d["billing_document"] for d in docs]
         upsert(conn, billing_documents, docs, key=("billing_document",), ignore=frozenset({"run_id", "read_at"}))
-        for i in range(0, len(numbers), 500):  # a re-read document brings all its items again
-            conn.execute(delete(billing_items).where(billing_items.c.billing_document.in_(numbers[i : i + 500])))
+        count_in_chunks(  # a re-read document brings all its items again
+            conn, numbers, lambda chunk: delete(billing_items).where(billing_items.c.billing_document.in_(chunk))
+        )
         upsert(conn, billing_items, items, key=("billing_document", "item"))
         if newest and (mark is None or newest > mark):
             upsert(

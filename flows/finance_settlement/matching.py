@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, delete, insert, select, tuple_
 
 from hub import gate_results
+from hub.db import in_chunks
 from hub.schema import (
     billing_documents,
     billing_items,
@@ -39,14 +40,12 @@ from transforms.settlement_money import (
 
 log = logging.getLogger(__name__)
 
-# Order items per IN list: SQLite takes at most 250,000 bound values in one statement (32,766 before
-# 3.32) and PostgreSQL 65,535, so a day with hundreds of thousands of billed order lines is read in
-# chunks of this many (sap_order, sap_item) keys, each row read once (the keys are distinct). On
-# SQLite each chunk also names the range of its SAP orders (implied by its sorted keys; SQLite's
-# BINARY collation orders text as Python does): SQLite scans the whole table for a row-value IN list,
-# but reads a range on the order number through the index, so a day costs one pass over its own rows,
-# not one pass over the table per chunk (1M billed lines: minutes → seconds).
-KEY_CHUNK = 5_000
+# A day with hundreds of thousands of billed order lines is read in chunks of (sap_order, sap_item)
+# keys (hub.db.in_chunks: under every database's limit of bound values), each row read once (the
+# keys are distinct). On SQLite each chunk also names the range of its SAP orders (implied by its
+# sorted keys; SQLite's BINARY collation orders text as Python does): SQLite scans the whole table
+# for a row-value IN list, but reads a range on the order number through the index, so a day costs
+# one pass over its own rows, not one pass over the table per chunk (1M billed lines: minutes → seconds).
 
 
 def _by_keys(conn: Any, keys: set[tuple[str, str]], statement: Any, order_column: Any) -> list[Any]:
@@ -55,8 +54,7 @@ def _by_keys(conn: Any, keys: set[tuple[str, str]], statement: Any, order_column
     ordered = sorted(keys)
     ranged = conn.dialect.name == "sqlite"
     rows: list[Any] = []
-    for start in range(0, len(ordered), KEY_CHUNK):
-        chunk = ordered[start : start + KEY_CHUNK]
+    for chunk in in_chunks(ordered):
         stmt = statement(chunk)
         if ranged:
             stmt = stmt.where(order_column.between(chunk[0][0], chunk[-1][0]))

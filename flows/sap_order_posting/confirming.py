@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, tuple_
+from sqlalchemy import Connection, Engine, delete
 
 from connectors.http import AuthError, PermanentError, TransientError
 from flows.crms import adapter as get_source
@@ -21,7 +21,7 @@ from flows.crms import crm_clients, write_back_once, write_back_payload
 from flows.sap_order_posting.due import confirmation_key, pending
 from hub import quarantine
 from hub.bulk import upsert
-from hub.db import utcnow
+from hub.db import count_in_chunks, pairs_in, utcnow
 from hub.keys import record_key
 from hub.ledger import Delivered, Ledger, LedgerBusy, LedgerConflict, SendResult
 from hub.lifecycle import OrderState as S
@@ -148,10 +148,12 @@ def _release_requeued(conn: Connection) -> None:
     keys = requeued_orders(conn, [CRM_STAGE, MAIL_STAGE])
     if not keys:
         return
-    conn.execute(
-        delete(order_confirmations).where(
-            tuple_(order_confirmations.c.source, order_confirmations.c.crm_order_id).in_(keys)
-        )
+    count_in_chunks(
+        conn,
+        keys,
+        lambda chunk: delete(order_confirmations).where(
+            pairs_in(order_confirmations.c.source, order_confirmations.c.crm_order_id, chunk)
+        ),
     )
     set_status(conn, keys, S.POSTED, only_from=(S.CONFIRMED, S.PARTIAL))
     for source, crm_order_id in keys:

@@ -7,9 +7,10 @@ import hashlib
 from collections import defaultdict
 from decimal import Decimal
 
-from sqlalchemy import Connection, and_, select, tuple_
+from sqlalchemy import Connection, and_, select
 
 from hub import jsonable
+from hub.db import pairs_in, rows_in_chunks
 from hub.lifecycle import CONFIRMABLE
 from hub.schema import customers, order_allocations, order_confirmations, order_lines, orders, sap_orders
 from transforms.confirmation import Confirmation, ConfirmedLine
@@ -62,29 +63,33 @@ def pending(conn: Connection, default_language: str) -> list[Confirmation]:
         return []
     keys = [(h.source, h.crm_order_id) for h in heads]
     lines: dict[tuple[str, str], list[ConfirmedLine]] = defaultdict(list)
-    for ln in conn.execute(
-        select(
-            order_lines.c.source,
-            order_lines.c.crm_order_id,
-            order_lines.c.line_no,
-            order_lines.c.crm_line_id,
-            order_lines.c.material,
-            order_lines.c.description,
-            order_lines.c.quantity,
-            order_lines.c.unit,
-            order_allocations.c.confirmed_qty,
-            order_allocations.c.confirmed_date,
-        )
-        .outerjoin(
-            order_allocations,
-            and_(
-                order_allocations.c.source == order_lines.c.source,
-                order_allocations.c.crm_order_id == order_lines.c.crm_order_id,
-                order_allocations.c.line_no == order_lines.c.line_no,
-            ),
-        )
-        .where(tuple_(order_lines.c.source, order_lines.c.crm_order_id).in_(keys))
-        .order_by(order_lines.c.source, order_lines.c.crm_order_id, order_lines.c.line_no)
+    for ln in rows_in_chunks(
+        conn,
+        keys,
+        lambda chunk: (
+            select(
+                order_lines.c.source,
+                order_lines.c.crm_order_id,
+                order_lines.c.line_no,
+                order_lines.c.crm_line_id,
+                order_lines.c.material,
+                order_lines.c.description,
+                order_lines.c.quantity,
+                order_lines.c.unit,
+                order_allocations.c.confirmed_qty,
+                order_allocations.c.confirmed_date,
+            )
+            .outerjoin(
+                order_allocations,
+                and_(
+                    order_allocations.c.source == order_lines.c.source,
+                    order_allocations.c.crm_order_id == order_lines.c.crm_order_id,
+                    order_allocations.c.line_no == order_lines.c.line_no,
+                ),
+            )
+            .where(pairs_in(order_lines.c.source, order_lines.c.crm_order_id, chunk))
+            .order_by(order_lines.c.source, order_lines.c.crm_order_id, order_lines.c.line_no)
+        ),
     ):
         lines[(ln.source, ln.crm_order_id)].append(
             ConfirmedLine(

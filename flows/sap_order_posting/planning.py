@@ -10,13 +10,13 @@ from dataclasses import asdict
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, delete, select, tuple_
+from sqlalchemy import Engine, delete, select
 
 from connectors.http import BusinessError, ConnectorError, TransientError
 from flows.sap_order_posting.sap_records import link, lookup_in_sap, number_clash, refuse_clash
 from flows.sap_order_posting.stages import SAP_ORDER, hold, release_requeued
 from hub.bulk import upsert
-from hub.db import utcnow
+from hub.db import count_in_chunks, pairs_in, utcnow
 from hub.ledger import Ledger
 from hub.lifecycle import PLANNABLE
 from hub.lifecycle import OrderState as S
@@ -193,12 +193,13 @@ def _write_plan(
             key=("run_id", "plant", "material"),
         )
         planned = {(r.source, r.crm_order_id) for r in rows}
-        if planned:
-            conn.execute(
-                delete(order_allocations).where(
-                    tuple_(order_allocations.c.source, order_allocations.c.crm_order_id).in_(list(planned))
-                )
-            )
+        count_in_chunks(
+            conn,
+            sorted(planned),
+            lambda chunk: delete(order_allocations).where(
+                pairs_in(order_allocations.c.source, order_allocations.c.crm_order_id, chunk)
+            ),
+        )
         upsert(
             conn,
             order_allocations,

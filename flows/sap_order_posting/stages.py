@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlalchemy import Connection, select, tuple_, update
+from sqlalchemy import Connection, select, update
 
 from connectors.http import RetryPolicy
 from hub import quarantine
+from hub.db import count_in_chunks, pairs_in, rows_in_chunks
 from hub.keys import record_key
 from hub.lifecycle import OrderState as S
 from hub.repositories.orders import OrderKey, requeued_orders, set_status
@@ -34,10 +35,12 @@ def hold(conn: Connection, problems: Mapping[OrderKey, tuple[str, str, str | Non
         return
     names = {
         (r.source, r.crm_order_id): r.order_number
-        for r in conn.execute(
-            select(orders.c.source, orders.c.crm_order_id, orders.c.order_number).where(
-                tuple_(orders.c.source, orders.c.crm_order_id).in_(list(problems))
-            )
+        for r in rows_in_chunks(
+            conn,
+            problems,
+            lambda chunk: select(orders.c.source, orders.c.crm_order_id, orders.c.order_number).where(
+                pairs_in(orders.c.source, orders.c.crm_order_id, chunk)
+            ),
         )
     }
     quarantine.add(
@@ -69,10 +72,14 @@ def release_requeued(conn: Connection, run_id: str) -> int:
     for stage, (held_in, resume) in RELEASES.items():
         keys = requeued_orders(conn, [stage])
         released += set_status(conn, keys, resume, only_from=(held_in,))
-        if keys and stage == POSTINGS_GATE:  # the gate looks at what changed in this run
-            conn.execute(
-                update(order_allocations)
-                .where(tuple_(order_allocations.c.source, order_allocations.c.crm_order_id).in_(keys))
-                .values(run_id=run_id)
+        if stage == POSTINGS_GATE:  # the gate looks at what changed in this run
+            count_in_chunks(
+                conn,
+                keys,
+                lambda chunk: (
+                    update(order_allocations)
+                    .where(pairs_in(order_allocations.c.source, order_allocations.c.crm_order_id, chunk))
+                    .values(run_id=run_id)
+                ),
             )
     return released

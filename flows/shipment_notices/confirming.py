@@ -30,7 +30,7 @@ from flows.shipment_notices.stages import (
     touch,
 )
 from hub import quarantine
-from hub.db import utcnow
+from hub.db import count_in_chunks, rows_in_chunks, utcnow
 from hub.ledger import Delivered, Ledger, LedgerBusy, LedgerConflict
 from hub.repositories import inbox
 from hub.schema import deliveries, delivery_lines, parcels, receiver_inbox, shipment_confirms
@@ -111,10 +111,12 @@ def _split_duplicates(conn: Connection, readable: list[tuple[Any, Any]]) -> tupl
     one) or repeated within this batch are duplicates; the rest are fresh."""
     held = {
         (r.delivery, r.confirm_key)
-        for r in conn.execute(
-            select(shipment_confirms.c.delivery, shipment_confirms.c.confirm_key).where(
-                shipment_confirms.c.delivery.in_({c.delivery for _, c in readable})
-            )
+        for r in rows_in_chunks(
+            conn,
+            sorted({c.delivery for _, c in readable}),
+            lambda chunk: select(shipment_confirms.c.delivery, shipment_confirms.c.confirm_key).where(
+                shipment_confirms.c.delivery.in_(chunk)
+            ),
         )
     }
     fresh, duplicates = [], []
@@ -134,9 +136,14 @@ def _gate(conn: Connection, fresh: list[tuple[Any, Any]], run_id: str) -> set[st
     from quality.suites import SHIPMENT_CONFIRM_COLUMNS
 
     numbers = {c.delivery for _, c in fresh}
-    status = dict(
-        conn.execute(select(deliveries.c.delivery, deliveries.c.status).where(deliveries.c.delivery.in_(numbers))).all()
-    )
+    status = {
+        r.delivery: r.status
+        for r in rows_in_chunks(
+            conn,
+            sorted(numbers),
+            lambda chunk: select(deliveries.c.delivery, deliveries.c.status).where(deliveries.c.delivery.in_(chunk)),
+        )
+    }
     lines = _lines_of(conn, numbers)
     running: dict[tuple[str, int], Decimal] = {k: v.shipped_qty for k, v in lines.items()}
     rows = []
@@ -169,7 +176,9 @@ def _gate(conn: Connection, fresh: list[tuple[Any, Any]], run_id: str) -> set[st
 def _lines_of(conn: Connection, numbers: set[str]) -> dict[tuple[str, int], Any]:
     return {
         (r.delivery, r.line_no): r
-        for r in conn.execute(select(delivery_lines).where(delivery_lines.c.delivery.in_(numbers)))
+        for r in rows_in_chunks(
+            conn, sorted(numbers), lambda chunk: select(delivery_lines).where(delivery_lines.c.delivery.in_(chunk))
+        )
     }
 
 
@@ -241,7 +250,13 @@ def _release_requeued(conn: Connection) -> None:
     ids = [int(r.record_key.split(":", 1)[1]) for r in rows]
     if not ids:
         return
-    conn.execute(update(receiver_inbox).where(receiver_inbox.c.id.in_(ids)).values(processed_at=None, outcome=None))
+    count_in_chunks(
+        conn,
+        ids,
+        lambda chunk: (
+            update(receiver_inbox).where(receiver_inbox.c.id.in_(chunk)).values(processed_at=None, outcome=None)
+        ),
+    )
     quarantine.resolve(conn, QIMEN_SOURCE, [r.record_key for r in rows], [CONFIRM_STAGE, CONFIRMS_GATE])
 
 
@@ -259,10 +274,14 @@ def issue(engine: Engine, sap: Any, ledger: Ledger, run_id: str) -> dict[str, in
             select(deliveries).where(deliveries.c.status == "shipped").order_by(deliveries.c.delivery)
         ).all()
         quantities: dict[str, dict[str, str]] = defaultdict(dict)
-        for ln in conn.execute(
-            select(delivery_lines)
-            .where(delivery_lines.c.delivery.in_([d.delivery for d in todo]))
-            .order_by(delivery_lines.c.delivery, delivery_lines.c.line_no)
+        for ln in rows_in_chunks(
+            conn,
+            [d.delivery for d in todo],
+            lambda chunk: (
+                select(delivery_lines)
+                .where(delivery_lines.c.delivery.in_(chunk))
+                .order_by(delivery_lines.c.delivery, delivery_lines.c.line_no)
+            ),
         ):
             quantities[ln.delivery][str(ln.line_no)] = str(ln.shipped_qty)
     counts: Counter[str] = Counter()

@@ -12,14 +12,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, or_, select, tuple_, update
+from sqlalchemy import Connection, Engine, and_, or_, select, update
 
 from flows.crms import adapter as get_source
 from flows.crms import write_back_once, write_back_rendered
 from flows.shipment_notices.records import confirms_of, outbound_orders
 from flows.shipment_notices.stages import ASN, MAIL, NOTIFY_STAGE, crm_target
 from hub import quarantine
-from hub.db import utcnow
+from hub.db import pairs_in, rows_in_chunks, utcnow
 from hub.keys import record_key
 from hub.ledger import Delivered, Ledger, LedgerBusy, LedgerConflict, SendResult
 from hub.schema import (
@@ -124,20 +124,25 @@ def mail_shipments(
 def _customers_of(conn: Connection, numbers: Sequence[str]) -> dict[str, Any]:
     return {
         r.delivery: r
-        for r in conn.execute(
-            select(
-                deliveries.c.delivery,
-                orders.c.order_number,
-                orders.c.customer_number,
-                customers.c.name.label("customer_name"),
-                customers.c.email,
-                customers.c.language,
-            )
-            .join(
-                orders, (orders.c.source == deliveries.c.source) & (orders.c.crm_order_id == deliveries.c.crm_order_id)
-            )
-            .outerjoin(customers, customers.c.customer_number == orders.c.customer_number)
-            .where(deliveries.c.delivery.in_(list(numbers)))
+        for r in rows_in_chunks(
+            conn,
+            numbers,
+            lambda chunk: (
+                select(
+                    deliveries.c.delivery,
+                    orders.c.order_number,
+                    orders.c.customer_number,
+                    customers.c.name.label("customer_name"),
+                    customers.c.email,
+                    customers.c.language,
+                )
+                .join(
+                    orders,
+                    (orders.c.source == deliveries.c.source) & (orders.c.crm_order_id == deliveries.c.crm_order_id),
+                )
+                .outerjoin(customers, customers.c.customer_number == orders.c.customer_number)
+                .where(deliveries.c.delivery.in_(chunk))
+            ),
         )
     }
 
@@ -214,34 +219,45 @@ def _shipment_updates(conn: Connection) -> list[ShipmentUpdate]:
         return []
     heads = {
         (r.source, r.crm_order_id): r
-        for r in conn.execute(
-            select(orders.c.source, orders.c.crm_order_id, orders.c.order_number, orders.c.status).where(
-                tuple_(orders.c.source, orders.c.crm_order_id).in_(keys)
-            )
+        for r in rows_in_chunks(
+            conn,
+            keys,
+            lambda chunk: select(orders.c.source, orders.c.crm_order_id, orders.c.order_number, orders.c.status).where(
+                pairs_in(orders.c.source, orders.c.crm_order_id, chunk)
+            ),
         )
     }
     shipped: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
     tracking: dict[tuple[str, str, str], list[str]] = defaultdict(list)
     carriers: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for r in conn.execute(
-        select(
-            deliveries.c.source,
-            deliveries.c.crm_order_id,
-            delivery_lines.c.sap_order_item,
-            delivery_lines.c.shipped_qty,
-            deliveries.c.delivery,
-        )
-        .join(delivery_lines, delivery_lines.c.delivery == deliveries.c.delivery)
-        .where(tuple_(deliveries.c.source, deliveries.c.crm_order_id).in_(keys), deliveries.c.status == "issued")
+    for r in rows_in_chunks(
+        conn,
+        keys,
+        lambda chunk: (
+            select(
+                deliveries.c.source,
+                deliveries.c.crm_order_id,
+                delivery_lines.c.sap_order_item,
+                delivery_lines.c.shipped_qty,
+                deliveries.c.delivery,
+            )
+            .join(delivery_lines, delivery_lines.c.delivery == deliveries.c.delivery)
+            .where(pairs_in(deliveries.c.source, deliveries.c.crm_order_id, chunk), deliveries.c.status == "issued")
+        ),
     ):
         shipped[(r.source, r.crm_order_id, r.sap_order_item)] += r.shipped_qty
-    for r in conn.execute(
-        select(deliveries.c.source, deliveries.c.crm_order_id, parcels.c.carrier_name, parcels.c.carrier_code)
-        .add_columns(parcels.c.tracking_number, delivery_lines.c.sap_order_item)
-        .join(parcels, parcels.c.delivery == deliveries.c.delivery)
-        .join(delivery_lines, delivery_lines.c.delivery == deliveries.c.delivery)
-        .where(tuple_(deliveries.c.source, deliveries.c.crm_order_id).in_(keys), deliveries.c.status == "issued")
-        .order_by(parcels.c.parcel)
+    # Per order, its parcels come in order (a chunk holds all of an order's).
+    for r in rows_in_chunks(
+        conn,
+        keys,
+        lambda chunk: (
+            select(deliveries.c.source, deliveries.c.crm_order_id, parcels.c.carrier_name, parcels.c.carrier_code)
+            .add_columns(parcels.c.tracking_number, delivery_lines.c.sap_order_item)
+            .join(parcels, parcels.c.delivery == deliveries.c.delivery)
+            .join(delivery_lines, delivery_lines.c.delivery == deliveries.c.delivery)
+            .where(pairs_in(deliveries.c.source, deliveries.c.crm_order_id, chunk), deliveries.c.status == "issued")
+            .order_by(parcels.c.parcel)
+        ),
     ):
         name = r.carrier_name or r.carrier_code
         if name not in carriers[(r.source, r.crm_order_id)]:
@@ -250,24 +266,28 @@ def _shipment_updates(conn: Connection) -> list[ShipmentUpdate]:
         if r.tracking_number and r.tracking_number not in bucket:
             bucket.append(r.tracking_number)
     lines: dict[tuple[str, str], list[ShippedLine]] = defaultdict(list)
-    for r in conn.execute(
-        select(
-            order_lines.c.source,
-            order_lines.c.crm_order_id,
-            order_lines.c.line_no,
-            order_lines.c.crm_line_id,
-            order_lines.c.material,
-            order_lines.c.quantity,
-            order_allocations.c.sap_item,
-        )
-        .join(
-            order_allocations,
-            (order_allocations.c.source == order_lines.c.source)
-            & (order_allocations.c.crm_order_id == order_lines.c.crm_order_id)
-            & (order_allocations.c.line_no == order_lines.c.line_no),
-        )
-        .where(tuple_(order_lines.c.source, order_lines.c.crm_order_id).in_(keys))
-        .order_by(order_lines.c.line_no)
+    for r in rows_in_chunks(
+        conn,
+        keys,
+        lambda chunk: (
+            select(
+                order_lines.c.source,
+                order_lines.c.crm_order_id,
+                order_lines.c.line_no,
+                order_lines.c.crm_line_id,
+                order_lines.c.material,
+                order_lines.c.quantity,
+                order_allocations.c.sap_item,
+            )
+            .join(
+                order_allocations,
+                (order_allocations.c.source == order_lines.c.source)
+                & (order_allocations.c.crm_order_id == order_lines.c.crm_order_id)
+                & (order_allocations.c.line_no == order_lines.c.line_no),
+            )
+            .where(pairs_in(order_lines.c.source, order_lines.c.crm_order_id, chunk))
+            .order_by(order_lines.c.line_no)
+        ),
     ):
         item = str(int(r.sap_item)) if r.sap_item else None
         k = (r.source, r.crm_order_id, item or "")

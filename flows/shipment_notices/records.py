@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from hub.db import rows_in_chunks
 from hub.schema import customers, deliveries, delivery_lines, orders, receiver_inbox, shipment_confirms
 from transforms.outbound_orders import OutboundLine, OutboundOrder, Receiver
 
@@ -18,7 +19,7 @@ def outbound_orders(
 ) -> list[OutboundOrder]:
     """The canonical outbound orders of the deliveries in ``status`` (or named in ``numbers``), with the
     customer master's ship-to as the receiver."""
-    heads = conn.execute(
+    query = (
         select(
             deliveries,
             orders.c.order_number,
@@ -33,16 +34,23 @@ def outbound_orders(
         )
         .join(orders, (orders.c.source == deliveries.c.source) & (orders.c.crm_order_id == deliveries.c.crm_order_id))
         .outerjoin(customers, customers.c.customer_number == orders.c.customer_number)
-        .where(deliveries.c.status == status if status else deliveries.c.delivery.in_(list(numbers)))
         .order_by(deliveries.c.delivery)
-    ).all()
+    )
+    if status:
+        heads = conn.execute(query.where(deliveries.c.status == status)).all()
+    else:  # sorted: the chunks come back in delivery order
+        heads = rows_in_chunks(conn, sorted(numbers), lambda chunk: query.where(deliveries.c.delivery.in_(chunk)))
     if not heads:
         return []
     lines: dict[str, list[OutboundLine]] = {}
-    for ln in conn.execute(
-        select(delivery_lines)
-        .where(delivery_lines.c.delivery.in_([h.delivery for h in heads]))
-        .order_by(delivery_lines.c.delivery, delivery_lines.c.line_no)
+    for ln in rows_in_chunks(
+        conn,
+        [h.delivery for h in heads],
+        lambda chunk: (
+            select(delivery_lines)
+            .where(delivery_lines.c.delivery.in_(chunk))
+            .order_by(delivery_lines.c.delivery, delivery_lines.c.line_no)
+        ),
     ):
         lines.setdefault(ln.delivery, []).append(
             OutboundLine(ln.line_no, ln.material, ln.description, ln.planned_qty, ln.unit or "PC")
@@ -82,11 +90,16 @@ def confirms_of(conn: Connection, numbers: Sequence[str]) -> dict[str, list[Any]
     from transforms.shipment_confirms import read_confirm
 
     found: dict[str, list[Any]] = {}
-    for r in conn.execute(
-        select(shipment_confirms.c.delivery, receiver_inbox.c.body)
-        .join(receiver_inbox, receiver_inbox.c.id == shipment_confirms.c.inbox_id)
-        .where(shipment_confirms.c.delivery.in_(list(numbers)))
-        .order_by(shipment_confirms.c.applied_at)
+    # Each delivery's confirms in the order they were applied (a chunk holds all of a delivery's).
+    for r in rows_in_chunks(
+        conn,
+        numbers,
+        lambda chunk: (
+            select(shipment_confirms.c.delivery, receiver_inbox.c.body)
+            .join(receiver_inbox, receiver_inbox.c.id == shipment_confirms.c.inbox_id)
+            .where(shipment_confirms.c.delivery.in_(chunk))
+            .order_by(shipment_confirms.c.applied_at)
+        ),
     ):
         reading = read_confirm(parse_request(r.body))
         if reading.confirm is not None:

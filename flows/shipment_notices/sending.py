@@ -23,7 +23,7 @@ from flows.shipment_notices.records import outbound_orders
 from flows.shipment_notices.stages import NOTICES_GATE, OUTBOUND_STAGE, STOCKOUT, touch
 from hub import quarantine
 from hub.bulk import upsert
-from hub.db import utcnow
+from hub.db import rows_in_chunks, utcnow
 from hub.ledger import Delivered, Ledger, LedgerBusy, LedgerConflict
 from hub.schema import deliveries, delivery_lines, order_allocations, orders, sap_orders, sync_cursors
 from transforms.outbound_orders import OutboundOrder, OutboundOrderError, to_stockout_create
@@ -106,12 +106,17 @@ def _gate_rows(conn: Connection, docs: Sequence[Any], warehouses: Mapping[str, s
     numbers = {item.sales_order for d in docs for item in d.items}
     links = {
         r.sap_order: r
-        for r in conn.execute(
-            select(sap_orders.c.sap_order, sap_orders.c.source, sap_orders.c.crm_order_id, orders.c.status)
-            .join(
-                orders, (orders.c.source == sap_orders.c.source) & (orders.c.crm_order_id == sap_orders.c.crm_order_id)
-            )
-            .where(sap_orders.c.sap_order.in_(numbers))
+        for r in rows_in_chunks(
+            conn,
+            sorted(numbers),
+            lambda chunk: (
+                select(sap_orders.c.sap_order, sap_orders.c.source, sap_orders.c.crm_order_id, orders.c.status)
+                .join(
+                    orders,
+                    (orders.c.source == sap_orders.c.source) & (orders.c.crm_order_id == sap_orders.c.crm_order_id),
+                )
+                .where(sap_orders.c.sap_order.in_(chunk))
+            ),
         )
     }
     confirmed = {

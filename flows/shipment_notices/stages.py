@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections import defaultdict
 from decimal import Decimal
 
-from sqlalchemy import Connection, func, select, tuple_
+from sqlalchemy import Connection, func, select
 
-from hub.db import utcnow
+from hub.db import in_chunks, pairs_in, rows_in_chunks, utcnow
 from hub.lifecycle import OrderState as S
 from hub.quarantine import resolve
 from hub.repositories.orders import OrderKey, set_status
@@ -48,18 +48,24 @@ def order_shipping_state(conn: Connection, keys: list[OrderKey], run_id: str) ->
     if not keys:
         return {"shipped": 0, "partly_shipped": 0}
     confirmed: dict[OrderKey, Decimal] = defaultdict(Decimal)
-    for r in conn.execute(
-        select(order_allocations.c.source, order_allocations.c.crm_order_id, order_allocations.c.confirmed_qty).where(
-            tuple_(order_allocations.c.source, order_allocations.c.crm_order_id).in_(keys)
-        )
+    for r in rows_in_chunks(
+        conn,
+        keys,
+        lambda chunk: select(
+            order_allocations.c.source, order_allocations.c.crm_order_id, order_allocations.c.confirmed_qty
+        ).where(pairs_in(order_allocations.c.source, order_allocations.c.crm_order_id, chunk)),
     ):
         confirmed[(r.source, r.crm_order_id)] += r.confirmed_qty or Decimal(0)
     shipped: dict[OrderKey, Decimal] = defaultdict(Decimal)
-    for r in conn.execute(
-        select(deliveries.c.source, deliveries.c.crm_order_id, func.sum(delivery_lines.c.shipped_qty).label("qty"))
-        .join(delivery_lines, delivery_lines.c.delivery == deliveries.c.delivery)
-        .where(tuple_(deliveries.c.source, deliveries.c.crm_order_id).in_(keys), deliveries.c.status == "issued")
-        .group_by(deliveries.c.source, deliveries.c.crm_order_id)
+    for r in rows_in_chunks(
+        conn,
+        keys,
+        lambda chunk: (
+            select(deliveries.c.source, deliveries.c.crm_order_id, func.sum(delivery_lines.c.shipped_qty).label("qty"))
+            .join(delivery_lines, delivery_lines.c.delivery == deliveries.c.delivery)
+            .where(pairs_in(deliveries.c.source, deliveries.c.crm_order_id, chunk), deliveries.c.status == "issued")
+            .group_by(deliveries.c.source, deliveries.c.crm_order_id)
+        ),
     ):
         shipped[(r.source, r.crm_order_id)] = Decimal(r.qty or 0)
     complete = [k for k in keys if shipped[k] > 0 and shipped[k] >= confirmed[k]]
@@ -82,11 +88,9 @@ def release_requeued(conn: Connection) -> int:
         numbers = [r.record_key.split(":", 1)[1] for r in rows]
         if not numbers:
             continue
-        released += conn.execute(
-            deliveries.update()
-            .where(deliveries.c.delivery.in_(numbers), deliveries.c.status == held_in)
-            .values(status=resume, updated_at=utcnow())
-        ).rowcount
+        move = deliveries.update().where(deliveries.c.status == held_in).values(status=resume, updated_at=utcnow())
+        for chunk in in_chunks(numbers):
+            released += conn.execute(move.where(deliveries.c.delivery.in_(chunk))).rowcount
         for source in {r.source for r in rows}:
             keys = [r.record_key for r in rows if r.source == source]
             resolve(conn, source, keys, [stage])

@@ -12,9 +12,9 @@ import logging
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import Engine, and_, exists, func, select, tuple_, update
+from sqlalchemy import Engine, and_, exists, func, select, update
 
-from hub.db import utcnow
+from hub.db import pairs_in, rows_in_chunks, utcnow
 from hub.lifecycle import OrderState as S
 from hub.repositories.orders import set_status
 from hub.schema import deliveries, orders, parcels
@@ -122,10 +122,12 @@ def _orders_delivered(conn: Any, run_id: str) -> int:
     with_deliveries = (
         {
             (r.source, r.crm_order_id)
-            for r in conn.execute(
-                select(deliveries.c.source, deliveries.c.crm_order_id).where(
-                    tuple_(deliveries.c.source, deliveries.c.crm_order_id).in_(keys)
-                )
+            for r in rows_in_chunks(
+                conn,
+                keys,
+                lambda chunk: select(deliveries.c.source, deliveries.c.crm_order_id).where(
+                    pairs_in(deliveries.c.source, deliveries.c.crm_order_id, chunk)
+                ),
             )
         }
         if keys

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, Row, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from hub.db import utcnow
+from hub.db import count_in_chunks, utcnow
 from hub.schema import receiver_inbox
 
 log = logging.getLogger(__name__)
@@ -109,12 +109,11 @@ def mark(conn: Connection, ids: Iterable[int], outcome: str) -> int:
     caller's transaction; returns how many rows it marked."""
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {OUTCOMES}, not {outcome!r}")
-    ids = list(dict.fromkeys(ids))
-    marked = 0
-    for i in range(0, len(ids), 500):
-        marked += conn.execute(
-            update(receiver_inbox)
-            .where(receiver_inbox.c.id.in_(ids[i : i + 500]))
-            .values(processed_at=utcnow(), outcome=outcome)
-        ).rowcount
-    return marked
+    now = utcnow()
+    return count_in_chunks(
+        conn,
+        ids,
+        lambda chunk: (
+            update(receiver_inbox).where(receiver_inbox.c.id.in_(chunk)).values(processed_at=now, outcome=outcome)
+        ),
+    )
