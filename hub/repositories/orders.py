@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, select, tuple_, update
 
-from hub.db import utcnow
+from hub.db import pairs_in, rows_in_chunks, utcnow
 from hub.keys import crm_order_id_of
 from hub.lifecycle import ALL_STATES, IllegalTransition, OrderState, allowed_from
 from hub.schema import materials, order_lines, orders, quarantine
@@ -124,15 +124,24 @@ def orders_with_lines(
     text (个, Stk) means nothing to SAP."""
     if not keys:
         return {}, {}
-    where = tuple_(orders.c.source, orders.c.crm_order_id).in_(list(keys))
-    accepted = conn.execute(select(orders).where(where, orders.c.status == state))
+    accepted = rows_in_chunks(
+        conn,
+        keys,
+        lambda chunk: select(orders).where(
+            pairs_in(orders.c.source, orders.c.crm_order_id, chunk), orders.c.status == state
+        ),
+    )
     heads = {(r.source, r.crm_order_id): r for r in accepted}
     lines: dict[OrderKey, list[Any]] = defaultdict(list)
-    for ln in conn.execute(
-        select(order_lines, materials.c.base_unit)
-        .outerjoin(materials, materials.c.material == order_lines.c.material)
-        .where(tuple_(order_lines.c.source, order_lines.c.crm_order_id).in_(list(keys)))
-        .order_by(order_lines.c.source, order_lines.c.crm_order_id, order_lines.c.line_no)
+    for ln in rows_in_chunks(
+        conn,
+        keys,
+        lambda chunk: (
+            select(order_lines, materials.c.base_unit)
+            .outerjoin(materials, materials.c.material == order_lines.c.material)
+            .where(pairs_in(order_lines.c.source, order_lines.c.crm_order_id, chunk))
+            .order_by(order_lines.c.source, order_lines.c.crm_order_id, order_lines.c.line_no)
+        ),
     ):
         lines[(ln.source, ln.crm_order_id)].append(ln)
     return heads, lines
