@@ -7,7 +7,8 @@ limit alone cannot both pass if together they exceed it.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -53,20 +54,27 @@ def review_batch(
         prices[(r.material, r.currency)].append(r)
     exposure = _open_exposure(conn, numbers, [(o["source"], o["crm_order_id"]) for o, _ in batch.values()])
 
+    # The price of a (material, currency) on a day, looked up once per pair and day the batch asks for:
+    # the cost of an order is its lines, not the price list (resolving every pair for every order made
+    # the review quadratic in the batch).
+    valid_on: dict[tuple[str, str, date], Decimal | None] = {}
+
+    def price_on(pair: tuple[str, str], day: date) -> Decimal | None:
+        if (*pair, day) not in valid_on:
+            valid_on[(*pair, day)] = _valid_price(prices.get(pair, ()), day)
+        return valid_on[(*pair, day)]
+
     findings: dict[str, list[Finding]] = {}
     for key, (order, lines) in sorted(batch.items(), key=lambda kv: (kv[1][0]["order_time"], kv[0])):
         day = business_date(order["order_time"], zone)
-        valid = {
-            pair: next((r.price for r in rows if r.valid_from <= day <= r.valid_to), None)
-            for pair, rows in prices.items()
-        }
+        asked = {(line["material"], order["currency"]) for line in lines}
         customer = terms.get(order["customer_number"])
         found = review_order(
             order,
             lines,
             customer=customer,
             materials=mats,
-            prices={k: v for k, v in valid.items() if v is not None},
+            prices={pair: price for pair in asked if (price := price_on(pair, day)) is not None},
             price_tolerance_pct=tolerance_pct,
             open_exposure=exposure[order["customer_number"]],
         )
@@ -75,6 +83,11 @@ def review_batch(
         elif customer is not None and order["currency"] == customer.currency:
             exposure[order["customer_number"]] += order["gross_amount"]
     return findings
+
+
+def _valid_price(rows: Iterable[Any], day: date) -> Decimal | None:
+    """The price of the first of a pair's price-list ``rows`` valid on ``day``; None when none is."""
+    return next((r.price for r in reversed(list(rows)) if r.valid_from <= day <= r.valid_to), None)
 
 
 def _open_exposure(conn: Connection, numbers: set[str], excluding: list[tuple[str, str]]) -> defaultdict:

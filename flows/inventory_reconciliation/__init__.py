@@ -162,12 +162,18 @@ def record_ui_decision(engine: Engine, win: Window, answer: dict[str, Any] | Non
     request was not made (nothing to decide, or decided with ``hub inventory approve``)."""
     import logging
 
+    from flows.approvals import UI_NOTE, answered
+    from flows.inventory_reconciliation.reconciling import DecisionError
+
     log = logging.getLogger(__name__)
-    if not answer:
+    got = answered(answer)
+    if got is None:
         log.info("no approval asked in the UI for %s: the recorded decision (if any) stands", win.business_day)
         return {"decided": None}
-    chosen = (answer.get("chosen_options") or ["Reject"])[0]
-    user = answer.get("responded_by_user") or {}
-    timed_out = answer.get("timed_out") or not user
-    by = "timeout (no answer)" if timed_out else f"airflow:{user.get('name') or user.get('id')}"
-    return decide(engine, win.business_day, chosen == "Approve", by, "Required Actions in the Airflow UI")
+    approved, by = got
+    try:
+        return decide(engine, win.business_day, approved, by, UI_NOTE)
+    except DecisionError as exc:
+        # Someone decided first (hub inventory approve/reject while the request was open): that stands.
+        log.warning("the answer in the Airflow UI by %s is not applied: %s", by, exc)
+        return {"decided": None, "not_applied": str(exc)}

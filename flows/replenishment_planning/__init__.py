@@ -73,14 +73,21 @@ def record_ui_decision(engine: Engine, week: date, answer: dict[str, Any] | None
     request was not made (nothing to decide, or decided with ``hub planning approve``)."""
     import logging
 
-    if not answer:
-        logging.getLogger(__name__).info("no approval asked in the UI for %s: the recorded decision stands", week)
+    from flows.approvals import UI_NOTE, answered
+    from flows.replenishment_planning.proposals import PlanningError
+
+    log = logging.getLogger(__name__)
+    got = answered(answer)
+    if got is None:
+        log.info("no approval asked in the UI for %s: the recorded decision stands", week)
         return {"decided": None}
-    chosen = (answer.get("chosen_options") or ["Reject"])[0]
-    user = answer.get("responded_by_user") or {}
-    timed_out = answer.get("timed_out") or not user
-    by = "timeout (no answer)" if timed_out else f"airflow:{user.get('name') or user.get('id')}"
-    return decide(engine, week, chosen == "Approve", by, "Required Actions in the Airflow UI")
+    approved, by = got
+    try:
+        return decide(engine, week, approved, by, UI_NOTE)
+    except PlanningError as exc:
+        # Someone decided first (hub planning approve/reject while the request was open): that stands.
+        log.warning("the answer in the Airflow UI by %s is not applied: %s", by, exc)
+        return {"decided": None, "not_applied": str(exc)}
 
 
 def request(engine: Engine, ledger: Ledger, run_id: str, week: date) -> dict[str, Any]:

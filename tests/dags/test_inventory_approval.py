@@ -179,3 +179,11 @@ def test_a_decision_is_made_once(hub_db) -> None:
         decide(hub_db, DAY, False, "cli:other")
     with pytest.raises(DecisionError, match="no reconciliation"):
         decide(hub_db, DAY + timedelta(days=1), True, "cli:ops")
+
+
+def test_an_answer_in_the_ui_after_a_cli_decision_leaves_that_decision(hub_db) -> None:
+    _proposed(hub_db)
+    decide(hub_db, DAY, True, "cli:ops")
+    got = record_ui_decision(hub_db, WIN, {"chosen_options": ["Reject"], "responded_by_user": {"name": "ops.li"}})
+    assert got["decided"] is None and "not waiting for a decision" in got["not_applied"]
+    assert _status(hub_db) == ("approved", "cli:ops")

@@ -130,3 +130,13 @@ def test_a_decision_is_made_once(hub_db) -> None:
         decide(hub_db, WEEK, False, "cli:other")
     with pytest.raises(PlanningError, match="not planned"):
         decide(hub_db, WEEK + timedelta(days=7), True, "cli:buyer")
+
+
+def test_an_answer_in_the_ui_after_a_cli_decision_leaves_that_decision(hub_db) -> None:
+    """The request stayed open in the UI while someone decided with `hub planning`: the UI's later
+    answer is logged and not applied, and the task does not fail."""
+    _proposed(hub_db)
+    decide(hub_db, WEEK, True, "cli:buyer")
+    got = record_ui_decision(hub_db, WEEK, {"chosen_options": ["Reject"], "responded_by_user": BUYER})
+    assert got["decided"] is None and "not waiting for a decision" in got["not_applied"]
+    assert _status(hub_db) == ("approved", "cli:buyer")
