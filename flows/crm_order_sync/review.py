@@ -87,7 +87,7 @@ def review_batch(
 
 def _valid_price(rows: Iterable[Any], day: date) -> Decimal | None:
     """The price of the first of a pair's price-list ``rows`` valid on ``day``; None when none is."""
-    return next((r.price for r in reversed(list(rows)) if r.valid_from <= day <= r.valid_to), None)
+    return next((r.price for r in rows if r.valid_from <= day <= r.valid_to), None)
 
 
 def _open_exposure(conn: Connection, numbers: set[str], excluding: list[tuple[str, str]]) -> defaultdict:
