@@ -40,20 +40,24 @@ def _settings() -> Any:
 def prepare(engine: Engine, week: date) -> dict[str, Any]:
     """Write the week's forecasting job, or none when its proposals are already frozen."""
     from flows.replenishment_planning.history import write_job
-    from flows.replenishment_planning.proposals import FROZEN, run_row
+    from flows.replenishment_planning.proposals import FROZEN, PlanningError, run_row
+    from hub.db import utcnow
 
     settings = _settings()
     with engine.connect() as conn:
         run = run_row(conn, week)
     if run is not None and run.status in FROZEN:
         return {"job": None, "status": run.status}
-    return write_job(engine, settings.planning_dir / week.isoformat(), week, settings)
+    today = utcnow().astimezone(ZoneInfo(settings.hub.timezone)).date()
+    if week > planning_week(today, settings.hub.timezone) + timedelta(days=7):
+        raise PlanningError(f"the week of {week} is more than a week ahead of today ({today}): plan it nearer the time")
+    return write_job(engine, settings.planning_dir / week.isoformat(), week, today, settings)
 
 
 def store(engine: Engine, run_id: str, week: date, result_path: str | None) -> dict[str, Any]:
     from flows.replenishment_planning.proposals import store_forecasts
 
-    return store_forecasts(engine, run_id, week, result_path, _settings())
+    return store_forecasts(engine, run_id, week, result_path)
 
 
 def propose(engine: Engine, run_id: str, week: date) -> dict[str, Any]:

@@ -46,9 +46,12 @@ def bucket_starts(bucket: str, history_to: date, periods: int) -> list[date]:
     return [month_start(history_to, n) for n in range(periods, 0, -1)]
 
 
-def history_end(bucket: str, planning_week: date) -> date:
-    """Demand before this day is history: the planning week's month (or the week itself) is not."""
-    return planning_week if bucket == "week" else month_start(planning_week)
+def history_end(bucket: str, planning_week: date, today: date) -> date:
+    """Demand before this day is history: neither the planning week's month (or the week itself) nor
+    the month (week) still running today, whichever starts first: a bucket not over reads as a drop."""
+    if bucket == "week":
+        return min(planning_week, today - timedelta(days=today.weekday()))
+    return min(month_start(planning_week), month_start(today))
 
 
 def _bucket_of(bucket: str, day: date) -> date:
@@ -99,10 +102,10 @@ def split_id(sid: str) -> tuple[str, str]:
     return material, plant
 
 
-def write_job(engine: Engine, folder: Path, planning_week: date, settings: Any) -> dict[str, Any]:
-    """Write the forecasting job of ``planning_week`` and say what it holds."""
+def write_job(engine: Engine, folder: Path, planning_week: date, today: date, settings: Any) -> dict[str, Any]:
+    """Write the forecasting job of ``planning_week`` (planned on ``today``) and say what it holds."""
     p = settings.planning
-    history_to = history_end(p.bucket, planning_week)
+    history_to = history_end(p.bucket, planning_week, today)
     data = series(engine, p.bucket, history_to, p.history_periods, settings.hub.timezone)
     starts: list[date] = data["starts"]
     selling = {k: v for k, v in data["values"].items() if any(q > 0 for q in v)}
@@ -112,6 +115,8 @@ def write_job(engine: Engine, folder: Path, planning_week: date, settings: Any) 
         "season_length": SEASON[p.bucket],
         "min_train": min(12, max(4, p.history_periods - p.origins)),
         "origins": p.origins,
+        "history_to": history_to.isoformat(),
+        "periods": [d.isoformat() for d in starts],
         "series": [
             {"id": series_id(m, pl), "start": starts[0].isoformat(), "values": [float(q) for q in v]}
             for (m, pl), v in sorted(selling.items())

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, func, select, update
 
 from flows.named_queries import rows as named_rows
-from flows.replenishment_planning.history import bucket_starts, history_end, month_start, split_id
+from flows.replenishment_planning.history import month_start, split_id
 from hub.bulk import upsert
 from hub.db import utcnow
 from hub.lifecycle import REFRESHABLE, SHIPPABLE, OrderState
@@ -54,9 +54,8 @@ def run_row(conn: Any, planning_week: date) -> Any:
     return conn.execute(select(planning_runs).where(planning_runs.c.planning_week == planning_week)).first()
 
 
-def store_forecasts(engine: Engine, run_id: str, planning_week: date, result_path: str | None, settings: Any) -> dict:
+def store_forecasts(engine: Engine, run_id: str, planning_week: date, result_path: str | None) -> dict:
     """Keep the forecasting result of the week (unless its proposals are already frozen)."""
-    p = settings.planning
     with engine.connect() as conn:
         run = run_row(conn, planning_week)
     if run is not None and run.status in FROZEN:
@@ -65,12 +64,12 @@ def store_forecasts(engine: Engine, run_id: str, planning_week: date, result_pat
     if not result_path:
         raise PlanningError(f"no forecast result for planning week {planning_week}")
     result = json.loads(Path(result_path).read_text(encoding="utf-8"))
-    history_to = history_end(p.bucket, planning_week)
-    periods = [d.isoformat() for d in bucket_starts(p.bucket, history_to, p.history_periods)]
-    ahead = [d.isoformat() for d in _ahead(p.bucket, history_to, p.horizon)]
+    job = json.loads(Path(result_path).with_name("forecast_job.json").read_text(encoding="utf-8"))
+    history_to = date.fromisoformat(job["history_to"])
+    periods = job["periods"]
+    ahead = [d.isoformat() for d in _ahead(job["bucket"], history_to, job["horizon"])]
     with engine.connect() as conn:
         lead = {(r.material, r.plant): r.lead_time_days for r in conn.execute(select(material_plants))}
-    job = json.loads(Path(result_path).with_name("forecast_job.json").read_text(encoding="utf-8"))
     history = {s["id"]: s["values"] for s in job["series"]}
     rows, classes = [], defaultdict(int)
     for s in result["series"]:
@@ -90,15 +89,17 @@ def store_forecasts(engine: Engine, run_id: str, planning_week: date, result_pat
                 "bias": _q(s.get("bias")),
                 "history": {"periods": periods, "values": history.get(s["id"], [])},
                 "forecast": {"periods": ahead, "values": s["forecast"]},
-                "demand_per_day": replenishment.per_day(s["forecast"], p.bucket, lead_days).quantize(QTY),
-                "error_sd_per_day": replenishment.error_sd_per_day(s.get("error_sd") or 0.0, p.bucket).quantize(QTY),
+                "demand_per_day": replenishment.per_day(s["forecast"], job["bucket"], lead_days).quantize(QTY),
+                "error_sd_per_day": replenishment.error_sd_per_day(s.get("error_sd") or 0.0, job["bucket"]).quantize(
+                    QTY
+                ),
                 "run_id": run_id,
             }
         )
     summary = {
         "models": result.get("models"),
         "seconds": result.get("seconds"),
-        "horizon": p.horizon,
+        "horizon": job["horizon"],
         "series": len(rows),
         "classes": dict(sorted(classes.items())),
         "chosen": dict(sorted(_count(r["model"] for r in rows).items())),
@@ -114,7 +115,7 @@ def store_forecasts(engine: Engine, run_id: str, planning_week: date, result_pat
                 {
                     "planning_week": planning_week,
                     "status": "forecast",
-                    "bucket": p.bucket,
+                    "bucket": job["bucket"],
                     "history_to": history_to,
                     "forecast": summary,
                     "run_id": run_id,
@@ -175,9 +176,12 @@ def propose(engine: Engine, run_id: str, planning_week: date, settings: Any) -> 
             )
         ).scalar()
         if stock_day is None:
+            latest = conn.execute(select(func.max(book_stock.c.business_day))).scalar()
             raise PlanningError(
-                "no SAP book stock snapshot in the hub to plan against: run inventory_reconciliation "
-                "(its snapshot step reads SAP's stock) and plan again"
+                f"no SAP book stock snapshot taken before the week of {planning_week} ended "
+                f"({'the oldest the hub holds is later' if latest else 'the hub holds none'}): "
+                "plan a week the inventory snapshots cover, or run inventory_reconciliation (its snapshot "
+                "step reads SAP's stock) and plan again"
             )
         forecasts = {
             (r.material, r.plant): r

@@ -159,7 +159,7 @@ def _rows(engine, table, order) -> list[dict[str, Any]]:  # noqa: ANN001
 
 def _plan(engine, tmp: Path) -> dict[str, Any]:
     settings = _settings()
-    job = history.write_job(engine, tmp, WEEK, settings)
+    job = history.write_job(engine, tmp, WEEK, WEEK - timedelta(days=2), settings)  # planned on Saturday
     spec = json.loads(Path(job["job"]).read_text())
     # The forecasting environment's answer, made here: the mean of each series' last six buckets.
     result = {
@@ -173,7 +173,7 @@ def _plan(engine, tmp: Path) -> dict[str, Any]:
     }  # fmt: skip
     result_path = Path(job["job"]).with_name("forecast_job.result.json")
     result_path.write_text(json.dumps(result))
-    proposals.store_forecasts(engine, "run", WEEK, str(result_path), settings)
+    proposals.store_forecasts(engine, "run", WEEK, str(result_path))
     proposed = proposals.propose(engine, "run", WEEK, settings)
     due = reminders.due_reminders(engine, WEEK, settings)
     return {"job": spec, "proposed": proposed, "due": due}
@@ -201,6 +201,17 @@ def test_history_is_erp_months_then_the_hubs_orders(planned) -> None:
     nov[PARTS[1]] += 3 * 8  # October's order is an ERP month
     nov[PARTS[2]] += 4 * 4
     assert {p: series[f"1010|{p}"][-1] for p in PARTS} == {p: float(q) for p, q in nov.items()}
+
+
+def test_the_history_ends_before_any_bucket_still_running() -> None:
+    # planned on Saturday 2026-12-05 for the week of 2026-12-07: November is over, December is not
+    assert history.history_end("month", WEEK, date(2026, 12, 5)) == date(2026, 12, 1)
+    # planned on 2026-11-28 for the week of 2026-11-30 (still in November): October is the last month
+    assert history.history_end("month", date(2026, 11, 30), date(2026, 11, 28)) == date(2026, 11, 1)
+    # a week starting on 2027-01-04 planned on 2026-12-31: December is still running
+    assert history.history_end("month", date(2027, 1, 4), date(2026, 12, 31)) == date(2026, 12, 1)
+    assert history.history_end("week", WEEK, date(2026, 12, 5)) == date(2026, 11, 30)
+    assert history.history_end("week", WEEK, date(2026, 12, 7)) == WEEK
 
 
 def test_weekly_buckets_are_the_hubs_orders_only(hub_db, tmp_path) -> None:
