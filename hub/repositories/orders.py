@@ -8,9 +8,9 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, select, tuple_, update
+from sqlalchemy import ColumnElement, Connection, select, update
 
-from hub.db import pairs_in, rows_in_chunks, utcnow
+from hub.db import count_in_chunks, pairs_in, rows_in_chunks, utcnow
 from hub.keys import crm_order_id_of
 from hub.lifecycle import ALL_STATES, IllegalTransition, OrderState, allowed_from
 from hub.schema import materials, order_lines, orders, quarantine
@@ -46,26 +46,30 @@ def set_status(
             raise IllegalTransition(f"orders cannot move from {illegal} to {status.value}")
         legal = tuple(s for s in legal if s in only_from)
     else:
-        stuck = conn.execute(
-            select(orders.c.source, orders.c.crm_order_id, orders.c.status).where(
-                tuple_(orders.c.source, orders.c.crm_order_id).in_(keys), orders.c.status.not_in(legal)
-            )
-        ).all()
+        stuck = rows_in_chunks(
+            conn,
+            keys,
+            lambda chunk: select(orders.c.source, orders.c.crm_order_id, orders.c.status).where(
+                _by_key(chunk), orders.c.status.not_in(legal)
+            ),
+        )
         if stuck:
             shown = ", ".join(f"{r.source}/{r.crm_order_id} ({r.status})" for r in stuck[:5])
             raise IllegalTransition(f"{len(stuck)} orders cannot move to {status.value}: {shown}")
     values: dict[str, Any] = {"status": status.value, "updated_at": utcnow()}
     if run_id:
         values["run_id"] = run_id
-    moved = 0
-    for i in range(0, len(keys), 500):
-        chunk = keys[i : i + 500]
-        moved += conn.execute(
-            update(orders)
-            .where(tuple_(orders.c.source, orders.c.crm_order_id).in_(chunk), orders.c.status.in_(legal))
-            .values(**values)
-        ).rowcount
-    return moved
+    return count_in_chunks(
+        conn, keys, lambda chunk: update(orders).where(_by_key(chunk), orders.c.status.in_(legal)).values(**values)
+    )
+
+
+def _by_key(chunk: Sequence[OrderKey]) -> ColumnElement[bool]:
+    """The orders of ``chunk`` as ``source = … AND crm_order_id IN (…)`` (:func:`hub.db.pairs_in`): the
+    shape in which SQLite finds them by the primary key. Beside ``status IN (…)`` a row-value
+    ``(source, crm_order_id) IN (VALUES …)`` made it walk the status index, the whole backlog of that
+    state once per call (3.3 ms instead of 0.008 ms for one order at 12,000 backorders)."""
+    return pairs_in(orders.c.source, orders.c.crm_order_id, chunk)
 
 
 def requeued_orders(conn: Connection, stages: Sequence[str]) -> list[OrderKey]:
