@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 import sys
 import textwrap
@@ -354,6 +355,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SettingsError, UsageError) as exc:
         print(exc, file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # `hub … | head` closed the pipe: the reader has what it wanted, nothing went wrong.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _quiet_migrations() -> None:

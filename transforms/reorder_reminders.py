@@ -2,8 +2,8 @@
 
 A rhythm needs ``min_purchases`` purchase days (several orders on one day count once, their
 quantities summed) whose gaps are regular: the coefficient of variation of the gaps (population sd
-over mean) at most ``max_cv``. The interval is the median gap, the typical quantity the median
-quantity, the next purchase due one interval after the last.
+over mean) at most ``max_cv``. The interval is the median gap, the typical quantity the (lower)
+median quantity, one the customer really bought, the next purchase due one interval after the last.
 
 A reminder is due when that date falls within ``lead_days`` from today, or has passed by less than
 one interval (the customer is late, not gone); a customer two intervals late has stopped buying
@@ -48,7 +48,7 @@ def rhythm(purchases: Iterable[tuple[date, Decimal]], min_purchases: int, max_cv
     if cv > max_cv:
         return None
     interval = max(1, round(statistics.median(gaps)))
-    typical = statistics.median(by_day[d] for d in days)
+    typical = statistics.median_low(by_day[d] for d in days)  # a quantity the customer really bought
     return Rhythm(len(days), interval, cv, days[-1], Decimal(typical), days[-1] + timedelta(days=interval))
 
 

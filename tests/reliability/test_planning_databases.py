@@ -304,3 +304,27 @@ def test_forecasts_and_proposals_pass_their_gates_and_a_bad_row_breaks_it(planne
         )
     with pytest.raises(GateBreach, match="never raises"):
         proposals._gate(engine, "replenishment_proposals", "check")
+
+
+def test_hub_planning_show_into_a_closed_pipe_is_not_an_error(planned) -> None:
+    """`hub planning show WEEK | head -3`: the reader closes the pipe early; no BrokenPipeError traceback."""
+    engine = planned["engine"]
+    with engine.begin() as conn:  # enough proposals that the listing outgrows the pipe's buffer
+        first = dict(conn.execute(select(replenishment_proposals)).first()._mapping)
+        conn.execute(
+            insert(replenishment_proposals),
+            [{**first, "material": f"XP-{n:06d}", "priority": 100 + n} for n in range(3000)],
+        )
+    url = engine.url.render_as_string(hide_password=False)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli", "planning", "show", "2026-12-07"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "HUB_DATABASE_URL": url},
+        bufsize=1,
+    )
+    first = [proc.stdout.readline() for _ in range(3)]
+    proc.stdout.close()  # what head does after its lines
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 0 and all(first) and "Traceback" not in err, err

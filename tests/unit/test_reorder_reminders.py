@@ -43,8 +43,10 @@ def test_same_day_orders_are_one_purchase_summed():
     assert r is not None and r.purchases == 3 and r.interval_days == 10 and r.typical_qty == 4
 
 
-def test_typical_quantity_is_the_median():
+def test_typical_quantity_is_the_median_one_really_bought():
     purchases = [(START, D(5)), (START + timedelta(7), D(100)), (START + timedelta(14), D(6))]
+    assert rhythm(purchases, 3, D("0.35")).typical_qty == 6
+    purchases.append((START + timedelta(21), D(17)))  # an even count: the lower middle, not 11.5
     assert rhythm(purchases, 3, D("0.35")).typical_qty == 6
 
 
