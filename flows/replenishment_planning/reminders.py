@@ -26,7 +26,7 @@ from sqlalchemy import Engine, select, update
 from flows.crms import adapter as crm_adapter
 from flows.named_queries import rows as named_rows
 from hub.bulk import upsert
-from hub.db import utcnow
+from hub.db import rows_in_chunks, utcnow
 from hub.lifecycle import OrderState
 from hub.schema import reorder_reminders
 from transforms.business_day import day_start
@@ -110,19 +110,16 @@ def _store(engine: Engine, run_id: str, planning_week: date, due: list[Reminder]
     """Record the due reminders; return the keys already written to their CRM."""
     now = utcnow()
     with engine.begin() as conn:
-        written = (
-            {
-                k
-                for (k,) in conn.execute(
-                    select(reorder_reminders.c.reminder_key).where(
-                        reorder_reminders.c.reminder_key.in_([r.key for r in due]),
-                        reorder_reminders.c.status == "written",
-                    )
-                )
-            }
-            if due
-            else set()
-        )
+        written = {
+            row.reminder_key
+            for row in rows_in_chunks(
+                conn,
+                [r.key for r in due],
+                lambda keys: select(reorder_reminders.c.reminder_key).where(
+                    reorder_reminders.c.reminder_key.in_(keys), reorder_reminders.c.status == "written"
+                ),
+            )
+        }
         upsert(
             conn,
             reorder_reminders,
