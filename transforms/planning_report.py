@@ -65,6 +65,7 @@ PROPOSAL_FIELDS: tuple[str, ...] = (
     "min_qty",
     "max_qty",
     "position",
+    "order_qty",
     "proposed_qty",
     "approved_qty",
     "budget_status",
@@ -81,6 +82,7 @@ QUANTITY_FIELDS = frozenset(
         "min_qty",
         "max_qty",
         "position",
+        "order_qty",
         "proposed_qty",
         "approved_qty",
     }
@@ -306,6 +308,7 @@ COLUMNS: Mapping[str, Mapping[str, str]] = {
         "min_qty": "Min",
         "max_qty": "Max",
         "position": "Position",
+        "order_qty": "Needed (before the budget)",
         "proposed_qty": "Proposed qty",
         "approved_qty": "Approved qty",
         "budget_status": "Budget",
@@ -327,6 +330,7 @@ COLUMNS: Mapping[str, Mapping[str, str]] = {
         "min_qty": "最小库存",
         "max_qty": "最大库存",
         "position": "库存位置",
+        "order_qty": "需求量（预算前）",
         "proposed_qty": "建议数量",
         "approved_qty": "批准数量",
         "budget_status": "预算",
@@ -901,7 +905,13 @@ def _proposal_table(
         cells = []
         for i, (f, text) in enumerate(zip(fields, _proposal_cells(p, fields, t), strict=True)):
             left = " class=l" if i < 3 else ""
-            shown = f'<span class="badge {css}">{escape(text)}</span>' if f == "budget_status" else escape(text)
+            if f == "budget_status":
+                shown = f'<span class="badge {css}">{escape(text)}</span>'
+            elif f == "model" and text.startswith("combo(") and text.count(",") >= 2:
+                # a combination of many models: its name in full on hover, not across a third of the page
+                shown = f'<span title="{escape(text)}">combo ({text.count(",") + 1})</span>'
+            else:
+                shown = escape(text)
             cells.append(f"<td{left}>{shown}</td>")
         rows.append(f'<tr class="{css}">{"".join(cells)}</tr>')
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
@@ -991,6 +1001,7 @@ def render_html(
         "material",
         "material_name",
         "priority",
+        "order_qty",
         "proposed_qty",
         "approved_qty",
         "value",
@@ -999,7 +1010,13 @@ def render_html(
     )
     cuts = [p for p in ordered if p["budget_status"] in ("cut", "partly_cut")]
     parts.append(f"<h2>{escape(t['sec_cuts'])}</h2><div class='card'>")
-    parts.append(_proposal_table(cuts, cut_fields, t, cols) if cuts else f"<p class='note'>{escape(t['no_cuts'])}</p>")
+    parts.append(
+        _proposal_table(cuts[:HTML_PROPOSALS], cut_fields, t, cols)
+        if cuts
+        else f"<p class='note'>{escape(t['no_cuts'])}</p>"
+    )
+    if len(cuts) > HTML_PROPOSALS:
+        parts.append(f"<p class='note'>{escape(t['more_proposals'].format(n=len(cuts) - HTML_PROPOSALS))}</p>")
     parts.append("</div>")
 
     parts.append(f"<h2>{escape(t['sec_charts'])}</h2><div class='grid'>")

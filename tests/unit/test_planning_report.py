@@ -47,6 +47,7 @@ def proposal(**changes):
         "min_qty": D("12"),
         "max_qty": D("30"),
         "position": D("8.000"),
+        "order_qty": D("30.000"),
         "proposed_qty": D("22.000"),
         "approved_qty": None,
         "budget_status": "within",
