@@ -359,14 +359,19 @@ def _summary(planning_week: date, stock_day: date, rows: list[dict[str, Any]], s
         }
         for _, p in sorted(plants.items())
     ]
-    lines = [f"Replenishment proposals of the week of {planning_week} (stock of {stock_day}):", ""]
-    lines += ["| plant | proposals | to buy | budget | cut |", "|---|---:|---:|---:|---:|"]
+    lines = [f"SAP stock of {stock_day}; each plant's budget bought by priority (fewest days of cover first).", ""]
+    lines += ["| plant | proposals | needed | budget | bought | cut |", "|---|---:|---:|---:|---:|---:|"]
     for p in listed:
+
+        def money(value: Any, currency: str = p["currency"]) -> str:
+            return f"{Decimal(value):,.2f} {currency}"
+
         lines.append(
-            f"| {p['plant']} | {p['proposals']} | {p['within_value']} {p['currency']} | "
-            f"{p['budget'] or 'none'} | {p['cut']} ({p['cut_value']} {p['currency']}) |"
+            f"| {p['plant']} | {p['proposals']} | {money(p['proposed_value'])} | "
+            f"{money(p['budget']) if p['budget'] is not None else 'no limit'} | {money(p['within_value'])} | "
+            f"{p['cut']} proposals, {money(p['cut_value'])} not bought |"
         )
-    lines += ["", "Approve: SAP purchase requisitions are created for what is within budget."]
+    lines += ["", "Approve: SAP purchase requisitions are created for what is bought. Reject: nothing is requested."]
     return {
         "planning_week": planning_week.isoformat(),
         "stock_day": stock_day.isoformat(),
