@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from hub.schema import alerts
 
-SEED, ORDERS = 11, 120  # 66 Zoho and 54 Fxiaoke orders: both above gates.min_rows_for_rate (50)
+SEED, ORDERS = 11, 120  # 69 Zoho and 60 Fxiaoke orders (with the regular buyers'): both above gates.min_rows_for_rate
 
 pytestmark = [pytest.mark.dagtest, pytest.mark.sandbox]
 SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -62,7 +62,7 @@ def test_a_run_that_quarantines_everything_fails_with_an_operator_message(crm_sa
     firsts = [a.message.splitlines()[0] for a in recorded]
     assert sorted(f.split(":")[0] for f in firsts) == ["fxiaoke", "zoho_crm"]
     zoho = next(f for f in firsts if f.startswith("zoho_crm"))
-    assert zoho.startswith("zoho_crm: 66 of 66 orders quarantined (100 %, limit 50 %): most common reason ")
+    assert zoho.startswith("zoho_crm: 69 of 69 orders quarantined (100 %, limit 50 %): most common reason ")
     assert "order_review · BusinessRule(customer_number)" in zoho, zoho  # the cause, with an example
     assert zoho.endswith("; see hub quarantine list --source zoho_crm")
     assert all(a.run_id == run.run_id and a.task_id == "quarantine_share" for a in recorded)
@@ -75,10 +75,11 @@ def test_the_seeded_share_of_bad_orders_alerts_but_does_not_fail(crm_sandbox, se
     sync(now)  # asserts the run and every task succeeded
 
     recorded = share_alerts(hub_env)
-    # One order of each defect kind per CRM: 10 of 66 and 10 of 54, above alerts.quarantine_rate_pct.
+    # One order of each defect kind per CRM: 10 of 69 and 10 of 60 (the random orders and the regular
+    # buyers' clean ones), above alerts.quarantine_rate_pct.
     assert sorted(a.message.split(" (")[0] for a in recorded) == [
-        "fxiaoke: 10 of 54 orders quarantined",
-        "zoho_crm: 10 of 66 orders quarantined",
+        "fxiaoke: 10 of 60 orders quarantined",
+        "zoho_crm: 10 of 69 orders quarantined",
     ]
     assert all("limit 5 %" in a.message for a in recorded)
 

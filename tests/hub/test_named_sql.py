@@ -35,6 +35,8 @@ SCALARS = {
     "last_day": date(2026, 12, 1),
     "business_day": date(2026, 12, 1),
     "previous_day": date(2026, 11, 30),
+    "planned_before": date(2026, 12, 7),
+    "due_after": date(2026, 12, 1),
     "counts_from": datetime(2026, 11, 30, 15, 30, tzinfo=UTC),
     "counts_to": datetime(2026, 12, 1, 15, 30, tzinfo=UTC),
     "book_taken_at": datetime(2026, 12, 1, 15, 40, tzinfo=UTC),
