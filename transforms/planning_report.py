@@ -775,9 +775,9 @@ def svg_chart(
     )
     every = max(1, -(-n // 8))  # at most about eight period labels
     for i, label in enumerate(labels):
-        if i == n - 1 or (
-            i % every == 0 and n - 1 - i >= (every + 1) // 2
-        ):  # every k-th and the last, none crowding it
+        # every k-th and the last; the last is drawn leftwards from its point, so the one before it
+        # keeps a whole step away
+        if i == n - 1 or (i % every == 0 and n - 1 - i >= every):
             anchor = "end" if i == n - 1 and n > 1 else "middle"  # the last label stays inside the frame
             body.append(_t(x_of(i), top + plot_h + 14, label, anchor=anchor))
     y_title = f"{t['quantity']} ({unit})" if unit else t["quantity"]
