@@ -71,12 +71,11 @@ def series(engine: Engine, bucket: str, history_to: date, periods: int, timezone
         erp_last = None
         if bucket == "month":
             erp_last = conn.execute(select(func.max(consumption_history.c.month))).scalar()
-            for r in conn.execute(
-                select(consumption_history).where(consumption_history.c.month >= starts[0] if starts else True)
-            ):
+            for r in conn.execute(select(consumption_history).where(consumption_history.c.month >= starts[0])):
                 if r.month in index and (r.material, r.plant) in known:
                     values[(r.material, r.plant)][index[r.month]] += r.quantity
-        hub_from = month_start(erp_last, -1) if erp_last else starts[0] if starts else history_to
+        # the hub's orders from the first month SAP's history does not cover (planning.history_periods >= 8)
+        hub_from = month_start(erp_last, -1) if erp_last else starts[0]
         lines = named_rows(
             conn,
             "demand_history",
