@@ -16,7 +16,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, bindparam, select, update
 
 from hub.db import utcnow
 from hub.ledger import Delivered, Ledger
@@ -125,22 +125,22 @@ def request_approved(
             created += int(result.called)
             found += int(not result.called)
             items = (result.response or {}).get("items") or {}
-            with engine.begin() as conn:
-                for r in chunk:
-                    conn.execute(
-                        update(replenishment_proposals)
-                        .where(
-                            replenishment_proposals.c.planning_week == planning_week,
-                            replenishment_proposals.c.plant == plant,
-                            replenishment_proposals.c.material == r.material,
-                        )
-                        .values(
-                            decision="requested",
-                            purchase_requisition=result.ref,
-                            requisition_item=items.get(r.material),
-                            updated_at=utcnow(),
-                        )
+            with engine.begin() as conn:  # one statement, executed for every item of the requisition
+                conn.execute(
+                    update(replenishment_proposals)
+                    .where(
+                        replenishment_proposals.c.planning_week == planning_week,
+                        replenishment_proposals.c.plant == plant,
+                        replenishment_proposals.c.material == bindparam("item_material"),
                     )
+                    .values(
+                        decision="requested",
+                        purchase_requisition=result.ref,
+                        requisition_item=bindparam("item_number"),
+                        updated_at=utcnow(),
+                    ),
+                    [{"item_material": r.material, "item_number": items.get(r.material)} for r in chunk],
+                )
             log.info(
                 "plant %s: purchase requisition %s %s (%d items, reference %s)",
                 plant,

@@ -111,43 +111,29 @@ def test_error_sd_spreads_over_the_days():
     assert rp.error_sd_per_day(0.0, "month") == 0
 
 
+def _plan(**given):
+    """``rp.plan`` with a plain part's defaults: 95 %, lot of 1, no cap, EOQ costs 50 / 1, nothing held."""
+    values = {"lead_time_sd_days": D(0), "service_level": D("0.95"), "moq": D(1), "multiple": D(1),
+              "max_stock": None, "order_cost": D(50), "holding_cost": D(1), "on_hand": D(0), "on_order": D(0),
+              "reserved": D(0), "backordered": D(0)}  # fmt: skip
+    return rp.plan(**{**values, **given})
+
+
 def test_plan_is_the_reference_policy_with_the_forecast_error():
     # domain_report §4.1 vector: d̄ = 4/day, σ = 2, L = 9 d, σ_L = 2, 95 % → SS 16.45, ROP 52.45 → 53
-    p = rp.plan(
+    p = _plan(
         demand_per_day=D(4),
         error_sd_per_day=D(2),
         lead_time_days=D(9),
         lead_time_sd_days=D(2),
-        service_level=D("0.95"),
-        moq=D(1),
-        multiple=D(1),
-        max_stock=None,
-        order_cost=D(50),
-        holding_cost=D(1),
         on_hand=D(40),
         on_order=D(10),
         reserved=D(5),
-        backordered=D(0),
     )
     assert p.policy.reorder_point == 53 and p.policy.safety_stock.quantize(D("0.01")) == D("16.45")
     assert p.position == 45 and p.order_qty == p.policy.max - 45 and p.days_of_cover == D("11.250")
 
 
 def test_no_forecast_orders_nothing():
-    p = rp.plan(
-        demand_per_day=D(0),
-        error_sd_per_day=D(0),
-        lead_time_days=D(14),
-        lead_time_sd_days=D(0),
-        service_level=D("0.95"),
-        moq=D(10),
-        multiple=D(10),
-        max_stock=None,
-        order_cost=D(50),
-        holding_cost=D(1),
-        on_hand=D(0),
-        on_order=D(0),
-        reserved=D(0),
-        backordered=D(0),
-    )
+    p = _plan(demand_per_day=D(0), error_sd_per_day=D(0), lead_time_days=D(14), moq=D(10), multiple=D(10))
     assert p.order_qty == 0 and p.days_of_cover is None
